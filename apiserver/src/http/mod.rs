@@ -1,0 +1,219 @@
+//! HTTPS serving: TLS, authentication, routing of non-resource paths; the
+//! resource verbs are in [`resource`].
+
+pub mod request;
+pub mod resource;
+pub mod response;
+
+use crate::auth::{TokenFile, UserInfo, user_from_certificate};
+use crate::discovery::{AGGREGATED_V2, Discovery};
+use crate::error::ApiError;
+use crate::openapi::OpenApi;
+use crate::registry::Registry;
+use crate::registry::store::Store;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use request::{Route, parse_path};
+use response::{Body, error_response, full, json_bytes};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
+
+/// Everything a request handler needs, shared by all connections.
+pub struct App {
+    pub registry: &'static Registry,
+    pub store: Store,
+    pub discovery: Discovery,
+    pub openapi: OpenApi,
+    pub tokens: TokenFile,
+    pub version: Bytes,
+    pub shutdown: watch::Receiver<bool>,
+    /// Watches without timeoutSeconds last between this and twice this.
+    pub min_request_timeout: u64,
+    pub readonly_slots: Semaphore,
+    pub mutating_slots: Semaphore,
+}
+
+/// Paths anyone may read (upstream's system:public-info-viewer).
+fn is_public(route: &Route) -> bool {
+    matches!(route, Route::Healthz | Route::Livez | Route::Readyz | Route::Version)
+}
+
+fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+impl App {
+    async fn handle(self: Arc<Self>, cert_user: Option<UserInfo>, req: Request<Incoming>) -> Response<Body> {
+        let route = parse_path(req.uri().path());
+        let user = match (cert_user, bearer_token(&req)) {
+            (Some(u), _) => Some(u),
+            (None, Some(t)) => match self.tokens.authenticate(t) {
+                Some(u) => Some(u),
+                None => return error_response(&ApiError::unauthorized()),
+            },
+            (None, None) => None,
+        };
+        if user.is_none() && !is_public(&route) {
+            return error_response(&ApiError::unauthorized());
+        }
+        match route {
+            Route::Healthz | Route::Livez => text(StatusCode::OK, "ok"),
+            Route::Readyz => {
+                if *self.shutdown.borrow() {
+                    text(StatusCode::INTERNAL_SERVER_ERROR, "[-]shutdown failed: reason withheld\nreadyz check failed")
+                } else if self.store.storage().healthy().await {
+                    text(StatusCode::OK, "ok")
+                } else {
+                    text(StatusCode::INTERNAL_SERVER_ERROR, "[-]etcd failed: reason withheld\nreadyz check failed")
+                }
+            }
+            Route::Version => json_bytes(StatusCode::OK, self.version.clone()),
+            Route::Metrics => Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+                .body(full(crate::metrics::render()))
+                .expect("valid response"),
+            Route::OpenApiV2 => self.openapi_response(&req, self.openapi.v2().clone()),
+            Route::OpenApiV3Index => json_bytes(StatusCode::OK, self.openapi.v3_index().clone()),
+            Route::OpenApiV3(path) => match self.openapi.v3(&path) {
+                Some(doc) => self.openapi_response(&req, doc.clone()),
+                None => error_response(&ApiError::no_route()),
+            },
+            Route::CoreVersions => self.discovery_response(&req, &self.discovery.api, &self.discovery.api_aggregated),
+            Route::Groups => self.discovery_response(&req, &self.discovery.apis, &self.discovery.apis_aggregated),
+            Route::Group(g) => match self.discovery.groups.get(&g) {
+                Some(doc) => json_bytes(StatusCode::OK, doc.clone()),
+                None => error_response(&ApiError::no_route()),
+            },
+            Route::ResourceList(path) => match self.discovery.resource_lists.get(&path) {
+                Some(doc) => json_bytes(StatusCode::OK, doc.clone()),
+                None => error_response(&ApiError::no_route()),
+            },
+            Route::Resource(path) => {
+                let started = Instant::now();
+                resource::handle(&self, path, req, started).await
+            }
+            Route::NotFound => error_response(&ApiError::no_route()),
+        }
+    }
+
+    fn discovery_response(&self, req: &Request<Incoming>, plain: &Bytes, aggregated: &Bytes) -> Response<Body> {
+        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if accept.contains("g=apidiscovery.k8s.io;v=v2") && accept.contains("as=APIGroupDiscoveryList") {
+            Response::builder()
+                .header(header::CONTENT_TYPE, AGGREGATED_V2)
+                .header(header::VARY, "Accept")
+                .body(full(aggregated.clone()))
+                .expect("valid response")
+        } else {
+            json_bytes(StatusCode::OK, plain.clone())
+        }
+    }
+
+    /// OpenAPI documents are immutable per hash: let clients cache them.
+    fn openapi_response(&self, req: &Request<Incoming>, doc: Bytes) -> Response<Body> {
+        let etag = format!("\"{:016x}\"", fxhash(&doc));
+        if req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+            return Response::builder().status(StatusCode::NOT_MODIFIED).body(full(Bytes::new())).expect("valid");
+        }
+        let cache = if req.uri().query().is_some_and(|q| q.contains("hash=")) {
+            "public, immutable"
+        } else {
+            "no-cache, private"
+        };
+        Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ETAG, etag)
+            .header(header::CACHE_CONTROL, cache)
+            .body(full(doc))
+            .expect("valid response")
+    }
+}
+
+fn fxhash(data: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(full(Bytes::from_static(body.as_bytes())))
+        .expect("valid response")
+}
+
+/// Accepts TLS connections until `shutdown` flips, serving HTTP/1.1 and
+/// HTTP/2 (ALPN). In-flight requests get `grace` to finish.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    mut shutdown: watch::Receiver<bool>,
+    grace: std::time::Duration,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()));
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let user = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|c| user_from_certificate(c.as_ref()));
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                let user = user.clone();
+                async move {
+                    let method = req.method().clone();
+                    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+                    let _inflight = crate::metrics::InflightGuard::new(mutating);
+                    Ok::<_, std::convert::Infallible>(app.handle(user, req).await)
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let conn = builder.serve_connection_with_upgrades(io, service);
+            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections drained"),
+        _ = tokio::time::sleep(grace) => tracing::warn!("shutdown grace expired with connections open"),
+    }
+}

@@ -1,0 +1,190 @@
+//! kube-apiserver: the Kubernetes REST and watch API over etcd.
+//!
+//! `main.rs` parses flags and calls [`run`] with a bound listener and a
+//! shutdown signal, so tests can start the server in-process too.
+#![forbid(unsafe_code)]
+
+pub mod allocator;
+pub mod auth;
+pub mod bootstrap;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod openapi;
+pub mod options;
+pub mod patch;
+pub mod registry;
+pub mod storage;
+pub mod tables;
+pub mod tls;
+
+use anyhow::{Context, Result};
+use options::Options;
+use registry::Registry;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::Storage;
+use storage::etcd::{EtcdStorage, EtcdTls};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+/// The version this server reports on `/version` (the Kubernetes API it implements).
+pub const KUBE_VERSION: &str = "v1.33.0";
+
+fn version_info() -> serde_json::Value {
+    serde_json::json!({
+        "major": "1",
+        "minor": "33",
+        "gitVersion": KUBE_VERSION,
+        "gitCommit": option_env!("GIT_COMMIT").unwrap_or(""),
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if std::env::consts::ARCH == "x86_64" { "amd64" } else if std::env::consts::ARCH == "aarch64" { "arm64" } else { std::env::consts::ARCH }),
+    })
+}
+
+async fn connect_etcd(opts: &Options) -> Result<EtcdStorage> {
+    let read = |p: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>> {
+        p.as_ref().map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display()))).transpose()
+    };
+    let tls = EtcdTls {
+        ca: read(&opts.etcd_cafile)?,
+        cert_and_key: match (read(&opts.etcd_certfile)?, read(&opts.etcd_keyfile)?) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => anyhow::bail!("--etcd-certfile and --etcd-keyfile must be given together"),
+        },
+    };
+    // etcd may come up after us (systemd ordering is no guarantee): keep trying.
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match EtcdStorage::connect(&opts.etcd_servers, tls.clone()).await {
+            Ok(s) if s.healthy().await => return Ok(s),
+            Ok(_) => tracing::warn!("etcd is not answering yet"),
+            Err(e) => tracing::warn!(error = %e, "cannot reach etcd yet"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains.
+pub async fn run(opts: Options, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let local = listener.local_addr()?;
+    let (cert, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        (None, None) => {
+            let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), local.ip().to_string()];
+            tls::self_signed(&opts.cert_dir, &hosts)?
+        }
+        _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
+    };
+    let tls_config = tls::server_config(&cert, &key, opts.client_ca_file.as_deref())?;
+    let tokens = match &opts.token_auth_file {
+        Some(p) => auth::TokenFile::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+            .map_err(anyhow::Error::msg)?,
+        None => auth::TokenFile::default(),
+    };
+
+    let etcd = Arc::new(connect_etcd(&opts).await?);
+    let storage: Arc<dyn Storage> = etcd.clone();
+    let root = opts.etcd_prefix.trim_end_matches('/').to_string();
+    let (lo, hi) = opts.service_node_port_range;
+    let allocator = allocator::Allocator::new(storage.clone(), root.clone(), opts.service_cluster_ip_range, lo..=hi);
+    let kubernetes_ip = allocator.first_ip();
+    let store = registry::store::Store::new(storage.clone(), root.clone(), allocator);
+    // The registry lives as long as the process; watches borrow it.
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let public_port = opts.secure_port.max(local.port());
+    bootstrap::ensure(&store, registry, kubernetes_ip, public_port).await.context("creating the system namespaces")?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let openapi = openapi::OpenApi::build(&openapi_resources(registry));
+    let app = Arc::new(http::App {
+        registry,
+        store,
+        discovery: discovery::Discovery::new(registry),
+        openapi,
+        tokens,
+        version: serde_json::to_vec(&version_info())?.into(),
+        shutdown: stop_rx.clone(),
+        min_request_timeout: opts.min_request_timeout.max(1),
+        readonly_slots: Semaphore::new(opts.max_requests_inflight.max(1)),
+        mutating_slots: Semaphore::new(opts.max_mutating_requests_inflight.max(1)),
+    });
+
+    let background = tokio::spawn(background_tasks(etcd, storage, registry, root, opts.etcd_compaction_interval, stop_rx.clone()));
+    tracing::info!(address = %local, "serving securely");
+    let delay = opts.shutdown_delay_duration;
+    tokio::spawn(async move {
+        shutdown.await;
+        tokio::time::sleep(delay).await;
+        let _ = stop_tx.send(true);
+    });
+    http::serve(app, listener, tls_config, stop_rx, Duration::from_secs(10)).await;
+    background.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {
+    registry
+        .resources
+        .iter()
+        .map(|r| openapi::OpenApiResource {
+            group: r.group,
+            version: r.version,
+            kind: r.kind,
+            plural: r.resource,
+            namespaced: r.namespaced,
+            verbs: vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            subresources: r.subresources.iter().map(|s| s.name()).collect(),
+            schema: r.schema,
+        })
+        .collect()
+}
+
+/// Periodic work: `apiserver_storage_objects` and etcd compaction (upstream
+/// compacts history every `--etcd-compaction-interval`, to the revision seen
+/// one interval before, so watchers have a full interval to catch up).
+async fn background_tasks(
+    etcd: Arc<EtcdStorage>,
+    storage: Arc<dyn Storage>,
+    registry: &'static Registry,
+    root: String,
+    compaction: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut count_tick = tokio::time::interval(Duration::from_secs(60));
+    let mut compact_tick = tokio::time::interval(if compaction.is_zero() { Duration::from_secs(3600) } else { compaction });
+    compact_tick.tick().await;
+    let mut last_seen: Option<i64> = None;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = count_tick.tick() => {
+                for r in &registry.resources {
+                    let prefix = r.key_prefix(&root, None);
+                    let opts = storage::ListOptions { limit: 1, ..Default::default() };
+                    let n = match storage.list(&prefix, &opts).await {
+                        Ok(page) => (page.items.len() as i64 + page.remaining) as f64,
+                        Err(_) => -1.0,
+                    };
+                    let label = if r.group.is_empty() { r.resource.to_string() } else { format!("{}.{}", r.resource, r.group) };
+                    metrics::STORAGE_OBJECTS.with_label_values(&[&label]).set(n);
+                }
+            }
+            _ = compact_tick.tick(), if !compaction.is_zero() => {
+                if let Some(rev) = last_seen
+                    && let Err(e) = etcd.compact(rev).await
+                {
+                    tracing::debug!(error = %e, "compaction skipped");
+                }
+                last_seen = storage.current_revision().await.ok();
+            }
+        }
+    }
+}

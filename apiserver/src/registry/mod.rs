@@ -1,0 +1,250 @@
+//! The resources this apiserver serves: one static description per resource
+//! (names, scope, subresources) plus its strategy. Everything generic about
+//! storing them lives in [`store`].
+
+pub mod erased;
+pub mod store;
+pub mod strategy;
+pub mod validation;
+pub mod fields;
+
+use crate::registry::erased::{ObjectStrategy, Plain, Typed};
+use crate::registry::strategy::{NameRule, Strategy};
+use k8s_openapi::api;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Subresources a resource may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Status,
+    Scale,
+    Binding,
+    Eviction,
+}
+
+impl Subresource {
+    pub fn name(self) -> &'static str {
+        match self {
+            Subresource::Status => "status",
+            Subresource::Scale => "scale",
+            Subresource::Binding => "binding",
+            Subresource::Eviction => "eviction",
+        }
+    }
+}
+
+/// One served resource (a row of `kubectl api-resources`).
+pub struct ResourceInfo {
+    pub group: &'static str,
+    pub version: &'static str,
+    /// Plural, lowercase: the URL segment and the etcd key segment.
+    pub resource: &'static str,
+    pub kind: &'static str,
+    pub list_kind: String,
+    pub singular: String,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    pub subresources: &'static [Subresource],
+    pub name_rule: NameRule,
+    /// Whether `metadata.generation` tracks spec changes.
+    pub generation: bool,
+    pub strategy: Arc<dyn ObjectStrategy>,
+    /// OpenAPI schema of the kind.
+    pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+}
+
+impl ResourceInfo {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+    }
+
+    pub fn has(&self, sub: Subresource) -> bool {
+        self.subresources.contains(&sub)
+    }
+
+    /// The etcd key prefix of all objects, or of one namespace's.
+    pub fn key_prefix(&self, root: &str, namespace: Option<&str>) -> String {
+        match namespace {
+            Some(ns) if self.namespaced => format!("{root}/{}/{ns}/", self.resource),
+            _ => format!("{root}/{}/", self.resource),
+        }
+    }
+
+    pub fn key(&self, root: &str, namespace: &str, name: &str) -> String {
+        if self.namespaced {
+            format!("{root}/{}/{namespace}/{name}", self.resource)
+        } else {
+            format!("{root}/{}/{name}", self.resource)
+        }
+    }
+}
+
+/// Builder for a [`ResourceInfo`] from a k8s-openapi type and its strategy.
+struct Def {
+    info: ResourceInfo,
+}
+
+fn def<S>(strategy: S) -> Def
+where
+    S: Strategy,
+    S::Object: schemars::JsonSchema + k8s_openapi::ListableResource,
+    <S::Object as k8s_openapi::Resource>::Scope: Scope,
+{
+    use k8s_openapi::Resource;
+    Def {
+        info: ResourceInfo {
+            group: S::Object::GROUP,
+            version: S::Object::VERSION,
+            resource: S::Object::URL_PATH_SEGMENT,
+            kind: S::Object::KIND,
+            list_kind: <S::Object as k8s_openapi::ListableResource>::LIST_KIND.to_string(),
+            singular: S::Object::KIND.to_lowercase(),
+            namespaced: <<S::Object as Resource>::Scope as Scope>::NAMESPACED,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            name_rule: NameRule::Subdomain,
+            generation: false,
+            strategy: Arc::new(Typed(strategy)),
+            schema: <S::Object as schemars::JsonSchema>::json_schema,
+        },
+    }
+}
+
+/// Whether a k8s-openapi scope marker is namespaced.
+trait Scope {
+    const NAMESPACED: bool;
+}
+impl Scope for k8s_openapi::NamespaceResourceScope {
+    const NAMESPACED: bool = true;
+}
+impl Scope for k8s_openapi::ClusterResourceScope {
+    const NAMESPACED: bool = false;
+}
+
+impl Def {
+    fn short(mut self, names: &'static [&'static str]) -> Self {
+        self.info.short_names = names;
+        self
+    }
+    /// Member of `kubectl get all`.
+    fn all(mut self) -> Self {
+        self.info.categories = &["all"];
+        self
+    }
+    fn sub(mut self, subs: &'static [Subresource]) -> Self {
+        self.info.subresources = subs;
+        self
+    }
+    fn names(mut self, rule: NameRule) -> Self {
+        self.info.name_rule = rule;
+        self
+    }
+    /// Tracks `metadata.generation` (resources with a spec users change).
+    fn generation(mut self) -> Self {
+        self.info.generation = true;
+        self
+    }
+    fn done(self) -> ResourceInfo {
+        self.info
+    }
+}
+
+fn plain<T>() -> Plain<T> {
+    Plain::default()
+}
+
+/// Every served resource, in discovery order.
+pub struct Registry {
+    pub resources: Vec<ResourceInfo>,
+    by_path: HashMap<(String, String, String), usize>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        use Subresource::*;
+        let status: &'static [Subresource] = &[Status];
+        let scalable: &'static [Subresource] = &[Status, Scale];
+        let resources = vec![
+            // core/v1
+            def(plain::<api::core::v1::Namespace>()).short(&["ns"]).sub(&[Status]).names(NameRule::Label).done(),
+            def(plain::<api::core::v1::Pod>()).short(&["po"]).all().sub(&[Status, Binding, Eviction]).done(),
+            def(plain::<api::core::v1::Node>()).short(&["no"]).sub(status).done(),
+            def(plain::<api::core::v1::Service>()).short(&["svc"]).all().sub(status).names(NameRule::Label).done(),
+            def(plain::<api::core::v1::Endpoints>()).short(&["ep"]).done(),
+            def(plain::<api::core::v1::ConfigMap>()).short(&["cm"]).done(),
+            def(plain::<api::core::v1::Secret>()).done(),
+            def(plain::<api::core::v1::ServiceAccount>()).short(&["sa"]).done(),
+            def(plain::<api::core::v1::Event>()).short(&["ev"]).done(),
+            def(plain::<api::core::v1::LimitRange>()).short(&["limits"]).done(),
+            def(plain::<api::core::v1::ResourceQuota>()).short(&["quota"]).sub(status).done(),
+            def(plain::<api::core::v1::PersistentVolume>()).short(&["pv"]).sub(status).done(),
+            def(plain::<api::core::v1::PersistentVolumeClaim>()).short(&["pvc"]).sub(status).done(),
+            // apps/v1
+            def(plain::<api::apps::v1::Deployment>()).short(&["deploy"]).all().sub(scalable).generation().done(),
+            def(plain::<api::apps::v1::ReplicaSet>()).short(&["rs"]).all().sub(scalable).generation().done(),
+            def(plain::<api::apps::v1::DaemonSet>()).short(&["ds"]).all().sub(status).generation().done(),
+            def(plain::<api::apps::v1::StatefulSet>()).short(&["sts"]).all().sub(scalable).generation().done(),
+            def(plain::<api::apps::v1::ControllerRevision>()).done(),
+            // batch/v1
+            def(plain::<api::batch::v1::Job>()).all().sub(status).generation().done(),
+            def(plain::<api::batch::v1::CronJob>()).short(&["cj"]).all().sub(status).generation().done(),
+            // coordination.k8s.io/v1
+            def(plain::<api::coordination::v1::Lease>()).done(),
+            // discovery.k8s.io/v1
+            def(plain::<api::discovery::v1::EndpointSlice>()).done(),
+            // networking.k8s.io/v1
+            def(plain::<api::networking::v1::Ingress>()).short(&["ing"]).sub(status).generation().done(),
+            def(plain::<api::networking::v1::IngressClass>()).generation().done(),
+            def(plain::<api::networking::v1::NetworkPolicy>()).short(&["netpol"]).generation().done(),
+            // rbac.authorization.k8s.io/v1
+            def(plain::<api::rbac::v1::Role>()).names(NameRule::PathSegment).done(),
+            def(plain::<api::rbac::v1::RoleBinding>()).names(NameRule::PathSegment).done(),
+            def(plain::<api::rbac::v1::ClusterRole>()).names(NameRule::PathSegment).done(),
+            def(plain::<api::rbac::v1::ClusterRoleBinding>()).names(NameRule::PathSegment).done(),
+            // events.k8s.io/v1
+            def(plain::<api::events::v1::Event>()).short(&["ev"]).done(),
+            // policy/v1
+            def(plain::<api::policy::v1::PodDisruptionBudget>()).short(&["pdb"]).sub(status).generation().done(),
+            // scheduling.k8s.io/v1
+            def(plain::<api::scheduling::v1::PriorityClass>()).short(&["pc"]).done(),
+            // storage.k8s.io/v1
+            def(plain::<api::storage::v1::StorageClass>()).short(&["sc"]).done(),
+        ];
+        let by_path = resources
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.group.to_string(), r.version.to_string(), r.resource.to_string()), i))
+            .collect();
+        Registry { resources, by_path }
+    }
+
+    pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&ResourceInfo> {
+        self.by_path.get(&(group.to_string(), version.to_string(), resource.to_string())).map(|&i| &self.resources[i])
+    }
+
+    /// The served (group, version) pairs in discovery order, core first.
+    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+        for r in &self.resources {
+            if !out.contains(&(r.group, r.version)) {
+                out.push((r.group, r.version));
+            }
+        }
+        out
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Metadata accessor used by strategies that need only `ObjectMeta`.
+pub fn meta<T: k8s_openapi::Metadata<Ty = ObjectMeta>>(obj: &T) -> &ObjectMeta {
+    obj.metadata()
+}

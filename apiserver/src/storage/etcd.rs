@@ -1,0 +1,256 @@
+//! The etcd v3 storage. Writes are single transactions with a revision
+//! compare, so nothing is acknowledged before etcd has committed it.
+
+use super::{KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream, prefix_end};
+use async_trait::async_trait;
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity, TlsOptions, Txn,
+    TxnOp, TxnOpResponse, WatchOptions,
+};
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+
+/// How often an idle watch asks etcd for its progress (a BOOKMARK to clients).
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
+
+pub struct EtcdStorage {
+    client: Client,
+}
+
+/// TLS material for the etcd connection (`--etcd-cafile/certfile/keyfile`).
+#[derive(Debug, Clone, Default)]
+pub struct EtcdTls {
+    pub ca: Option<Vec<u8>>,
+    pub cert_and_key: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn unavailable(e: etcd_client::Error) -> StorageError {
+    StorageError::Unavailable(e.to_string())
+}
+
+fn kv(k: &etcd_client::KeyValue) -> KeyValue {
+    KeyValue {
+        key: String::from_utf8_lossy(k.key()).into_owned(),
+        value: k.value().to_vec(),
+        mod_revision: k.mod_revision(),
+    }
+}
+
+/// etcd says "mvcc: required revision has been compacted" for reads below the
+/// compaction point.
+fn read_error(e: etcd_client::Error, requested: i64) -> StorageError {
+    let text = e.to_string();
+    if text.contains("compacted") {
+        StorageError::Compacted { requested, compacted: 0 }
+    } else {
+        StorageError::Unavailable(text)
+    }
+}
+
+impl EtcdStorage {
+    pub async fn connect(endpoints: &[String], tls: EtcdTls) -> Result<Self, StorageError> {
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_timeout(Duration::from_secs(30))
+            .with_keep_alive(Duration::from_secs(30), Duration::from_secs(10));
+        if tls.ca.is_some() || tls.cert_and_key.is_some() {
+            let mut t = TlsOptions::new();
+            if let Some(ca) = &tls.ca {
+                t = t.ca_certificate(etcd_client::Certificate::from_pem(ca));
+            }
+            if let Some((cert, key)) = &tls.cert_and_key {
+                t = t.identity(Identity::from_pem(cert, key));
+            }
+            opts = opts.with_tls(t);
+        }
+        let client = Client::connect(endpoints, Some(opts)).await.map_err(unavailable)?;
+        Ok(EtcdStorage { client })
+    }
+
+    /// Compacts history up to `revision` (upstream's periodic compaction).
+    pub async fn compact(&self, revision: i64) -> Result<(), StorageError> {
+        self.client.kv_client().compact(revision, None).await.map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Storage for EtcdStorage {
+    async fn create(&self, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
+        let started = Instant::now();
+        let txn = Txn::new()
+            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key, value, None)]);
+        let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
+        crate::metrics::etcd_request("create", key, started);
+        let resp = resp?;
+        if !resp.succeeded() {
+            return Err(StorageError::AlreadyExists(key.to_string()));
+        }
+        Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
+        let started = Instant::now();
+        let resp = self.client.kv_client().get(key, None).await.map_err(unavailable);
+        crate::metrics::etcd_request("get", key, started);
+        Ok(resp?.kvs().first().map(kv))
+    }
+
+    async fn list(&self, prefix: &str, opts: &ListOptions) -> Result<ListResult, StorageError> {
+        let started = Instant::now();
+        let start = opts.start_key.clone().unwrap_or_else(|| prefix.to_string());
+        let mut get = GetOptions::new().with_range(prefix_end(prefix));
+        if opts.limit > 0 {
+            get = get.with_limit(opts.limit);
+        }
+        if opts.revision > 0 {
+            get = get.with_revision(opts.revision);
+        }
+        let resp = self.client.kv_client().get(start, Some(get)).await;
+        crate::metrics::etcd_request("list", prefix, started);
+        let resp = resp.map_err(|e| read_error(e, opts.revision))?;
+        let items: Vec<KeyValue> = resp.kvs().iter().map(kv).collect();
+        let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+        let remaining = (resp.count() - items.len() as i64).max(0);
+        Ok(ListResult { items, revision: if opts.revision > 0 { opts.revision } else { revision }, remaining })
+    }
+
+    async fn update(&self, key: &str, value: Vec<u8>, expected_revision: i64) -> Result<i64, StorageError> {
+        let started = Instant::now();
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key, CompareOp::Equal, expected_revision)])
+            .and_then([TxnOp::put(key, value, None)])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
+        crate::metrics::etcd_request("update", key, started);
+        let resp = resp?;
+        if resp.succeeded() {
+            return Ok(resp.header().map(|h| h.revision()).unwrap_or_default());
+        }
+        let exists = resp.op_responses().iter().any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+        Err(if exists { StorageError::Conflict(key.to_string()) } else { StorageError::NotFound(key.to_string()) })
+    }
+
+    async fn delete(&self, key: &str, expected_revision: Option<i64>) -> Result<(KeyValue, i64), StorageError> {
+        let started = Instant::now();
+        let compare = match expected_revision {
+            Some(rev) => Compare::mod_revision(key, CompareOp::Equal, rev),
+            None => Compare::create_revision(key, CompareOp::Greater, 0),
+        };
+        let txn = Txn::new()
+            .when([compare])
+            .and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))])
+            .or_else([TxnOp::get(key, None)]);
+        let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
+        crate::metrics::etcd_request("delete", key, started);
+        let resp = resp?;
+        let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
+        for op in resp.op_responses() {
+            match op {
+                TxnOpResponse::Delete(d) if resp.succeeded() => {
+                    if let Some(prev) = d.prev_kvs().first() {
+                        return Ok((kv(prev), revision));
+                    }
+                }
+                TxnOpResponse::Get(g) if !g.kvs().is_empty() => return Err(StorageError::Conflict(key.to_string())),
+                _ => {}
+            }
+        }
+        Err(StorageError::NotFound(key.to_string()))
+    }
+
+    async fn watch(&self, prefix: &str, revision: i64) -> Result<WatchStream, StorageError> {
+        let opts = WatchOptions::new()
+            .with_range(prefix_end(prefix))
+            .with_prev_key()
+            .with_start_revision(revision + 1);
+        let stream = self.client.watch_client().watch(prefix, Some(opts)).await.map_err(unavailable)?;
+        let (mut sender, mut responses) = stream.split();
+        let out = async_stream(move |tx| async move {
+            let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
+            progress.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = progress.tick() => {
+                        if sender.request_progress().await.is_err() {
+                            let _ = tx.send(Err(StorageError::Unavailable("etcd watch closed".into()))).await;
+                            return;
+                        }
+                    }
+                    msg = responses.message() => {
+                        let resp = match msg {
+                            Ok(Some(resp)) => resp,
+                            Ok(None) => {
+                                let _ = tx.send(Err(StorageError::Unavailable("etcd watch closed".into()))).await;
+                                return;
+                            }
+                            Err(e) => {
+                                let _ = tx.send(Err(unavailable(e))).await;
+                                return;
+                            }
+                        };
+                        if resp.compact_revision() > 0 {
+                            let _ = tx.send(Err(StorageError::Compacted { requested: revision, compacted: resp.compact_revision() })).await;
+                            return;
+                        }
+                        if resp.canceled() {
+                            let _ = tx.send(Err(StorageError::Unavailable(format!("etcd watch canceled: {}", resp.cancel_reason())))).await;
+                            return;
+                        }
+                        let header_rev = resp.header().map(|h| h.revision()).unwrap_or_default();
+                        if resp.events().is_empty() && !resp.created() {
+                            if tx.send(Ok(StorageEvent::Progress { revision: header_rev })).await.is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        for ev in resp.events() {
+                            let Some(cur) = ev.kv() else { continue };
+                            let event = match ev.event_type() {
+                                EventType::Put => StorageEvent::Put { kv: kv(cur), prev: ev.prev_kv().map(kv) },
+                                EventType::Delete => match ev.prev_kv() {
+                                    Some(prev) => StorageEvent::Delete { prev: kv(prev), revision: cur.mod_revision() },
+                                    // The old value was compacted away: nothing to tell a client.
+                                    None => continue,
+                                },
+                            };
+                            if tx.send(Ok(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        Ok(out)
+    }
+
+    async fn current_revision(&self) -> Result<i64, StorageError> {
+        let resp = self
+            .client
+            .kv_client()
+            .get("/", Some(GetOptions::new().with_count_only().with_serializable()))
+            .await
+            .map_err(unavailable)?;
+        Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
+    }
+
+    async fn healthy(&self) -> bool {
+        let mut kv = self.client.kv_client();
+        let check = kv.get("health", Some(GetOptions::new().with_count_only()));
+        matches!(tokio::time::timeout(Duration::from_secs(2), check).await, Ok(Ok(_)))
+    }
+}
+
+/// A stream fed by a task; the task ends when the stream is dropped.
+pub(crate) fn async_stream<F, Fut>(f: F) -> WatchStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<StorageEvent, StorageError>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(f(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
+}

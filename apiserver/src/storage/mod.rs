@@ -1,0 +1,136 @@
+//! Key/bytes storage under the registry (upstream's `storage.Interface`).
+//! etcd is the implementation a cluster runs; the in-memory one exists for
+//! unit tests only. Revisions are etcd revisions and become resourceVersions.
+
+pub mod etcd;
+pub mod memory;
+
+use crate::error::ApiError;
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+/// A stored value with the revision that last modified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub mod_revision: i64,
+}
+
+/// One page of a range read, all at one revision.
+#[derive(Debug, Clone, Default)]
+pub struct ListResult {
+    pub items: Vec<KeyValue>,
+    /// The store revision the page was read at.
+    pub revision: i64,
+    /// Keys left in the range after this page.
+    pub remaining: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Start at this key (inclusive) instead of the prefix itself.
+    pub start_key: Option<String>,
+    /// At most this many items; 0 is no limit.
+    pub limit: i64,
+    /// Read at this revision; 0 is the newest.
+    pub revision: i64,
+}
+
+/// A change seen by a watch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageEvent {
+    /// A key was created or modified; `prev` is the value before (None on create).
+    Put { kv: KeyValue, prev: Option<KeyValue> },
+    /// A key was deleted at `revision`; `prev` is its last value.
+    Delete { prev: KeyValue, revision: i64 },
+    /// Nothing changed under the prefix up to `revision` (becomes a BOOKMARK).
+    Progress { revision: i64 },
+}
+
+pub type WatchStream = BoxStream<'static, Result<StorageEvent, StorageError>>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    #[error("key {0} already exists")]
+    AlreadyExists(String),
+    #[error("key {0} not found")]
+    NotFound(String),
+    /// The key's revision is not the one the caller read (optimistic concurrency).
+    #[error("key {0} was modified concurrently")]
+    Conflict(String),
+    /// The requested revision was compacted away.
+    #[error("required revision {requested} has been compacted (oldest kept {compacted})")]
+    Compacted { requested: i64, compacted: i64 },
+    /// The store cannot be reached; retryable.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A guaranteed-update function refused the change; passed through as is.
+    #[error("{0}")]
+    Rejected(Box<ApiError>),
+}
+
+/// The update function of [`Storage::guaranteed_update`]: gets the current
+/// value (None if the key does not exist) and returns the new bytes, or an
+/// error that aborts the update.
+pub type UpdateFn<'a> = dyn FnMut(Option<&KeyValue>) -> Result<Vec<u8>, ApiError> + Send + 'a;
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Creates `key`; fails with AlreadyExists. Returns the new revision.
+    async fn create(&self, key: &str, value: Vec<u8>) -> Result<i64, StorageError>;
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError>;
+    /// Keys under `prefix`, in key order.
+    async fn list(&self, prefix: &str, opts: &ListOptions) -> Result<ListResult, StorageError>;
+    /// Writes `value` if the key's revision is still `expected_revision`
+    /// (Conflict otherwise, NotFound if it is gone). Returns the new revision.
+    async fn update(&self, key: &str, value: Vec<u8>, expected_revision: i64) -> Result<i64, StorageError>;
+    /// Deletes `key`, only at `expected_revision` when given. Returns the
+    /// deleted value and the revision of the deletion.
+    async fn delete(&self, key: &str, expected_revision: Option<i64>) -> Result<(KeyValue, i64), StorageError>;
+    /// Changes under `prefix` after `revision` (exclusive), then live ones.
+    async fn watch(&self, prefix: &str, revision: i64) -> Result<WatchStream, StorageError>;
+    /// The newest revision of the store.
+    async fn current_revision(&self) -> Result<i64, StorageError>;
+    /// Whether the backend answers (for /readyz).
+    async fn healthy(&self) -> bool;
+
+    /// Reads, applies `f`, writes with a revision check, and retries from a
+    /// fresh read when someone else wrote in between (upstream's
+    /// GuaranteedUpdate). `f` sees None when the key does not exist, and its
+    /// result is then created.
+    async fn guaranteed_update(&self, key: &str, f: &mut UpdateFn<'_>) -> Result<(Vec<u8>, i64), StorageError> {
+        // Bounded: a key rewritten by others this often is an outage, not contention.
+        for _ in 0..64 {
+            let current = self.get(key).await?;
+            let new = f(current.as_ref()).map_err(|e| StorageError::Rejected(Box::new(e)))?;
+            if let Some(cur) = &current
+                && cur.value == new
+            {
+                return Ok((new, cur.mod_revision));
+            }
+            let written = match &current {
+                Some(cur) => self.update(key, new.clone(), cur.mod_revision).await,
+                None => self.create(key, new.clone()).await,
+            };
+            match written {
+                Ok(rev) => return Ok((new, rev)),
+                Err(StorageError::Conflict(_) | StorageError::AlreadyExists(_) | StorageError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StorageError::Conflict(key.to_string()))
+    }
+}
+
+/// The end of the key range that holds every key starting with `prefix`.
+pub fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}

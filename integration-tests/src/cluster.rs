@@ -1,0 +1,349 @@
+//! `Cluster`: a real etcd plus the real `kube-apiserver` binary, private to
+//! one test, torn down on drop (also when the test panics).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::apiserver::{self, Apiserver, ApiserverConfig};
+use crate::etcd::Etcd;
+use crate::kubectl::{Background, Kubectl};
+use crate::pki::{self, Pki};
+use crate::process;
+
+/// How long the apiserver may take to become ready.
+pub const APISERVER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Attempts when the apiserver exits early (e.g. its port was taken meanwhile).
+const APISERVER_START_ATTEMPTS: usize = 3;
+
+/// Lines of each log printed when a test panics.
+const FAILURE_LOG_LINES: usize = 80;
+
+/// Set to keep the cluster's directory (logs, etcd data, certificates) after a failed test.
+pub const KEEP_DIR_ENV: &str = "INTEGRATION_KEEP_DIR";
+
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    apiserver_args: Vec<String>,
+    ready_timeout: Duration,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        Self {
+            apiserver_args: Vec::new(),
+            ready_timeout: APISERVER_READY_TIMEOUT,
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// An extra apiserver flag such as `--v=4`.
+    pub fn apiserver_arg(mut self, arg: impl Into<String>) -> Self {
+        self.apiserver_args.push(arg.into());
+        self
+    }
+
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = timeout;
+        self
+    }
+
+    pub async fn start(self) -> Result<Cluster> {
+        let bin = apiserver::locate_binary()?;
+        let dir = tempfile::Builder::new()
+            .prefix("kube-it-")
+            .tempdir()
+            .context("creating the cluster's temp dir")?;
+        let etcd = Etcd::start(dir.path()).await?;
+        let pki = Pki::generate(dir.path())?;
+        let cert_dir = dir.path().join("cert-dir");
+        std::fs::create_dir_all(&cert_dir)?;
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home)?;
+        let config = ApiserverConfig {
+            bin,
+            port: process::free_port()?,
+            etcd_servers: etcd.endpoint(),
+            pki: pki.files.clone(),
+            cert_dir,
+            log: dir.path().join("apiserver.log"),
+            extra_args: self.apiserver_args,
+        };
+        let kubeconfig = dir.path().join("kubeconfig");
+        let kubectl = Kubectl::new(&kubeconfig, &home);
+        let mut cluster = Cluster {
+            apiserver: None,
+            etcd,
+            config,
+            pki,
+            kubeconfig,
+            kubectl,
+            ready_timeout: self.ready_timeout,
+            dir: Some(dir),
+        };
+        let mut last_err = None;
+        for attempt in 0..APISERVER_START_ATTEMPTS {
+            if attempt > 0 {
+                cluster.config.port = process::free_port()?;
+            }
+            cluster.write_kubeconfig()?;
+            match cluster.start_apiserver().await {
+                Ok(()) => return Ok(cluster),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.expect("at least one attempt"))
+    }
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    apiserver: Option<Apiserver>,
+    etcd: Etcd,
+    config: ApiserverConfig,
+    pki: Pki,
+    kubeconfig: PathBuf,
+    kubectl: Kubectl,
+    ready_timeout: Duration,
+    // Last, so the directory is removed after the processes using it are gone.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// etcd and the apiserver with the default flags, ready to serve.
+    pub async fn start() -> Result<Self> {
+        ClusterBuilder::default().start().await
+    }
+
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("dir lives until drop").path()
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// `https://127.0.0.1:PORT`.
+    pub fn apiserver_url(&self) -> String {
+        self.config.url()
+    }
+
+    pub fn apiserver_pid(&self) -> Option<u32> {
+        self.apiserver.as_ref().and_then(Apiserver::pid)
+    }
+
+    pub fn etcd_pid(&self) -> Option<u32> {
+        self.etcd.pid()
+    }
+
+    /// `http://127.0.0.1:PORT` of the cluster's etcd.
+    pub fn etcd_endpoint(&self) -> String {
+        self.etcd.endpoint()
+    }
+
+    pub async fn etcd_client(&self) -> Result<etcd_client::Client> {
+        self.etcd.client().await
+    }
+
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// The last `lines` lines of the apiserver's log (all runs of it).
+    pub fn apiserver_log_tail(&self, lines: usize) -> String {
+        process::tail(&self.config.log, lines)
+    }
+
+    fn write_kubeconfig(&self) -> Result<()> {
+        let files = &self.pki.files;
+        let yaml = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: integration
+  cluster:
+    server: {server}
+    certificate-authority: {ca}
+users:
+- name: {user}
+  user:
+    client-certificate: {cert}
+    client-key: {key}
+contexts:
+- name: integration
+  context:
+    cluster: integration
+    user: {user}
+    namespace: default
+current-context: integration
+",
+            server = self.config.url(),
+            ca = files.ca_cert.display(),
+            user = pki::ADMIN_USER,
+            cert = files.admin_cert.display(),
+            key = files.admin_key.display(),
+        );
+        std::fs::write(&self.kubeconfig, yaml).context("writing the kubeconfig")
+    }
+
+    /// Starts the apiserver (stopped or never started) and waits for `/readyz`.
+    pub async fn start_apiserver(&mut self) -> Result<()> {
+        if let Some(running) = self.apiserver.as_mut()
+            && running.is_running()
+        {
+            bail!("the apiserver is already running");
+        }
+        self.note_in_log("starting kube-apiserver");
+        let mut server = Apiserver::spawn(&self.config)?;
+        let mut probe = self.client_config().await?;
+        probe.default_retry = false;
+        probe.connect_timeout = Some(Duration::from_secs(2));
+        probe.read_timeout = Some(Duration::from_secs(5));
+        let probe = kube::Client::try_from(probe).context("building the readiness client")?;
+        server.wait_ready(&probe, self.ready_timeout).await?;
+        self.apiserver = Some(server);
+        Ok(())
+    }
+
+    /// Stops the apiserver (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop_apiserver(&mut self) {
+        if let Some(mut server) = self.apiserver.take() {
+            self.note_in_log("stopping kube-apiserver");
+            server.stop();
+        }
+    }
+
+    /// Stops and starts the apiserver on the same port, etcd and certificates.
+    pub async fn restart_apiserver(&mut self) -> Result<()> {
+        self.stop_apiserver();
+        self.start_apiserver().await
+    }
+
+    fn note_in_log(&self, what: &str) {
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.config.log)
+        {
+            let _ = writeln!(log, "===== integration-tests: {what} =====");
+        }
+    }
+
+    async fn client_config(&self) -> Result<kube::Config> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
+    }
+
+    /// A kube-rs client from the admin kubeconfig (client certificate, `system:masters`).
+    pub async fn client(&self) -> kube::Client {
+        let config = self.client_config().await.expect("admin kube config");
+        kube::Client::try_from(config).expect("admin kube client")
+    }
+
+    /// A client that trusts the cluster CA but presents no credentials.
+    pub async fn anonymous_client(&self) -> kube::Client {
+        self.client_from_user_yaml("{}").await
+    }
+
+    /// A client authenticating with a bearer token.
+    pub async fn token_client(&self, token: &str) -> kube::Client {
+        self.client_from_user_yaml(&format!("{{ token: \"{token}\" }}"))
+            .await
+    }
+
+    /// A client with a fresh certificate for `user` in `group`, signed by the cluster CA.
+    pub async fn cert_client(&self, user: &str, group: Option<&str>) -> kube::Client {
+        let cert = self.pki.client_cert(user, group).expect("client certificate");
+        let dir = self.dir().join(format!("user-{user}"));
+        std::fs::create_dir_all(&dir).expect("user dir");
+        let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert_path, cert.cert_pem).expect("write cert");
+        std::fs::write(&key_path, cert.key_pem).expect("write key");
+        self.client_from_user_yaml(&format!(
+            "{{ client-certificate: \"{}\", client-key: \"{}\" }}",
+            cert_path.display(),
+            key_path.display()
+        ))
+        .await
+    }
+
+    async fn client_from_user_yaml(&self, user: &str) -> kube::Client {
+        let yaml = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: integration
+  cluster:
+    server: {server}
+    certificate-authority: {ca}
+users:
+- name: u
+  user: {user}
+contexts:
+- name: integration
+  context: {{ cluster: integration, user: u, namespace: default }}
+current-context: integration
+",
+            server = self.config.url(),
+            ca = self.pki.files.ca_cert.display(),
+        );
+        let kubeconfig = Kubeconfig::from_yaml(&yaml).expect("generated kubeconfig parses");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kube config");
+        kube::Client::try_from(config).expect("kube client")
+    }
+
+    pub fn kubectl_runner(&self) -> &Kubectl {
+        &self.kubectl
+    }
+
+    /// Runs `/usr/bin/kubectl --kubeconfig=... ARGS` with a timeout.
+    pub async fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl.run(args).await
+    }
+
+    /// Like [`Cluster::kubectl`], feeding `stdin` (e.g. YAML for `-f -`).
+    pub async fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        self.kubectl.run_stdin(args, stdin).await
+    }
+
+    /// Starts kubectl in the background (`get -w`, `wait`).
+    pub fn kubectl_spawn(&self, args: &[&str]) -> Background {
+        self.kubectl.spawn(args)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        if failed {
+            eprintln!(
+                "----- kube-apiserver log (last {FAILURE_LOG_LINES} lines, {}) -----\n{}\n\
+                 ----- etcd log (last 20 lines) -----\n{}\n-----",
+                self.config.log.display(),
+                process::tail(&self.config.log, FAILURE_LOG_LINES),
+                process::tail(self.etcd.log_path(), 20),
+            );
+        }
+        if let Some(mut server) = self.apiserver.take() {
+            server.stop();
+        }
+        self.etcd.stop();
+        if failed && std::env::var_os(KEEP_DIR_ENV).is_some() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("kept the cluster directory {}", dir.keep().display());
+            }
+        }
+    }
+}

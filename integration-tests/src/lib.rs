@@ -1,0 +1,30 @@
+#![forbid(unsafe_code)]
+//! Test harness: a real etcd and the real `kube-apiserver` binary per test,
+//! plus kubectl and kube-rs clients pointed at them.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let cluster = integration_tests::Cluster::start().await?;
+//! let out = cluster.kubectl(&["get", "namespaces"]).await;
+//! assert!(out.status.success());
+//! # Ok(()) }
+//! ```
+
+pub mod apiserver;
+pub mod cluster;
+pub mod etcd;
+pub mod kubectl;
+pub mod pki;
+pub mod process;
+
+pub use cluster::{Cluster, ClusterBuilder};
+pub use kubectl::{expect_failure, expect_success};
+
+/// The `metav1.Status` of a failed kube-rs call, or a panic naming `what`.
+#[track_caller]
+pub fn api_status(result: Result<impl std::fmt::Debug, kube::Error>, what: &str) -> kube::core::Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("{what}: expected an API error Status, got {other:?}"),
+    }
+}
