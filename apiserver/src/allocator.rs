@@ -27,21 +27,33 @@ fn is_service(info: &ResourceInfo) -> bool {
 }
 
 fn needs_node_ports(svc: &Value) -> bool {
-    matches!(svc["spec"]["type"].as_str(), Some("NodePort") | Some("LoadBalancer"))
-        && !(svc["spec"]["type"] == "LoadBalancer" && svc["spec"]["allocateLoadBalancerNodePorts"] == false)
+    matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort") | Some("LoadBalancer")
+    ) && !(svc["spec"]["type"] == "LoadBalancer"
+        && svc["spec"]["allocateLoadBalancerNodePorts"] == false)
 }
 
 fn node_ports(svc: &Value) -> Vec<u16> {
     svc["spec"]["ports"]
         .as_array()
-        .map(|ps| ps.iter().filter_map(|p| p["nodePort"].as_u64()).map(|p| p as u16).collect())
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["nodePort"].as_u64())
+                .map(|p| p as u16)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn cluster_ips(svc: &Value) -> Vec<String> {
     let mut ips: Vec<String> = svc["spec"]["clusterIPs"]
         .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(ip) = svc["spec"]["clusterIP"].as_str()
         && !ips.iter().any(|i| i == ip)
@@ -54,12 +66,27 @@ fn cluster_ips(svc: &Value) -> Vec<String> {
 
 fn invalid(svc: &Value, field: &str, value: Value, detail: String) -> ApiError {
     let name = svc["metadata"]["name"].as_str().unwrap_or("");
-    ApiError::invalid("", "Service", name, &[FieldError::invalid(field, value, detail)])
+    ApiError::invalid(
+        "",
+        "Service",
+        name,
+        &[FieldError::invalid(field, value, detail)],
+    )
 }
 
 impl Allocator {
-    pub fn new(storage: Arc<dyn Storage>, root: String, ips: Ipv4Net, ports: RangeInclusive<u16>) -> Self {
-        Allocator { storage, root, ips, ports }
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        root: String,
+        ips: Ipv4Net,
+        ports: RangeInclusive<u16>,
+    ) -> Self {
+        Allocator {
+            storage,
+            root,
+            ips,
+            ports,
+        }
     }
 
     /// The first address of the range: the `kubernetes` service's.
@@ -76,11 +103,22 @@ impl Allocator {
     }
 
     async fn taken(&self, key: &str) -> Result<bool, ApiError> {
-        Ok(self.storage.get(key).await.map_err(ApiError::internal)?.is_some())
+        Ok(self
+            .storage
+            .get(key)
+            .await
+            .map_err(ApiError::internal)?
+            .is_some())
     }
 
     /// Reserves `key` for `owner`; false if it was taken. Dry runs only look.
-    async fn reserve(&self, key: &str, owner: &str, dry_run: bool, reserved: &mut Reserved) -> Result<bool, ApiError> {
+    async fn reserve(
+        &self,
+        key: &str,
+        owner: &str,
+        dry_run: bool,
+        reserved: &mut Reserved,
+    ) -> Result<bool, ApiError> {
         if dry_run {
             return Ok(!self.taken(key).await?);
         }
@@ -105,7 +143,11 @@ impl Allocator {
         dry_run: bool,
         reserved: &mut Reserved,
     ) -> Result<Option<String>, ApiError> {
-        let seed = u64::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..8].try_into().expect("8 bytes"));
+        let seed = u64::from_le_bytes(
+            uuid::Uuid::new_v4().as_bytes()[..8]
+                .try_into()
+                .expect("8 bytes"),
+        );
         for i in 0..8u64 {
             let c = candidate(seed.wrapping_add(i.wrapping_mul(7919)) % size);
             if self.reserve(&key_of(&c), owner, dry_run, reserved).await? {
@@ -113,8 +155,13 @@ impl Allocator {
             }
         }
         let prefix = key_of("");
-        let used = self.storage.list(&prefix, &ListOptions::default()).await.map_err(ApiError::internal)?;
-        let used: std::collections::HashSet<String> = used.items.into_iter().map(|kv| kv.key).collect();
+        let used = self
+            .storage
+            .list(&prefix, &ListOptions::default())
+            .await
+            .map_err(ApiError::internal)?;
+        let used: std::collections::HashSet<String> =
+            used.items.into_iter().map(|kv| kv.key).collect();
         for i in 0..size {
             let c = candidate((seed + i) % size);
             let key = key_of(&c);
@@ -125,12 +172,22 @@ impl Allocator {
         Ok(None)
     }
 
-    async fn allocate_ip(&self, svc: &mut Value, owner: &str, dry_run: bool, reserved: &mut Reserved) -> Result<(), ApiError> {
+    async fn allocate_ip(
+        &self,
+        svc: &mut Value,
+        owner: &str,
+        dry_run: bool,
+        reserved: &mut Reserved,
+    ) -> Result<(), ApiError> {
         let spec = &svc["spec"];
         if spec["type"] == "ExternalName" {
             return Ok(());
         }
-        let requested = spec["clusterIP"].as_str().or_else(|| spec["clusterIPs"][0].as_str()).unwrap_or("").to_string();
+        let requested = spec["clusterIP"]
+            .as_str()
+            .or_else(|| spec["clusterIPs"][0].as_str())
+            .unwrap_or("")
+            .to_string();
         if requested == "None" {
             svc["spec"]["clusterIP"] = json!("None");
             svc["spec"]["clusterIPs"] = json!(["None"]);
@@ -144,20 +201,36 @@ impl Allocator {
             let key_of = |c: &str| self.ip_key(c);
             self.allocate(size, &candidate, &key_of, owner, dry_run, reserved)
                 .await?
-                .ok_or_else(|| ApiError::internal("failed to allocate a serviceIP: range is full"))?
+                .ok_or_else(|| {
+                    ApiError::internal("failed to allocate a serviceIP: range is full")
+                })?
         } else {
             let parsed: Ipv4Addr = requested.parse().map_err(|_| {
-                invalid(svc, "spec.clusterIPs[0]", json!(requested), "must be a valid IP address".into())
+                invalid(
+                    svc,
+                    "spec.clusterIPs[0]",
+                    json!(requested),
+                    "must be a valid IP address".into(),
+                )
             })?;
-            if !self.ips.contains(&parsed) || parsed == self.ips.network() || parsed == self.ips.broadcast() {
+            if !self.ips.contains(&parsed)
+                || parsed == self.ips.network()
+                || parsed == self.ips.broadcast()
+            {
                 return Err(invalid(
                     svc,
                     "spec.clusterIPs[0]",
                     json!(requested),
-                    format!("failed to allocate IP {requested}: provided IP is not in the valid range. The range of valid IPs is {}", self.ips),
+                    format!(
+                        "failed to allocate IP {requested}: provided IP is not in the valid range. The range of valid IPs is {}",
+                        self.ips
+                    ),
                 ));
             }
-            if !self.reserve(&self.ip_key(&requested), owner, dry_run, reserved).await? {
+            if !self
+                .reserve(&self.ip_key(&requested), owner, dry_run, reserved)
+                .await?
+            {
                 return Err(invalid(
                     svc,
                     "spec.clusterIPs[0]",
@@ -172,7 +245,14 @@ impl Allocator {
         Ok(())
     }
 
-    async fn allocate_ports(&self, svc: &mut Value, old_ports: &[u16], owner: &str, dry_run: bool, reserved: &mut Reserved) -> Result<(), ApiError> {
+    async fn allocate_ports(
+        &self,
+        svc: &mut Value,
+        old_ports: &[u16],
+        owner: &str,
+        dry_run: bool,
+        reserved: &mut Reserved,
+    ) -> Result<(), ApiError> {
         let n = svc["spec"]["ports"].as_array().map_or(0, |a| a.len());
         for i in 0..n {
             let port = svc["spec"]["ports"][i]["nodePort"].as_u64();
@@ -181,13 +261,27 @@ impl Allocator {
                 Some(p) => {
                     let p16 = p as u16;
                     if !self.ports.contains(&p16) || p > u16::MAX as u64 {
-                        return Err(invalid(svc, &format!("spec.ports[{i}].nodePort"), json!(p), format!(
-                            "provided port is not in the valid range. The range of valid ports is {}-{}",
-                            self.ports.start(), self.ports.end()
-                        )));
+                        return Err(invalid(
+                            svc,
+                            &format!("spec.ports[{i}].nodePort"),
+                            json!(p),
+                            format!(
+                                "provided port is not in the valid range. The range of valid ports is {}-{}",
+                                self.ports.start(),
+                                self.ports.end()
+                            ),
+                        ));
                     }
-                    if !self.reserve(&self.port_key(p16), owner, dry_run, reserved).await? {
-                        return Err(invalid(svc, &format!("spec.ports[{i}].nodePort"), json!(p), "provided port is already allocated".into()));
+                    if !self
+                        .reserve(&self.port_key(p16), owner, dry_run, reserved)
+                        .await?
+                    {
+                        return Err(invalid(
+                            svc,
+                            &format!("spec.ports[{i}].nodePort"),
+                            json!(p),
+                            "provided port is already allocated".into(),
+                        ));
                     }
                 }
                 None => {
@@ -198,8 +292,11 @@ impl Allocator {
                     let got = self
                         .allocate(size, &candidate, &key_of, owner, dry_run, reserved)
                         .await?
-                        .ok_or_else(|| ApiError::internal("failed to allocate a nodePort: range is full"))?;
-                    svc["spec"]["ports"][i]["nodePort"] = json!(got.parse::<u16>().expect("a port we formatted"));
+                        .ok_or_else(|| {
+                            ApiError::internal("failed to allocate a nodePort: range is full")
+                        })?;
+                    svc["spec"]["ports"][i]["nodePort"] =
+                        json!(got.parse::<u16>().expect("a port we formatted"));
                 }
             }
         }
@@ -207,19 +304,30 @@ impl Allocator {
     }
 
     fn owner(svc: &Value) -> String {
-        format!("{}/{}", svc["metadata"]["namespace"].as_str().unwrap_or(""), svc["metadata"]["name"].as_str().unwrap_or(""))
+        format!(
+            "{}/{}",
+            svc["metadata"]["namespace"].as_str().unwrap_or(""),
+            svc["metadata"]["name"].as_str().unwrap_or("")
+        )
     }
 
-    pub async fn on_create(&self, info: &ResourceInfo, svc: &mut Value, dry_run: bool) -> Result<Reserved, ApiError> {
+    pub async fn on_create(
+        &self,
+        info: &ResourceInfo,
+        svc: &mut Value,
+        dry_run: bool,
+    ) -> Result<Reserved, ApiError> {
         let mut reserved = Vec::new();
         if !is_service(info) {
             return Ok(reserved);
         }
         let owner = Self::owner(svc);
         let result = async {
-            self.allocate_ip(svc, &owner, dry_run, &mut reserved).await?;
+            self.allocate_ip(svc, &owner, dry_run, &mut reserved)
+                .await?;
             if needs_node_ports(svc) {
-                self.allocate_ports(svc, &[], &owner, dry_run, &mut reserved).await?;
+                self.allocate_ports(svc, &[], &owner, dry_run, &mut reserved)
+                    .await?;
             }
             Ok(())
         }
@@ -235,14 +343,23 @@ impl Allocator {
 
     /// Allocates node ports a type change or a new port needs; drops node
     /// ports from a service that no longer has that type.
-    pub async fn on_update(&self, info: &ResourceInfo, svc: &mut Value, old: &Value, dry_run: bool) -> Result<Reserved, ApiError> {
+    pub async fn on_update(
+        &self,
+        info: &ResourceInfo,
+        svc: &mut Value,
+        old: &Value,
+        dry_run: bool,
+    ) -> Result<Reserved, ApiError> {
         let mut reserved = Vec::new();
         if !is_service(info) {
             return Ok(reserved);
         }
         if needs_node_ports(svc) {
             let owner = Self::owner(svc);
-            if let Err(e) = self.allocate_ports(svc, &node_ports(old), &owner, dry_run, &mut reserved).await {
+            if let Err(e) = self
+                .allocate_ports(svc, &node_ports(old), &owner, dry_run, &mut reserved)
+                .await
+            {
                 self.release(&reserved).await;
                 return Err(e);
             }
@@ -260,7 +377,11 @@ impl Allocator {
             return;
         }
         let now = node_ports(svc);
-        let gone: Vec<String> = node_ports(old).into_iter().filter(|p| !now.contains(p)).map(|p| self.port_key(p)).collect();
+        let gone: Vec<String> = node_ports(old)
+            .into_iter()
+            .filter(|p| !now.contains(p))
+            .map(|p| self.port_key(p))
+            .collect();
         self.release(&gone).await;
     }
 

@@ -35,13 +35,26 @@ impl TokenFile {
             }
             let fields = split_csv(line);
             if fields.len() < 3 {
-                return Err(format!("token file line {}: want at least 3 fields (token,user,uid), got {}", n + 1, fields.len()));
+                return Err(format!(
+                    "token file line {}: want at least 3 fields (token,user,uid), got {}",
+                    n + 1,
+                    fields.len()
+                ));
             }
             let groups = fields
                 .get(3)
-                .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect())
+                .map(|g| {
+                    g.split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
-            tokens.insert(fields[0].clone(), UserInfo::authenticated(fields[1].clone(), fields[2].clone(), groups));
+            tokens.insert(
+                fields[0].clone(),
+                UserInfo::authenticated(fields[1].clone(), fields[2].clone(), groups),
+            );
         }
         Ok(TokenFile { tokens })
     }
@@ -76,8 +89,16 @@ fn split_csv(line: &str) -> Vec<String> {
 pub fn user_from_certificate(der: &[u8]) -> Option<UserInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
-    let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
-    let groups = subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let groups = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(String::from))
+        .collect();
     Some(UserInfo::authenticated(name, String::new(), groups))
 }
 
@@ -91,7 +112,10 @@ mod tests {
         let alice = f.authenticate("abc").unwrap();
         assert_eq!(alice.name, "alice");
         assert_eq!(alice.groups, ["dev", "ops", "system:authenticated"]);
-        assert_eq!(f.authenticate("xyz").unwrap().groups, ["system:authenticated"]);
+        assert_eq!(
+            f.authenticate("xyz").unwrap().groups,
+            ["system:authenticated"]
+        );
         assert!(f.authenticate("nope").is_none());
         assert!(TokenFile::parse("only,two").is_err());
     }
@@ -99,8 +123,12 @@ mod tests {
     #[test]
     fn certificate_subject_gives_user_and_groups() {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "admin");
-        params.distinguished_name.push(rcgen::DnType::OrganizationName, "system:masters");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "admin");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "system:masters");
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         let user = user_from_certificate(cert.der()).unwrap();

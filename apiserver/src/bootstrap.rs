@@ -8,10 +8,18 @@ use crate::registry::store::{Store, WriteOptions};
 use serde_json::json;
 use std::net::Ipv4Addr;
 
-pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-pub async fn ensure(store: &Store, registry: &Registry, service_ip: Ipv4Addr, secure_port: u16) -> Result<(), ApiError> {
-    let namespaces = registry.get("", "v1", "namespaces").expect("namespaces are registered");
+pub async fn ensure(
+    store: &Store,
+    registry: &Registry,
+    service_ip: Ipv4Addr,
+    secure_port: u16,
+) -> Result<(), ApiError> {
+    let namespaces = registry
+        .get("", "v1", "namespaces")
+        .expect("namespaces are registered");
     let opts = WriteOptions::default();
     for ns in SYSTEM_NAMESPACES {
         let obj = json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } });
@@ -21,7 +29,9 @@ pub async fn ensure(store: &Store, registry: &Registry, service_ip: Ipv4Addr, se
             Err(e) => return Err(e),
         }
     }
-    let services = registry.get("", "v1", "services").expect("services are registered");
+    let services = registry
+        .get("", "v1", "services")
+        .expect("services are registered");
     let svc = json!({
         "apiVersion": "v1",
         "kind": "Service",

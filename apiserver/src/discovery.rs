@@ -7,9 +7,19 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
-pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
-const VERBS: [&str; 8] = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 fn sub_verbs(s: Subresource) -> &'static [&'static str] {
     match s {
@@ -44,12 +54,20 @@ fn bytes(v: &Value) -> Bytes {
 }
 
 fn group_version(group: &str, version: &str) -> String {
-    if group.is_empty() { version.to_string() } else { format!("{group}/{version}") }
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }
 
 fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    for r in registry.resources.iter().filter(|r| r.group == group && r.version == version) {
+    for r in registry
+        .resources
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         let mut entry = json!({
             "name": r.resource,
             "singularName": r.singular,
@@ -132,7 +150,11 @@ impl Discovery {
         let gvs = registry.group_versions();
         let mut resource_lists = HashMap::new();
         for &(g, v) in &gvs {
-            let path = if g.is_empty() { format!("api/{v}") } else { format!("apis/{g}/{v}") };
+            let path = if g.is_empty() {
+                format!("api/{v}")
+            } else {
+                format!("apis/{g}/{v}")
+            };
             resource_lists.insert(path, bytes(&resource_list(registry, g, v)));
         }
         // Groups in order of first appearance, each with its versions.
@@ -144,8 +166,10 @@ impl Discovery {
             }
         }
         let api_group = |g: &str, vs: &[&str]| {
-            let versions: Vec<Value> =
-                vs.iter().map(|v| json!({ "groupVersion": group_version(g, v), "version": v })).collect();
+            let versions: Vec<Value> = vs
+                .iter()
+                .map(|v| json!({ "groupVersion": group_version(g, v), "version": v }))
+                .collect();
             json!({ "name": g, "versions": versions, "preferredVersion": versions[0] })
         };
         let mut groups = HashMap::new();
@@ -207,12 +231,28 @@ mod tests {
     fn core_list_has_short_names_and_subresources() {
         let d = Discovery::new(&Registry::new());
         let core: Value = serde_json::from_slice(&d.resource_lists["api/v1"]).unwrap();
-        let pods = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods").unwrap();
+        let pods = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert_eq!(pods["categories"], json!(["all"]));
-        assert!(core["resources"].as_array().unwrap().iter().any(|r| r["name"] == "pods/binding"));
+        assert!(
+            core["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "pods/binding")
+        );
         let apps: Value = serde_json::from_slice(&d.resource_lists["apis/apps/v1"]).unwrap();
-        let scale = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/scale").unwrap();
+        let scale = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "deployments/scale")
+            .unwrap();
         assert_eq!(scale["group"], "autoscaling");
     }
 
@@ -220,10 +260,21 @@ mod tests {
     fn aggregated_documents_list_every_group() {
         let d = Discovery::new(&Registry::new());
         let apis: Value = serde_json::from_slice(&d.apis_aggregated).unwrap();
-        let names: Vec<&str> = apis["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = apis["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"apps") && names.contains(&"rbac.authorization.k8s.io"));
         let api: Value = serde_json::from_slice(&d.api_aggregated).unwrap();
-        let ns = &api["items"][0]["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "namespaces").unwrap().clone();
+        let ns = &api["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "namespaces")
+            .unwrap()
+            .clone();
         assert_eq!(ns["scope"], "Cluster");
     }
 }

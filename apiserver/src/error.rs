@@ -35,7 +35,13 @@ fn details(group: &str, kind: &str, name: &str) -> Value {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None, retry_after: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+            retry_after: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -44,26 +50,41 @@ impl ApiError {
     }
 
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource)))
-            .with_details(details(group, resource, name))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(group, resource)),
+        )
+        .with_details(details(group, resource, name))
     }
 
     /// 404 for a path that names no resource at all.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
-            .with_details(json!({}))
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, resource)))
-            .with_details(details(group, resource, name))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(group, resource)),
+        )
+        .with_details(details(group, resource, name))
     }
 
     pub fn conflict(group: &str, resource: &str, name: &str, why: &str) -> Self {
         Self::new(
             409,
             "Conflict",
-            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(group, resource)),
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(group, resource)
+            ),
         )
         .with_details(details(group, resource, name))
     }
@@ -82,7 +103,13 @@ impl ApiError {
     pub fn invalid(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
         let list = match errors {
             [one] => one.to_string(),
-            many => format!("[{}]", many.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")),
+            many => format!(
+                "[{}]",
+                many.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let causes: Vec<Value> = errors
             .iter()
@@ -91,7 +118,12 @@ impl ApiError {
         let mut d = details(group, kind, name);
         d["causes"] = Value::Array(causes);
         // Upstream writes `Kind.group "name"`, and just `Kind "name"` for the core group.
-        Self::new(422, "Invalid", format!("{} \"{name}\" is invalid: {list}", qualified(group, kind))).with_details(d)
+        Self::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {list}", qualified(group, kind)),
+        )
+        .with_details(d)
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -118,19 +150,40 @@ impl ApiError {
     }
 
     pub fn too_large(limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"))
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
     }
 
     pub fn method_not_supported(group: &str, resource: &str, verb: &str) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("{verb} is not supported on resources of kind {:?}", qualified(group, resource)))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!(
+                "{verb} is not supported on resources of kind {:?}",
+                qualified(group, resource)
+            ),
+        )
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json; got {content_type:?}"))
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json; got {content_type:?}"
+            ),
+        )
     }
 
     pub fn not_acceptable() -> Self {
-        Self::new(406, "NotAcceptable", "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io")
+        Self::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io",
+        )
     }
 
     pub fn too_many_requests(message: impl Into<String>, retry_after: u32) -> Self {
@@ -140,7 +193,11 @@ impl ApiError {
     }
 
     pub fn internal(message: impl std::fmt::Display) -> Self {
-        Self::new(500, "InternalError", format!("Internal error occurred: {message}"))
+        Self::new(
+            500,
+            "InternalError",
+            format!("Internal error occurred: {message}"),
+        )
     }
 
     pub fn service_unavailable(message: impl Into<String>) -> Self {
@@ -207,25 +264,65 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { kind: FieldErrorKind::Required, field: field.into(), value: None, detail: detail.into() }
+        FieldError {
+            kind: FieldErrorKind::Required,
+            field: field.into(),
+            value: None,
+            detail: detail.into(),
+        }
     }
-    pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: impl Into<String>) -> Self {
-        FieldError { kind: FieldErrorKind::Invalid, field: field.into(), value: Some(value.into()), detail: detail.into() }
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            kind: FieldErrorKind::Invalid,
+            field: field.into(),
+            value: Some(value.into()),
+            detail: detail.into(),
+        }
     }
     /// `supported` lists the allowed values, quoted in the message as upstream does.
-    pub fn not_supported(field: impl Into<String>, value: impl Into<Value>, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        supported: &[&str],
+    ) -> Self {
         let detail = if supported.is_empty() {
             String::new()
         } else {
-            format!("supported values: {}", supported.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", "))
+            format!(
+                "supported values: {}",
+                supported
+                    .iter()
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         };
-        FieldError { kind: FieldErrorKind::NotSupported, field: field.into(), value: Some(value.into()), detail }
+        FieldError {
+            kind: FieldErrorKind::NotSupported,
+            field: field.into(),
+            value: Some(value.into()),
+            detail,
+        }
     }
     pub fn duplicate(field: impl Into<String>, value: impl Into<Value>) -> Self {
-        FieldError { kind: FieldErrorKind::Duplicate, field: field.into(), value: Some(value.into()), detail: String::new() }
+        FieldError {
+            kind: FieldErrorKind::Duplicate,
+            field: field.into(),
+            value: Some(value.into()),
+            detail: String::new(),
+        }
     }
     pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
-        FieldError { kind: FieldErrorKind::Forbidden, field: field.into(), value: None, detail: detail.into() }
+        FieldError {
+            kind: FieldErrorKind::Forbidden,
+            field: field.into(),
+            value: None,
+            detail: detail.into(),
+        }
     }
     pub fn too_long(field: impl Into<String>, max: usize) -> Self {
         FieldError {
@@ -260,7 +357,11 @@ impl FieldError {
             FieldErrorKind::TooLong => "Too long".to_string(),
             FieldErrorKind::TooMany => "Too many".to_string(),
         };
-        if self.detail.is_empty() { head } else { format!("{head}: {}", self.detail) }
+        if self.detail.is_empty() {
+            head
+        } else {
+            format!("{head}: {}", self.detail)
+        }
     }
 }
 
@@ -279,7 +380,10 @@ mod tests {
         let e = ApiError::not_found("apps", "deployments", "web");
         assert_eq!(e.message, "deployments.apps \"web\" not found");
         assert_eq!(e.status()["details"]["group"], "apps");
-        assert_eq!(ApiError::not_found("", "pods", "p").message, "pods \"p\" not found");
+        assert_eq!(
+            ApiError::not_found("", "pods", "p").message,
+            "pods \"p\" not found"
+        );
     }
 
     #[test]
@@ -294,14 +398,23 @@ mod tests {
             "Pod \"A\" is invalid: [spec.containers: Required value, metadata.name: Invalid value: \"A\": must be lowercase]"
         );
         assert_eq!(e.code, 422);
-        assert_eq!(e.status()["details"]["causes"][1]["reason"], "FieldValueInvalid");
+        assert_eq!(
+            e.status()["details"]["causes"][1]["reason"],
+            "FieldValueInvalid"
+        );
         let one = ApiError::invalid("apps", "Deployment", "d", &errs[..1]);
-        assert_eq!(one.message, "Deployment.apps \"d\" is invalid: spec.containers: Required value");
+        assert_eq!(
+            one.message,
+            "Deployment.apps \"d\" is invalid: spec.containers: Required value"
+        );
     }
 
     #[test]
     fn not_supported_quotes_choices() {
         let e = FieldError::not_supported("spec.restartPolicy", "X", &["Always", "Never"]);
-        assert_eq!(e.to_string(), "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\"");
+        assert_eq!(
+            e.to_string(),
+            "spec.restartPolicy: Unsupported value: \"X\": supported values: \"Always\", \"Never\""
+        );
     }
 }

@@ -48,7 +48,9 @@ fn version_info() -> serde_json::Value {
 
 async fn connect_etcd(opts: &Options) -> Result<EtcdStorage> {
     let read = |p: &Option<std::path::PathBuf>| -> Result<Option<Vec<u8>>> {
-        p.as_ref().map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display()))).transpose()
+        p.as_ref()
+            .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+            .transpose()
     };
     let tls = EtcdTls {
         ca: read(&opts.etcd_cafile)?,
@@ -72,20 +74,30 @@ async fn connect_etcd(opts: &Options) -> Result<EtcdStorage> {
 }
 
 /// Serves until `shutdown` resolves, then drains.
-pub async fn run(opts: Options, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn run(
+    opts: Options,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let local = listener.local_addr()?;
     let (cert, key) = match (&opts.tls_cert_file, &opts.tls_private_key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone()),
         (None, None) => {
-            let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), local.ip().to_string()];
+            let hosts = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                local.ip().to_string(),
+            ];
             tls::self_signed(&opts.cert_dir, &hosts)?
         }
         _ => anyhow::bail!("--tls-cert-file and --tls-private-key-file must be given together"),
     };
     let tls_config = tls::server_config(&cert, &key, opts.client_ca_file.as_deref())?;
     let tokens = match &opts.token_auth_file {
-        Some(p) => auth::TokenFile::parse(&std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
-            .map_err(anyhow::Error::msg)?,
+        Some(p) => auth::TokenFile::parse(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .map_err(anyhow::Error::msg)?,
         None => auth::TokenFile::default(),
     };
 
@@ -93,13 +105,20 @@ pub async fn run(opts: Options, listener: TcpListener, shutdown: impl Future<Out
     let storage: Arc<dyn Storage> = etcd.clone();
     let root = opts.etcd_prefix.trim_end_matches('/').to_string();
     let (lo, hi) = opts.service_node_port_range;
-    let allocator = allocator::Allocator::new(storage.clone(), root.clone(), opts.service_cluster_ip_range, lo..=hi);
+    let allocator = allocator::Allocator::new(
+        storage.clone(),
+        root.clone(),
+        opts.service_cluster_ip_range,
+        lo..=hi,
+    );
     let kubernetes_ip = allocator.first_ip();
     let store = registry::store::Store::new(storage.clone(), root.clone(), allocator);
     // The registry lives as long as the process; watches borrow it.
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
     let public_port = opts.secure_port.max(local.port());
-    bootstrap::ensure(&store, registry, kubernetes_ip, public_port).await.context("creating the system namespaces")?;
+    bootstrap::ensure(&store, registry, kubernetes_ip, public_port)
+        .await
+        .context("creating the system namespaces")?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let openapi = openapi::OpenApi::build(&openapi_resources(registry));
@@ -116,7 +135,14 @@ pub async fn run(opts: Options, listener: TcpListener, shutdown: impl Future<Out
         mutating_slots: Semaphore::new(opts.max_mutating_requests_inflight.max(1)),
     });
 
-    let background = tokio::spawn(background_tasks(etcd, storage, registry, root, opts.etcd_compaction_interval, stop_rx.clone()));
+    let background = tokio::spawn(background_tasks(
+        etcd,
+        storage,
+        registry,
+        root,
+        opts.etcd_compaction_interval,
+        stop_rx.clone(),
+    ));
     tracing::info!(address = %local, "serving securely");
     let delay = opts.shutdown_delay_duration;
     tokio::spawn(async move {
@@ -140,7 +166,16 @@ fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {
             kind: r.kind,
             plural: r.resource,
             namespaced: r.namespaced,
-            verbs: vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+            verbs: vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
             subresources: r.subresources.iter().map(|s| s.name()).collect(),
             schema: r.schema,
         })
@@ -159,7 +194,11 @@ async fn background_tasks(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut count_tick = tokio::time::interval(Duration::from_secs(60));
-    let mut compact_tick = tokio::time::interval(if compaction.is_zero() { Duration::from_secs(3600) } else { compaction });
+    let mut compact_tick = tokio::time::interval(if compaction.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        compaction
+    });
     compact_tick.tick().await;
     let mut last_seen: Option<i64> = None;
     loop {

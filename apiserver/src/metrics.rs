@@ -1,19 +1,28 @@
 //! Prometheus metrics with upstream's names and labels
 //! (staging/src/k8s.io/apiserver/pkg/endpoints/metrics, storage/etcd3/metrics).
 
-use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use std::sync::LazyLock;
 use std::time::Instant;
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
-const REQUEST_BUCKETS: &[f64] =
-    &[0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0];
-const ETCD_BUCKETS: &[f64] =
-    &[0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0];
+const REQUEST_BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
+    10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
+];
+const ETCD_BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
+    10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
+];
 
 fn register<T: prometheus::core::Collector + Clone + 'static>(c: T) -> T {
-    REGISTRY.register(Box::new(c.clone())).expect("metric names are unique");
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("metric names are unique");
     c
 }
 
@@ -51,8 +60,11 @@ pub static INFLIGHT: LazyLock<IntGaugeVec> = LazyLock::new(|| {
 pub static ETCD_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     register(
         HistogramVec::new(
-            HistogramOpts::new("etcd_request_duration_seconds", "Etcd request latency in seconds for each operation and object type.")
-                .buckets(ETCD_BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "etcd_request_duration_seconds",
+                "Etcd request latency in seconds for each operation and object type.",
+            )
+            .buckets(ETCD_BUCKETS.to_vec()),
             &["operation", "type"],
         )
         .expect("valid metric"),
@@ -84,12 +96,31 @@ pub fn observe_request(l: &RequestLabels<'_>, code: u16, started: Instant) {
     let dry = if l.dry_run { "All" } else { "" };
     let code = code.to_string();
     REQUEST_TOTAL
-        .with_label_values(&[l.verb, dry, l.group, l.version, l.resource, l.subresource, l.scope, "apiserver", &code])
+        .with_label_values(&[
+            l.verb,
+            dry,
+            l.group,
+            l.version,
+            l.resource,
+            l.subresource,
+            l.scope,
+            "apiserver",
+            &code,
+        ])
         .inc();
     // Upstream leaves long-running requests (watches) out of the latency histogram.
     if l.verb != "WATCH" {
         REQUEST_DURATION
-            .with_label_values(&[l.verb, dry, l.group, l.version, l.resource, l.subresource, l.scope, "apiserver"])
+            .with_label_values(&[
+                l.verb,
+                dry,
+                l.group,
+                l.version,
+                l.resource,
+                l.subresource,
+                l.scope,
+                "apiserver",
+            ])
             .observe(started.elapsed().as_secs_f64());
     }
 }
@@ -97,7 +128,9 @@ pub fn observe_request(l: &RequestLabels<'_>, code: u16, started: Instant) {
 /// Records one etcd call; `key` gives the object type (`/registry/<resource>/...`).
 pub fn etcd_request(operation: &str, key: &str, started: Instant) {
     let kind = key.trim_start_matches('/').split('/').nth(1).unwrap_or("");
-    ETCD_DURATION.with_label_values(&[operation, kind]).observe(started.elapsed().as_secs_f64());
+    ETCD_DURATION
+        .with_label_values(&[operation, kind])
+        .observe(started.elapsed().as_secs_f64());
 }
 
 /// Counts a request in flight for as long as the guard lives.
@@ -128,6 +161,8 @@ pub fn render() -> Vec<u8> {
     LazyLock::force(&ETCD_DURATION);
     LazyLock::force(&STORAGE_OBJECTS);
     let mut out = Vec::new();
-    TextEncoder::new().encode(&REGISTRY.gather(), &mut out).expect("text encoding cannot fail");
+    TextEncoder::new()
+        .encode(&REGISTRY.gather(), &mut out)
+        .expect("text encoding cannot fail");
     out
 }

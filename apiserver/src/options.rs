@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "kube-apiserver", version, about = "The Kubernetes API server, backed by etcd.")]
+#[command(
+    name = "kube-apiserver",
+    version,
+    about = "The Kubernetes API server, backed by etcd."
+)]
 pub struct Options {
     /// etcd servers to connect to (scheme://ip:port), comma separated.
     #[arg(long = "etcd-servers", value_delimiter = ',', required = true)]
@@ -113,8 +117,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let a: u16 = a.trim().parse().map_err(|_| format!("invalid port range {s:?}"))?;
-    let b: u16 = b.trim().parse().map_err(|_| format!("invalid port range {s:?}"))?;
+    let a: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port range {s:?}"))?;
+    let b: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid port range {s:?}"))?;
     if a > b {
         return Err(format!("invalid port range {s:?}: start after end"));
     }
@@ -147,6 +157,9 @@ mod tests {
         assert_eq!(o.etcd_servers.len(), 2);
         assert_eq!(o.service_node_port_range, (30000, 30100));
         assert_eq!(o.etcd_prefix, "/registry");
-        assert!(Options::try_parse_from(["kube-apiserver"]).is_err(), "--etcd-servers is required");
+        assert!(
+            Options::try_parse_from(["kube-apiserver"]).is_err(),
+            "--etcd-servers is required"
+        );
     }
 }

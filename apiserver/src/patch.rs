@@ -33,7 +33,11 @@ pub fn apply(kind: PatchType, current: &Value, patch: &[u8]) -> Result<Value, Ap
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             let mut doc = current.clone();
             json_patch::patch(&mut doc, &ops).map_err(|e| {
-                ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
             })?;
             Ok(doc)
         }
@@ -56,10 +60,12 @@ pub fn apply(kind: PatchType, current: &Value, patch: &[u8]) -> Result<Value, Ap
 }
 
 fn parse(patch: &[u8]) -> Result<Value, ApiError> {
-    let v: Value =
-        serde_json::from_slice(patch).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let v: Value = serde_json::from_slice(patch)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     if !v.is_object() {
-        return Err(ApiError::bad_request("error decoding patch: a merge patch must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "error decoding patch: a merge patch must be a JSON object",
+        ));
     }
     Ok(v)
 }
@@ -68,8 +74,14 @@ fn parse(patch: &[u8]) -> Result<Value, ApiError> {
 /// names are unambiguous across the core types, `ports` aside).
 fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
-        | "resourceClaims" | "readinessGates" => match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "readinessGates" => match field {
             "readinessGates" => "conditionType",
             _ => "name",
         },
@@ -101,7 +113,10 @@ pub fn strategic_merge(current: &Value, patch: &Value, field: &str) -> Value {
 
 fn merge_maps(cur: &Map<String, Value>, p: &Map<String, Value>) -> Map<String, Value> {
     if p.get("$patch").and_then(Value::as_str) == Some("replace") {
-        return strip_directives(&Value::Object(p.clone())).as_object().cloned().unwrap_or_default();
+        return strip_directives(&Value::Object(p.clone()))
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
     }
     let mut out = cur.clone();
     for (k, v) in p {
@@ -144,9 +159,14 @@ fn merge_lists(cur: &[Value], p: &[Value], field: &str) -> Value {
     let Some(key) = merge_key(field, if cur.is_empty() { p } else { cur }) else {
         return Value::Array(p.iter().map(strip_directives).collect());
     };
-    if p.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+    if p.iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
         return Value::Array(
-            p.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect(),
+            p.iter()
+                .filter(|i| i.get("$patch").is_none())
+                .map(strip_directives)
+                .collect(),
         );
     }
     let mut out: Vec<Value> = cur.to_vec();
@@ -170,7 +190,10 @@ fn merge_lists(cur: &[Value], p: &[Value], field: &str) -> Value {
 fn strip_directives(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip_directives(v))).collect(),
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
         v => v.clone(),
@@ -238,10 +261,28 @@ mod tests {
         let cur = json!({"spec": {"replicas": 1}, "metadata": {"labels": {"a": "b"}}});
         let merged = apply(PatchType::Merge, &cur, br#"{"spec":{"replicas":3}}"#).unwrap();
         assert_eq!(merged["spec"]["replicas"], 3);
-        let patched =
-            apply(PatchType::Json, &cur, br#"[{"op":"replace","path":"/metadata/labels/a","value":"c"}]"#).unwrap();
+        let patched = apply(
+            PatchType::Json,
+            &cur,
+            br#"[{"op":"replace","path":"/metadata/labels/a","value":"c"}]"#,
+        )
+        .unwrap();
         assert_eq!(patched["metadata"]["labels"]["a"], "c");
-        assert_eq!(apply(PatchType::Merge, &cur, b"{not json").unwrap_err().code, 400);
-        assert_eq!(apply(PatchType::Json, &cur, br#"[{"op":"remove","path":"/nope"}]"#).unwrap_err().code, 422);
+        assert_eq!(
+            apply(PatchType::Merge, &cur, b"{not json")
+                .unwrap_err()
+                .code,
+            400
+        );
+        assert_eq!(
+            apply(
+                PatchType::Json,
+                &cur,
+                br#"[{"op":"remove","path":"/nope"}]"#
+            )
+            .unwrap_err()
+            .code,
+            422
+        );
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<_, _>>()
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
         .with_context(|| format!("parsing certificates in {}", path.display()))?;
     if certs.is_empty() {
         bail!("no certificate found in {}", path.display());
@@ -29,7 +30,10 @@ pub fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
 
 /// Writes (once) a self-signed serving pair under `dir`, as upstream does
 /// when no `--tls-cert-file` is given, and returns the paths.
-pub fn self_signed(dir: &Path, hosts: &[String]) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+pub fn self_signed(
+    dir: &Path,
+    hosts: &[String],
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     let cert_path = dir.join("apiserver.crt");
     let key_path = dir.join("apiserver.key");
     if cert_path.exists() && key_path.exists() {
@@ -38,7 +42,9 @@ pub fn self_signed(dir: &Path, hosts: &[String]) -> Result<(std::path::PathBuf, 
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = rcgen::KeyPair::generate()?;
     let mut params = rcgen::CertificateParams::new(hosts.to_vec())?;
-    params.distinguished_name.push(rcgen::DnType::CommonName, "kube-apiserver self-signed");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kube-apiserver self-signed");
     let cert = params.self_signed(&key)?;
     std::fs::write(&cert_path, cert.pem())?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
@@ -46,16 +52,26 @@ pub fn self_signed(dir: &Path, hosts: &[String]) -> Result<(std::path::PathBuf, 
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(data)?;
     Ok(())
 }
 
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Arc<ServerConfig>> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -70,7 +86,9 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Resul
         }
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_single_cert(read_certs(cert)?, read_key(key)?).context("loading the serving certificate")?;
+    let mut config = builder
+        .with_single_cert(read_certs(cert)?, read_key(key)?)
+        .context("loading the serving certificate")?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -263,7 +263,10 @@ current-context: integration
 
     /// A client with a fresh certificate for `user` in `group`, signed by the cluster CA.
     pub async fn cert_client(&self, user: &str, group: Option<&str>) -> kube::Client {
-        let cert = self.pki.client_cert(user, group).expect("client certificate");
+        let cert = self
+            .pki
+            .client_cert(user, group)
+            .expect("client certificate");
         let dir = self.dir().join(format!("user-{user}"));
         std::fs::create_dir_all(&dir).expect("user dir");
         let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
@@ -298,9 +301,10 @@ current-context: integration
             ca = self.pki.files.ca_cert.display(),
         );
         let kubeconfig = Kubeconfig::from_yaml(&yaml).expect("generated kubeconfig parses");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .expect("kube config");
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .expect("kube config");
         kube::Client::try_from(config).expect("kube client")
     }
 
@@ -340,10 +344,11 @@ impl Drop for Cluster {
             server.stop();
         }
         self.etcd.stop();
-        if failed && std::env::var_os(KEEP_DIR_ENV).is_some() {
-            if let Some(dir) = self.dir.take() {
-                eprintln!("kept the cluster directory {}", dir.keep().display());
-            }
+        if failed
+            && std::env::var_os(KEEP_DIR_ENV).is_some()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!("kept the cluster directory {}", dir.keep().display());
         }
     }
 }

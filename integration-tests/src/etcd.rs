@@ -166,7 +166,11 @@ mod tests {
                 "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{\"health\":\"true\"}",
                 Some((200, "{\"health\":\"true\"}")),
             ),
-            ("no body", "HTTP/1.1 503 Service Unavailable\r\n\r\n", Some((503, ""))),
+            (
+                "no body",
+                "HTTP/1.1 503 Service Unavailable\r\n\r\n",
+                Some((503, "")),
+            ),
             ("garbage", "hello", None),
         ];
         for (name, input, want) in cases {

@@ -113,7 +113,10 @@ impl Kubectl {
     }
 }
 
-fn collect(mut pipe: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) -> JoinHandle<()> {
+fn collect(
+    mut pipe: impl AsyncRead + Unpin + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = [0u8; 8192];
         while let Ok(n) = pipe.read(&mut buf).await {
@@ -264,8 +267,16 @@ mod tests {
     fn table_helpers() {
         let table = "NAME   READY   UP-TO-DATE   AVAILABLE   AGE\nweb    0/2     0            0           5s\n\n";
         let cases = [
-            ("header", table_rows(table)[0].join(" "), "NAME READY UP-TO-DATE AVAILABLE AGE"),
-            ("row", table_row(table, "web").unwrap().join(" "), "web 0/2 0 0 5s"),
+            (
+                "header",
+                table_rows(table)[0].join(" "),
+                "NAME READY UP-TO-DATE AVAILABLE AGE",
+            ),
+            (
+                "row",
+                table_row(table, "web").unwrap().join(" "),
+                "web 0/2 0 0 5s",
+            ),
         ];
         for (name, got, want) in cases {
             assert_eq!(got, want, "{name}");

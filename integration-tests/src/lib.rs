@@ -22,7 +22,10 @@ pub use kubectl::{expect_failure, expect_success};
 
 /// The `metav1.Status` of a failed kube-rs call, or a panic naming `what`.
 #[track_caller]
-pub fn api_status(result: Result<impl std::fmt::Debug, kube::Error>, what: &str) -> kube::core::Status {
+pub fn api_status(
+    result: Result<impl std::fmt::Debug, kube::Error>,
+    what: &str,
+) -> kube::core::Status {
     match result {
         Err(kube::Error::Api(status)) => *status,
         other => panic!("{what}: expected an API error Status, got {other:?}"),

@@ -70,7 +70,9 @@ impl ManagedChild {
 
     /// `Some(status)` once the process has exited on its own.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Fails with the log tail if the process is gone.
@@ -156,7 +158,11 @@ mod tests {
     #[test]
     fn parse_vm_rss_cases() {
         let cases = [
-            ("present", "Name:\tx\nVmRSS:\t   12345 kB\nVmSwap:\t0 kB\n", Some(12345)),
+            (
+                "present",
+                "Name:\tx\nVmRSS:\t   12345 kB\nVmSwap:\t0 kB\n",
+                Some(12345),
+            ),
             ("missing", "Name:\tx\n", None),
             ("garbage", "VmRSS:\tlots kB\n", None),
         ];
@@ -170,7 +176,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         std::fs::write(&path, "a\nb\nc\n").unwrap();
-        let cases = [("fewer", 2, "b\nc"), ("more", 10, "a\nb\nc"), ("none", 0, "")];
+        let cases = [
+            ("fewer", 2, "b\nc"),
+            ("more", 10, "a\nb\nc"),
+            ("none", 0, ""),
+        ];
         for (name, n, want) in cases {
             assert_eq!(tail(&path, n), want, "{name}");
         }

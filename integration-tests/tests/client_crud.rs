@@ -62,7 +62,10 @@ fn rv(meta: &ObjectMeta) -> u64 {
 }
 
 fn names(list: &[ConfigMap]) -> Vec<String> {
-    let mut names: Vec<String> = list.iter().filter_map(|c| c.metadata.name.clone()).collect();
+    let mut names: Vec<String> = list
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
     names.sort();
     names
 }
@@ -73,12 +76,19 @@ async fn configmap_crud() {
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client().await, "default");
 
     let created = cms
-        .create(&PostParams::default(), &configmap("a", &[("app", "x")], &[("k", "v")]))
+        .create(
+            &PostParams::default(),
+            &configmap("a", &[("app", "x")], &[("k", "v")]),
+        )
         .await
         .expect("create");
     let meta = &created.metadata;
     assert_eq!(meta.namespace.as_deref(), Some("default"));
-    assert!(meta.uid.as_deref().is_some_and(|u| u.len() == 36), "uid {:?}", meta.uid);
+    assert!(
+        meta.uid.as_deref().is_some_and(|u| u.len() == 36),
+        "uid {:?}",
+        meta.uid
+    );
     assert!(meta.creation_timestamp.is_some());
     let rv1 = rv(meta);
 
@@ -93,12 +103,22 @@ async fn configmap_crud() {
         .replace("a", &PostParams::default(), &changed)
         .await
         .expect("replace");
-    assert!(rv(&replaced.metadata) > rv1, "resourceVersion grows on update");
+    assert!(
+        rv(&replaced.metadata) > rv1,
+        "resourceVersion grows on update"
+    );
     assert_eq!(replaced.metadata.uid, created.metadata.uid);
-    assert_eq!(replaced.metadata.creation_timestamp, created.metadata.creation_timestamp);
+    assert_eq!(
+        replaced.metadata.creation_timestamp,
+        created.metadata.creation_timestamp
+    );
 
     let patched = cms
-        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k2": "v"}})))
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k2": "v"}})),
+        )
         .await
         .expect("merge patch");
     assert_eq!(patched.data, Some(to_map(&[("k", "v2"), ("k2", "v")])));
@@ -118,13 +138,19 @@ async fn configmap_crud() {
     let status = api_status(cms.get("dry").await, "get after dry-run");
     assert_eq!(status.code, 404);
 
-    let deleted = cms.delete("a", &DeleteParams::default()).await.expect("delete");
+    let deleted = cms
+        .delete("a", &DeleteParams::default())
+        .await
+        .expect("delete");
     assert!(deleted.is_left(), "deleting a configmap returns the object");
     let status = api_status(cms.get("a").await, "get after delete");
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
     assert_eq!(status.message, "configmaps \"a\" not found");
     let details = status.details.expect("details");
-    assert_eq!((details.name.as_str(), details.kind.as_str()), ("a", "configmaps"));
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("a", "configmaps")
+    );
 }
 
 #[tokio::test]
@@ -140,17 +166,36 @@ async fn namespace_and_namespaced_deployment() {
         },
         ..Default::default()
     };
-    let created = namespaces.create(&PostParams::default(), &ns).await.expect("create ns");
-    assert_eq!(created.metadata.namespace, None, "namespaces are cluster-scoped");
+    let created = namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create ns");
+    assert_eq!(
+        created.metadata.namespace, None,
+        "namespaces are cluster-scoped"
+    );
     assert_eq!(
         created.status.and_then(|s| s.phase).as_deref(),
         Some("Active"),
         "a new namespace is Active"
     );
-    let all = namespaces.list(&ListParams::default()).await.expect("list ns");
-    let mut names: Vec<_> = all.items.iter().filter_map(|n| n.metadata.name.clone()).collect();
+    let all = namespaces
+        .list(&ListParams::default())
+        .await
+        .expect("list ns");
+    let mut names: Vec<_> = all
+        .items
+        .iter()
+        .filter_map(|n| n.metadata.name.clone())
+        .collect();
     names.sort();
-    for want in ["default", "kube-node-lease", "kube-public", "kube-system", "team-a"] {
+    for want in [
+        "default",
+        "kube-node-lease",
+        "kube-public",
+        "kube-system",
+        "team-a",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
     }
 
@@ -172,7 +217,11 @@ async fn namespace_and_namespaced_deployment() {
     assert_eq!(pod_spec.dns_policy.as_deref(), Some("ClusterFirst"));
     assert_eq!(pod_spec.termination_grace_period_seconds, Some(30));
     let container = &pod_spec.containers[0];
-    assert_eq!(container.image_pull_policy.as_deref(), Some("Always"), ":latest implied");
+    assert_eq!(
+        container.image_pull_policy.as_deref(),
+        Some("Always"),
+        ":latest implied"
+    );
     assert_eq!(
         container.termination_message_path.as_deref(),
         Some("/dev/termination-log")
@@ -189,11 +238,18 @@ async fn namespace_and_namespaced_deployment() {
         .expect("label");
     assert_eq!(labeled.metadata.generation, Some(1));
     let scaled = deployments
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
         .await
         .expect("scale");
     assert_eq!(scaled.metadata.generation, Some(2));
-    let scale = deployments.get_scale("web").await.expect("scale subresource");
+    let scale = deployments
+        .get_scale("web")
+        .await
+        .expect("scale subresource");
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(3));
 
     // Same name in another namespace is a different object.
@@ -203,24 +259,40 @@ async fn namespace_and_namespaced_deployment() {
         .await
         .expect("same name in default");
     let everywhere: Api<Deployment> = Api::all(client.clone());
-    let all = everywhere.list(&ListParams::default()).await.expect("list all");
+    let all = everywhere
+        .list(&ListParams::default())
+        .await
+        .expect("list all");
     let mut found: Vec<_> = all
         .items
         .iter()
-        .map(|d| (d.metadata.namespace.clone().unwrap(), d.metadata.name.clone().unwrap()))
+        .map(|d| {
+            (
+                d.metadata.namespace.clone().unwrap(),
+                d.metadata.name.clone().unwrap(),
+            )
+        })
         .collect();
     found.sort();
     assert_eq!(
         found,
-        [("default".to_string(), "web".to_string()), ("team-a".into(), "web".into())]
+        [
+            ("default".to_string(), "web".to_string()),
+            ("team-a".into(), "web".into())
+        ]
     );
-    let in_team_a = deployments.list(&ListParams::default()).await.expect("list team-a");
+    let in_team_a = deployments
+        .list(&ListParams::default())
+        .await
+        .expect("list team-a");
     assert_eq!(in_team_a.items.len(), 1);
 
     // Objects in a namespace that does not exist cannot be created.
     let nowhere: Api<ConfigMap> = Api::namespaced(client, "does-not-exist");
     let status = api_status(
-        nowhere.create(&PostParams::default(), &configmap("x", &[], &[])).await,
+        nowhere
+            .create(&PostParams::default(), &configmap("x", &[], &[]))
+            .await,
         "create in a missing namespace",
     );
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
@@ -268,8 +340,16 @@ async fn label_and_field_selectors() {
         ("name equals", "metadata.name=a2", &["a2"]),
         ("name double equals", "metadata.name==b1", &["b1"]),
         ("name not equals", "metadata.name!=a1", &["a2", "b1", "c1"]),
-        ("namespace", "metadata.namespace=default", &["a1", "a2", "b1", "c1"]),
-        ("both", "metadata.namespace=default,metadata.name=c1", &["c1"]),
+        (
+            "namespace",
+            "metadata.namespace=default",
+            &["a1", "a2", "b1", "c1"],
+        ),
+        (
+            "both",
+            "metadata.namespace=default,metadata.name=c1",
+            &["c1"],
+        ),
     ];
     for (name, selector, want) in field_cases {
         let list = cms
@@ -279,7 +359,11 @@ async fn label_and_field_selectors() {
         assert_eq!(names(&list.items), *want, "{name}: {selector}");
     }
     let mixed = cms
-        .list(&ListParams::default().labels("app=a").fields("metadata.name!=a1"))
+        .list(
+            &ListParams::default()
+                .labels("app=a")
+                .fields("metadata.name!=a1"),
+        )
         .await
         .expect("labels and fields");
     assert_eq!(names(&mixed.items), ["a2"]);
@@ -290,7 +374,10 @@ async fn label_and_field_selectors() {
         .await
         .expect("all namespaces, field selector");
     assert!(
-        other_ns.items.iter().all(|c| c.metadata.namespace.as_deref() == Some("kube-system")),
+        other_ns
+            .items
+            .iter()
+            .all(|c| c.metadata.namespace.as_deref() == Some("kube-system")),
         "only kube-system objects"
     );
 
@@ -300,7 +387,11 @@ async fn label_and_field_selectors() {
     ];
     for (name, params) in bad_cases {
         let status = api_status(cms.list(&params).await, name);
-        assert_eq!((status.code, status.reason.as_str()), (400, "BadRequest"), "{name}");
+        assert_eq!(
+            (status.code, status.reason.as_str()),
+            (400, "BadRequest"),
+            "{name}"
+        );
     }
 }
 
@@ -310,9 +401,12 @@ async fn pagination_collects_every_page() {
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client().await, "default");
     let total = 25;
     for i in 0..total {
-        cms.create(&PostParams::default(), &configmap(&format!("cm-{i:02}"), &[], &[]))
-            .await
-            .expect("create");
+        cms.create(
+            &PostParams::default(),
+            &configmap(&format!("cm-{i:02}"), &[], &[]),
+        )
+        .await
+        .expect("create");
     }
 
     let mut seen = Vec::new();
@@ -325,7 +419,11 @@ async fn pagination_collects_every_page() {
             params = params.continue_token(t);
         }
         let list = cms.list(&params).await.expect("page");
-        assert!(list.items.len() <= 10, "page {page} has {} items", list.items.len());
+        assert!(
+            list.items.len() <= 10,
+            "page {page} has {} items",
+            list.items.len()
+        );
         if page == 0 {
             assert_eq!(list.metadata.remaining_item_count, Some(15), "first page");
         }
@@ -350,8 +448,12 @@ async fn pagination_collects_every_page() {
     assert_eq!(seen, want, "all objects, once, in key order");
 
     let status = api_status(
-        cms.list(&ListParams::default().limit(10).continue_token("not-a-token"))
-            .await,
+        cms.list(
+            &ListParams::default()
+                .limit(10)
+                .continue_token("not-a-token"),
+        )
+        .await,
         "garbage continue token",
     );
     assert_eq!(status.code, 400, "{status:?}");
@@ -379,10 +481,16 @@ async fn watch_from_resource_version_sees_events_in_order() {
         .create(&PostParams::default(), &configmap("w", &[], &[("k", "1")]))
         .await
         .expect("create");
-    cms.patch("w", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": "2"}})))
+    cms.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "2"}})),
+    )
+    .await
+    .expect("patch");
+    cms.delete("w", &DeleteParams::default())
         .await
-        .expect("patch");
-    cms.delete("w", &DeleteParams::default()).await.expect("delete");
+        .expect("delete");
 
     let mut kinds = Vec::new();
     let mut last_rv = start_rv.parse::<u64>().expect("numeric rv");
@@ -454,16 +562,22 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
 
     // 409 AlreadyExists.
     let status = api_status(
-        cms.create(&PostParams::default(), &configmap("c", &[], &[])).await,
+        cms.create(&PostParams::default(), &configmap("c", &[], &[]))
+            .await,
         "create twice",
     );
-    assert_eq!((status.code, status.reason.as_str()), (409, "AlreadyExists"));
+    assert_eq!(
+        (status.code, status.reason.as_str()),
+        (409, "AlreadyExists")
+    );
     assert_eq!(status.message, "configmaps \"c\" already exists");
 
     // 409 Conflict on a stale resourceVersion.
     let mut fresh = first.clone();
     fresh.data = Some(to_map(&[("k", "2")]));
-    cms.replace("c", &PostParams::default(), &fresh).await.expect("update");
+    cms.replace("c", &PostParams::default(), &fresh)
+        .await
+        .expect("update");
     let mut stale = first.clone();
     stale.data = Some(to_map(&[("k", "3")]));
     let status = api_status(
@@ -478,7 +592,11 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
         "{}",
         status.message
     );
-    assert_eq!(cms.get("c").await.expect("get").data, fresh.data, "stale write lost");
+    assert_eq!(
+        cms.get("c").await.expect("get").data,
+        fresh.data,
+        "stale write lost"
+    );
 
     // 409 Conflict on a failed uid precondition.
     let status = api_status(
@@ -499,13 +617,18 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
 
     // 404 NotFound for update, patch and delete of a missing object.
     let status = api_status(
-        cms.replace("missing", &PostParams::default(), &configmap("missing", &[], &[]))
-            .await,
+        cms.replace(
+            "missing",
+            &PostParams::default(),
+            &configmap("missing", &[], &[]),
+        )
+        .await,
         "replace missing",
     );
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
     let status = api_status(
-        cms.patch("missing", &PatchParams::default(), &Patch::Merge(json!({}))).await,
+        cms.patch("missing", &PatchParams::default(), &Patch::Merge(json!({})))
+            .await,
         "patch missing",
     );
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
@@ -517,19 +640,28 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
 
     // 422 Invalid, naming the field.
     let status = api_status(
-        cms.create(&PostParams::default(), &configmap("Bad_Name", &[], &[])).await,
+        cms.create(&PostParams::default(), &configmap("Bad_Name", &[], &[]))
+            .await,
         "invalid name",
     );
     assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
-    assert!(status.message.contains("metadata.name"), "{}", status.message);
     assert!(
-        status.message.starts_with("ConfigMap \"Bad_Name\" is invalid: "),
+        status.message.contains("metadata.name"),
+        "{}",
+        status.message
+    );
+    assert!(
+        status
+            .message
+            .starts_with("ConfigMap \"Bad_Name\" is invalid: "),
         "{}",
         status.message
     );
     let causes = status.details.expect("details").causes;
     assert!(
-        causes.iter().any(|c| c.field == "metadata.name" && c.reason == "FieldValueInvalid"),
+        causes
+            .iter()
+            .any(|c| c.field == "metadata.name" && c.reason == "FieldValueInvalid"),
         "{causes:?}"
     );
 
@@ -555,7 +687,11 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
         "invalid label key",
     );
     assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
-    assert!(status.message.contains("metadata.labels"), "{}", status.message);
+    assert!(
+        status.message.contains("metadata.labels"),
+        "{}",
+        status.message
+    );
 
     // Immutable field: a deployment's selector.
     deployments
@@ -576,8 +712,16 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
         "change selector",
     );
     assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
-    assert!(status.message.contains("spec.selector"), "{}", status.message);
-    assert!(status.message.contains("field is immutable"), "{}", status.message);
+    assert!(
+        status.message.contains("spec.selector"),
+        "{}",
+        status.message
+    );
+    assert!(
+        status.message.contains("field is immutable"),
+        "{}",
+        status.message
+    );
 }
 
 #[tokio::test]
@@ -602,7 +746,9 @@ async fn generate_name() {
         assert_eq!(name.len(), "gen-".len() + 5, "{name}");
         assert!(name.starts_with("gen-"), "{name}");
         assert!(
-            name["gen-".len()..].chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+            name["gen-".len()..]
+                .chars()
+                .all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
             "{name}"
         );
         assert_eq!(created.metadata.generate_name.as_deref(), Some("gen-"));

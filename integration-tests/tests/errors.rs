@@ -22,15 +22,25 @@ impl Reply {
     }
 
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("HTTP {} body is not JSON ({e}): {}", self.status, self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "HTTP {} body is not JSON ({e}): {}",
+                self.status,
+                self.text()
+            )
+        })
     }
 
     /// Asserts a complete Failure `metav1.Status` whose code matches the HTTP
     /// status, and returns it.
     #[track_caller]
     fn expect_status(&self, code: u16, reason: &str) -> Value {
-        assert_eq!(self.status.as_u16(), code, "HTTP status; body: {}", self.text());
+        assert_eq!(
+            self.status.as_u16(),
+            code,
+            "HTTP status; body: {}",
+            self.text()
+        );
         assert!(
             self.content_type.starts_with("application/json"),
             "content type {:?}",
@@ -153,7 +163,10 @@ async fn malformed_and_mismatched_bodies_are_bad_requests() {
     .await;
     let status = reply.expect_status(400, "BadRequest");
     assert!(
-        status["message"].as_str().unwrap().contains("does not match the namespace"),
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the namespace"),
         "{status}"
     );
 
@@ -163,8 +176,10 @@ async fn malformed_and_mismatched_bodies_are_bad_requests() {
         Method::POST,
         CONFIGMAPS,
         json_ct,
-        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}))
-            .unwrap(),
+        serde_json::to_vec(
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}),
+        )
+        .unwrap(),
     )
     .await;
     let reply = send(
@@ -172,14 +187,23 @@ async fn malformed_and_mismatched_bodies_are_bad_requests() {
         Method::PUT,
         &format!("{CONFIGMAPS}/a"),
         json_ct,
-        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}))
-            .unwrap(),
+        serde_json::to_vec(
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}),
+        )
+        .unwrap(),
     )
     .await;
     reply.expect_status(400, "BadRequest");
 
     // An unsupported content type.
-    let reply = send(&client, Method::POST, CONFIGMAPS, Some("text/plain"), b"hello".to_vec()).await;
+    let reply = send(
+        &client,
+        Method::POST,
+        CONFIGMAPS,
+        Some("text/plain"),
+        b"hello".to_vec(),
+    )
+    .await;
     reply.expect_status(415, "UnsupportedMediaType");
 
     // A malformed merge patch.
@@ -229,7 +253,14 @@ async fn unknown_paths_and_methods() {
         reply.expect_status(404, "NotFound");
     }
 
-    let reply = send(&client, Method::GET, &format!("{CONFIGMAPS}/missing"), None, Vec::new()).await;
+    let reply = send(
+        &client,
+        Method::GET,
+        &format!("{CONFIGMAPS}/missing"),
+        None,
+        Vec::new(),
+    )
+    .await;
     let status = reply.expect_status(404, "NotFound");
     assert_eq!(status["message"], "configmaps \"missing\" not found");
     assert_eq!(status["details"]["name"], "missing");
@@ -259,7 +290,14 @@ async fn oversized_body_is_rejected() {
         "data": {"k": big}
     }))
     .unwrap();
-    let reply = send(&client, Method::POST, CONFIGMAPS, Some("application/json"), body).await;
+    let reply = send(
+        &client,
+        Method::POST,
+        CONFIGMAPS,
+        Some("application/json"),
+        body,
+    )
+    .await;
     reply.expect_status(413, "RequestEntityTooLarge");
 
     // The server is still fine afterwards.
@@ -272,7 +310,13 @@ async fn authentication_boundary() {
     let cluster = start().await;
     let anonymous = cluster.anonymous_client().await;
 
-    for path in ["/api", "/api/v1/namespaces", "/apis", CONFIGMAPS, "/metrics"] {
+    for path in [
+        "/api",
+        "/api/v1/namespaces",
+        "/apis",
+        CONFIGMAPS,
+        "/metrics",
+    ] {
         let reply = send(&anonymous, Method::GET, path, None, Vec::new()).await;
         let status = reply.expect_status(401, "Unauthorized");
         assert_eq!(status["message"], "Unauthorized", "{path}");
@@ -288,7 +332,10 @@ async fn authentication_boundary() {
     for field in ["major", "minor", "gitVersion", "platform", "goVersion"] {
         assert!(version[field].is_string(), "{field} in {version}");
     }
-    assert!(version["gitVersion"].as_str().unwrap().starts_with("v1."), "{version}");
+    assert!(
+        version["gitVersion"].as_str().unwrap().starts_with("v1."),
+        "{version}"
+    );
 
     // Bearer tokens from --token-auth-file.
     let admin = cluster.token_client(&cluster.pki().admin_token).await;
@@ -297,7 +344,6 @@ async fn authentication_boundary() {
     let bogus = cluster.token_client("not-a-real-token").await;
     let reply = send(&bogus, Method::GET, CONFIGMAPS, None, Vec::new()).await;
     reply.expect_status(401, "Unauthorized");
-
 }
 
 /// POSTs a SelfSubjectReview and returns `status.userInfo`.
@@ -322,30 +368,44 @@ async fn whoami(client: &kube::Client) -> Value {
 #[tokio::test]
 async fn identity_from_certificates_and_tokens() {
     let cluster = start().await;
-    let cases: [(&str, kube::Client, &str, Option<&str>, &[&str]); 3] = [
-        (
-            "admin certificate",
-            cluster.client().await,
-            "admin",
-            None,
-            &["system:masters", "system:authenticated"],
-        ),
-        (
-            "token file user",
-            cluster.token_client(&cluster.pki().user_token).await,
-            "alice",
-            Some("uid-alice"),
-            &["developers", "qa", "system:authenticated"],
-        ),
-        (
-            "fresh certificate",
-            cluster.cert_client("bob", Some("devs")).await,
-            "bob",
-            None,
-            &["devs", "system:authenticated"],
-        ),
+    struct Case {
+        name: &'static str,
+        client: kube::Client,
+        user: &'static str,
+        uid: Option<&'static str>,
+        groups: &'static [&'static str],
+    }
+    let cases = [
+        Case {
+            name: "admin certificate",
+            client: cluster.client().await,
+            user: "admin",
+            uid: None,
+            groups: &["system:masters", "system:authenticated"],
+        },
+        Case {
+            name: "token file user",
+            client: cluster.token_client(&cluster.pki().user_token).await,
+            user: "alice",
+            uid: Some("uid-alice"),
+            groups: &["developers", "qa", "system:authenticated"],
+        },
+        Case {
+            name: "fresh certificate",
+            client: cluster.cert_client("bob", Some("devs")).await,
+            user: "bob",
+            uid: None,
+            groups: &["devs", "system:authenticated"],
+        },
     ];
-    for (name, client, user, uid, groups) in cases {
+    for Case {
+        name,
+        client,
+        user,
+        uid,
+        groups,
+    } in cases
+    {
         let info = whoami(&client).await;
         assert_eq!(info["username"], user, "{name}: {info}");
         if let Some(uid) = uid {

@@ -92,7 +92,10 @@ async fn jsonpath(cluster: &Cluster, target: &[&str], path: &str) -> String {
     args.extend_from_slice(target);
     let expr = format!("-o=jsonpath={path}");
     args.push(&expr);
-    expect_success(&cluster.kubectl(&args).await, &format!("get {target:?} {path}"))
+    expect_success(
+        &cluster.kubectl(&args).await,
+        &format!("get {target:?} {path}"),
+    )
 }
 
 #[track_caller]
@@ -140,8 +143,14 @@ async fn create_then_apply_three_way() {
         stderr.contains("missing the kubectl.kubernetes.io/last-applied-configuration annotation"),
         "{stderr}"
     );
-    assert_eq!(jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await, "3");
-    assert_eq!(jsonpath(&cluster, &["configmap", "web-config"], "{.data.color}").await, "red");
+    assert_eq!(
+        jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
+        "3"
+    );
+    assert_eq!(
+        jsonpath(&cluster, &["configmap", "web-config"], "{.data.color}").await,
+        "red"
+    );
     let last_applied = jsonpath(
         &cluster,
         &["configmap", "web-config"],
@@ -174,7 +183,10 @@ async fn create_then_apply_three_way() {
         )
         .await;
     let stdout = expect_success(&out, "apply dropping a key");
-    assert!(stdout.contains("configmap/web-config configured"), "{stdout}");
+    assert!(
+        stdout.contains("configmap/web-config configured"),
+        "{stdout}"
+    );
     let data = jsonpath(&cluster, &["configmap", "web-config"], "{.data}").await;
     let data: Value = serde_json::from_str(&data).expect("data is JSON");
     assert_eq!(data, json!({"color": "red"}));
@@ -187,7 +199,10 @@ async fn create_then_apply_three_way() {
         )
         .await;
     let stdout = expect_success(&out, "apply --server-side");
-    assert!(stdout.contains("configmap/ssa serverside-applied"), "{stdout}");
+    assert!(
+        stdout.contains("configmap/ssa serverside-applied"),
+        "{stdout}"
+    );
     let managers = jsonpath(
         &cluster,
         &["configmap", "ssa", "--show-managed-fields"],
@@ -208,7 +223,9 @@ async fn get_output_formats() {
 
     // -o json: one object, then a list wrapped as kind List.
     let one: Value = serde_json::from_str(&expect_success(
-        &cluster.kubectl(&["get", "deployment", "web", "-o", "json"]).await,
+        &cluster
+            .kubectl(&["get", "deployment", "web", "-o", "json"])
+            .await,
         "get -o json",
     ))
     .expect("json");
@@ -216,7 +233,11 @@ async fn get_output_formats() {
     assert_eq!(one["apiVersion"], "apps/v1");
     assert_eq!(one["metadata"]["name"], "web");
     assert_eq!(one["spec"]["replicas"], 2);
-    assert!(one["metadata"]["uid"].as_str().is_some_and(|u| !u.is_empty()));
+    assert!(
+        one["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| !u.is_empty())
+    );
     assert!(one["metadata"]["creationTimestamp"].is_string());
     let list: Value = serde_json::from_str(&expect_success(
         &cluster.kubectl(&["get", "deployments", "-o", "json"]).await,
@@ -228,7 +249,9 @@ async fn get_output_formats() {
 
     // -o yaml.
     let yaml = expect_success(
-        &cluster.kubectl(&["get", "configmap", "web-config", "-o", "yaml"]).await,
+        &cluster
+            .kubectl(&["get", "configmap", "web-config", "-o", "yaml"])
+            .await,
         "get -o yaml",
     );
     let cm: Value = serde_yaml_ng::from_str(&yaml).expect("yaml");
@@ -238,7 +261,14 @@ async fn get_output_formats() {
     // -o name.
     let names = expect_success(
         &cluster
-            .kubectl(&["get", "deployment/web", "service/web", "configmap/web-config", "-o", "name"])
+            .kubectl(&[
+                "get",
+                "deployment/web",
+                "service/web",
+                "configmap/web-config",
+                "-o",
+                "name",
+            ])
             .await,
         "get -o name",
     );
@@ -248,32 +278,65 @@ async fn get_output_formats() {
     );
 
     // Default tables (server-side Table printing).
-    let table = expect_success(&cluster.kubectl(&["get", "deployments"]).await, "get deploy");
+    let table = expect_success(
+        &cluster.kubectl(&["get", "deployments"]).await,
+        "get deploy",
+    );
     assert_header(&table, &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
     let row = table_row(&table, "web").expect("web row");
     assert_eq!(&row[1..4], ["0/2", "0", "0"], "{table}");
 
-    let wide = expect_success(&cluster.kubectl(&["get", "deploy", "-o", "wide"]).await, "wide");
+    let wide = expect_success(
+        &cluster.kubectl(&["get", "deploy", "-o", "wide"]).await,
+        "wide",
+    );
     assert_header(
         &wide,
-        &["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"],
+        &[
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+            "CONTAINERS",
+            "IMAGES",
+            "SELECTOR",
+        ],
     );
     let row = table_row(&wide, "web").expect("web row");
     assert_eq!(&row[5..], ["nginx", "nginx:1.25", "app=web"], "{wide}");
 
-    let svcs = expect_success(&cluster.kubectl(&["get", "services", "-o", "wide"]).await, "svc");
+    let svcs = expect_success(
+        &cluster.kubectl(&["get", "services", "-o", "wide"]).await,
+        "svc",
+    );
     assert_header(
         &svcs,
-        &["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"],
+        &[
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+            "SELECTOR",
+        ],
     );
     let web = table_row(&svcs, "web").expect("web service row");
     assert_eq!(web[1], "ClusterIP");
-    assert!(web[2].starts_with("10.96.0."), "cluster IP {} in 10.96.0.0/24", web[2]);
+    assert!(
+        web[2].starts_with("10.96.0."),
+        "cluster IP {} in 10.96.0.0/24",
+        web[2]
+    );
     assert_eq!(web[3], "<none>");
     assert_eq!(web[4], "80/TCP");
     assert_eq!(web[6], "app=web");
     let kubernetes = table_row(&svcs, "kubernetes").expect("kubernetes service row");
-    assert_eq!(&kubernetes[1..5], ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]);
+    assert_eq!(
+        &kubernetes[1..5],
+        ["ClusterIP", "10.96.0.1", "<none>", "443/TCP"]
+    );
 
     let cms = expect_success(&cluster.kubectl(&["get", "cm"]).await, "get cm");
     assert_header(&cms, &["NAME", "DATA", "AGE"]);
@@ -281,14 +344,29 @@ async fn get_output_formats() {
 
     let pods = expect_success(&cluster.kubectl(&["get", "po"]).await, "get po");
     assert_header(&pods, &["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-    assert_eq!(&table_row(&pods, "nginx").expect("row")[1..4], ["0/1", "Pending", "0"]);
-    let pods = expect_success(&cluster.kubectl(&["get", "pods", "-o", "wide"]).await, "pods wide");
+    assert_eq!(
+        &table_row(&pods, "nginx").expect("row")[1..4],
+        ["0/1", "Pending", "0"]
+    );
+    let pods = expect_success(
+        &cluster.kubectl(&["get", "pods", "-o", "wide"]).await,
+        "pods wide",
+    );
     // NOMINATED NODE and READINESS GATES split into two cells each.
     assert_header(
         &pods,
         &[
-            "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE",
-            "READINESS", "GATES",
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES",
         ],
     );
     assert_eq!(&table_row(&pods, "nginx").expect("row")[5..], ["<none>"; 4]);
@@ -301,24 +379,56 @@ async fn get_output_formats() {
     }
 
     let all_ns = expect_success(&cluster.kubectl(&["get", "deployments", "-A"]).await, "-A");
-    assert_header(&all_ns, &["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert_header(
+        &all_ns,
+        &[
+            "NAMESPACE",
+            "NAME",
+            "READY",
+            "UP-TO-DATE",
+            "AVAILABLE",
+            "AGE",
+        ],
+    );
     assert_eq!(table_row(&all_ns, "default").expect("row")[1], "web");
 
     let labels = expect_success(
-        &cluster.kubectl(&["get", "deploy", "web", "--show-labels"]).await,
+        &cluster
+            .kubectl(&["get", "deploy", "web", "--show-labels"])
+            .await,
         "--show-labels",
     );
-    assert_eq!(table_rows(&labels)[0].last().map(String::as_str), Some("LABELS"));
-    assert_eq!(table_row(&labels, "web").expect("row").last().map(String::as_str), Some("app=web"));
+    assert_eq!(
+        table_rows(&labels)[0].last().map(String::as_str),
+        Some("LABELS")
+    );
+    assert_eq!(
+        table_row(&labels, "web")
+            .expect("row")
+            .last()
+            .map(String::as_str),
+        Some("app=web")
+    );
 
     // jsonpath and custom columns.
-    assert_eq!(jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await, "2");
     assert_eq!(
-        jsonpath(&cluster, &["deployment", "web"], "{.spec.template.spec.containers[0].image}").await,
+        jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
+        "2"
+    );
+    assert_eq!(
+        jsonpath(
+            &cluster,
+            &["deployment", "web"],
+            "{.spec.template.spec.containers[0].image}"
+        )
+        .await,
         "nginx:1.25"
     );
     let names = jsonpath(&cluster, &["configmaps"], "{.items[*].metadata.name}").await;
-    assert!(names.split_whitespace().any(|n| n == "web-config"), "{names}");
+    assert!(
+        names.split_whitespace().any(|n| n == "web-config"),
+        "{names}"
+    );
     let custom = expect_success(
         &cluster
             .kubectl(&[
@@ -331,11 +441,16 @@ async fn get_output_formats() {
             .await,
         "custom-columns",
     );
-    assert_eq!(table_rows(&custom), [["NAME", "IMAGE"], ["web", "nginx:1.25"]]);
+    assert_eq!(
+        table_rows(&custom),
+        [["NAME", "IMAGE"], ["web", "nginx:1.25"]]
+    );
 
     // Selectors through kubectl.
     let selected = expect_success(
-        &cluster.kubectl(&["get", "deploy,cm,po", "-l", "app=web", "-o", "name"]).await,
+        &cluster
+            .kubectl(&["get", "deploy,cm,po", "-l", "app=web", "-o", "name"])
+            .await,
         "-l",
     );
     assert_eq!(selected.trim(), "deployment.apps/web");
@@ -347,7 +462,14 @@ async fn get_output_formats() {
     );
     let by_field = expect_success(
         &cluster
-            .kubectl(&["get", "cm", "--field-selector", "metadata.name=web-config", "-o", "name"])
+            .kubectl(&[
+                "get",
+                "cm",
+                "--field-selector",
+                "metadata.name=web-config",
+                "-o",
+                "name",
+            ])
             .await,
         "--field-selector",
     );
@@ -366,10 +488,15 @@ async fn get_output_formats() {
         &cluster.kubectl(&["describe", "deployment", "web"]).await,
         "describe deployment",
     );
-    assert!(described.contains("Name:") && described.contains("web"), "{described}");
+    assert!(
+        described.contains("Name:") && described.contains("web"),
+        "{described}"
+    );
     assert!(described.contains("2 desired"), "{described}");
     let described = expect_success(
-        &cluster.kubectl(&["describe", "configmap", "web-config"]).await,
+        &cluster
+            .kubectl(&["describe", "configmap", "web-config"])
+            .await,
         "describe configmap",
     );
     assert!(described.contains("color"), "{described}");
@@ -396,7 +523,14 @@ async fn get_watch_sees_changes() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     let out = cluster
-        .kubectl(&["patch", "configmap", "watched", "--type=merge", "-p", r#"{"data":{"b":"2"}}"#])
+        .kubectl(&[
+            "patch",
+            "configmap",
+            "watched",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"b":"2"}}"#,
+        ])
         .await;
     expect_success(&out, "patch");
     let modified = |out: &str| {
@@ -425,7 +559,11 @@ async fn get_watch_sees_changes() {
     expect_success(&out, "delete");
     events
         .wait_for_stdout(Duration::from_secs(20), |out| {
-            out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>().starts_with(&["DELETED", "watched"]))
+            out.lines().any(|l| {
+                l.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .starts_with(&["DELETED", "watched"])
+            })
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -445,46 +583,111 @@ async fn label_annotate_scale_patch_replace_delete() {
         let cluster = &cluster;
         async move {
             let stdout = expect_success(&cluster.kubectl(args).await, &format!("{args:?}"));
-            assert!(stdout.contains(want), "{args:?}: want {want:?}, got:\n{stdout}");
+            assert!(
+                stdout.contains(want),
+                "{args:?}: want {want:?}, got:\n{stdout}"
+            );
         }
     };
 
     // label
-    ok(&["label", "deployment", "web", "tier=frontend"], "deployment.apps/web labeled").await;
-    let out = cluster.kubectl(&["get", "deploy", "-l", "tier=frontend", "-o", "name"]).await;
-    assert_eq!(expect_success(&out, "get -l").trim(), "deployment.apps/web");
-    let clash = cluster.kubectl(&["label", "deployment", "web", "tier=backend"]).await;
-    assert!(expect_failure(&clash, "label without --overwrite").contains("--overwrite is false"));
-    ok(&["label", "deployment", "web", "tier=backend", "--overwrite"], "deployment.apps/web labeled")
+    ok(
+        &["label", "deployment", "web", "tier=frontend"],
+        "deployment.apps/web labeled",
+    )
+    .await;
+    let out = cluster
+        .kubectl(&["get", "deploy", "-l", "tier=frontend", "-o", "name"])
         .await;
-    ok(&["label", "deployment", "web", "tier-"], "deployment.apps/web unlabeled").await;
-    assert_eq!(jsonpath(&cluster, &["deployment", "web"], "{.metadata.labels}").await, r#"{"app":"web"}"#);
+    assert_eq!(expect_success(&out, "get -l").trim(), "deployment.apps/web");
+    let clash = cluster
+        .kubectl(&["label", "deployment", "web", "tier=backend"])
+        .await;
+    assert!(expect_failure(&clash, "label without --overwrite").contains("--overwrite is false"));
+    ok(
+        &["label", "deployment", "web", "tier=backend", "--overwrite"],
+        "deployment.apps/web labeled",
+    )
+    .await;
+    ok(
+        &["label", "deployment", "web", "tier-"],
+        "deployment.apps/web unlabeled",
+    )
+    .await;
+    assert_eq!(
+        jsonpath(&cluster, &["deployment", "web"], "{.metadata.labels}").await,
+        r#"{"app":"web"}"#
+    );
 
     // annotate
-    ok(&["annotate", "deployment", "web", "team=platform"], "deployment.apps/web annotated").await;
+    ok(
+        &["annotate", "deployment", "web", "team=platform"],
+        "deployment.apps/web annotated",
+    )
+    .await;
     assert_eq!(
-        jsonpath(&cluster, &["deployment", "web"], "{.metadata.annotations.team}").await,
+        jsonpath(
+            &cluster,
+            &["deployment", "web"],
+            "{.metadata.annotations.team}"
+        )
+        .await,
         "platform"
     );
 
     // scale (the scale subresource), with and without a precondition
-    ok(&["scale", "deployment", "web", "--replicas=3"], "deployment.apps/web scaled").await;
-    assert_eq!(jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await, "3");
+    ok(
+        &["scale", "deployment", "web", "--replicas=3"],
+        "deployment.apps/web scaled",
+    )
+    .await;
+    assert_eq!(
+        jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
+        "3"
+    );
     let wrong = cluster
-        .kubectl(&["scale", "deployment", "web", "--current-replicas=2", "--replicas=4"])
+        .kubectl(&[
+            "scale",
+            "deployment",
+            "web",
+            "--current-replicas=2",
+            "--replicas=4",
+        ])
         .await;
-    assert!(expect_failure(&wrong, "scale precondition").contains("Expected replicas to be 2, was 3"));
-    assert_eq!(jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await, "3");
+    assert!(
+        expect_failure(&wrong, "scale precondition").contains("Expected replicas to be 2, was 3")
+    );
+    assert_eq!(
+        jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
+        "3"
+    );
 
     // patch: merge, JSON, strategic (default), and a no-op
     ok(
-        &["patch", "deployment", "web", "--type=merge", "-p", r#"{"spec":{"replicas":5}}"#],
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":5}}"#,
+        ],
         "deployment.apps/web patched",
     )
     .await;
-    assert_eq!(jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await, "5");
+    assert_eq!(
+        jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
+        "5"
+    );
     ok(
-        &["patch", "deployment", "web", "--type=merge", "-p", r#"{"spec":{"replicas":5}}"#],
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":5}}"#,
+        ],
         "deployment.apps/web patched (no change)",
     )
     .await;
@@ -500,11 +703,13 @@ async fn label_annotate_scale_patch_replace_delete() {
         "configmap/web-config patched",
     )
     .await;
-    let data: Value = serde_json::from_str(
-        &jsonpath(&cluster, &["configmap", "web-config"], "{.data}").await,
-    )
-    .expect("json");
-    assert_eq!(data, json!({"color": "green", "shape": "round", "size": "large"}));
+    let data: Value =
+        serde_json::from_str(&jsonpath(&cluster, &["configmap", "web-config"], "{.data}").await)
+            .expect("json");
+    assert_eq!(
+        data,
+        json!({"color": "green", "shape": "round", "size": "large"})
+    );
     let failed_test = cluster
         .kubectl(&[
             "patch",
@@ -516,7 +721,10 @@ async fn label_annotate_scale_patch_replace_delete() {
         ])
         .await;
     expect_failure(&failed_test, "json patch with a failing test op");
-    assert_eq!(jsonpath(&cluster, &["configmap", "web-config"], "{.data.color}").await, "green");
+    assert_eq!(
+        jsonpath(&cluster, &["configmap", "web-config"], "{.data.color}").await,
+        "green"
+    );
 
     ok(
         &[
@@ -530,12 +738,20 @@ async fn label_annotate_scale_patch_replace_delete() {
     )
     .await;
     let containers: Value = serde_json::from_str(
-        &jsonpath(&cluster, &["deployment", "web"], "{.spec.template.spec.containers}").await,
+        &jsonpath(
+            &cluster,
+            &["deployment", "web"],
+            "{.spec.template.spec.containers}",
+        )
+        .await,
     )
     .expect("json");
     assert_eq!(containers.as_array().map(Vec::len), Some(1), "{containers}");
     assert_eq!(containers[0]["image"], "nginx:1.26");
-    assert_eq!(containers[0]["ports"][0]["containerPort"], 80, "merged by name: {containers}");
+    assert_eq!(
+        containers[0]["ports"][0]["containerPort"], 80,
+        "merged by name: {containers}"
+    );
     ok(
         &[
             "patch",
@@ -549,7 +765,12 @@ async fn label_annotate_scale_patch_replace_delete() {
     )
     .await;
     assert_eq!(
-        jsonpath(&cluster, &["deployment", "web"], "{.spec.template.spec.containers[*].name}").await,
+        jsonpath(
+            &cluster,
+            &["deployment", "web"],
+            "{.spec.template.spec.containers[*].name}"
+        )
+        .await,
         "nginx sidecar"
     );
     // Upstream bumps a Deployment's generation on spec and annotation changes
@@ -565,19 +786,22 @@ async fn label_annotate_scale_patch_replace_delete() {
         "replace.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web-config\ndata:\n  color: yellow\n",
     );
-    let out = cluster.kubectl(&["replace", "-f", replacement.to_str().unwrap()]).await;
+    let out = cluster
+        .kubectl(&["replace", "-f", replacement.to_str().unwrap()])
+        .await;
     assert!(expect_success(&out, "replace").contains("configmap/web-config replaced"));
-    let data: Value = serde_json::from_str(
-        &jsonpath(&cluster, &["configmap", "web-config"], "{.data}").await,
-    )
-    .expect("json");
+    let data: Value =
+        serde_json::from_str(&jsonpath(&cluster, &["configmap", "web-config"], "{.data}").await)
+            .expect("json");
     assert_eq!(data, json!({"color": "yellow"}));
     let ghost = write_manifest(
         &cluster,
         "ghost.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ghost\ndata:\n  a: b\n",
     );
-    let out = cluster.kubectl(&["replace", "-f", ghost.to_str().unwrap()]).await;
+    let out = cluster
+        .kubectl(&["replace", "-f", ghost.to_str().unwrap()])
+        .await;
     let stderr = expect_failure(&out, "replace missing");
     assert!(
         stderr.contains("(NotFound)") && stderr.contains("configmaps \"ghost\" not found"),
@@ -585,7 +809,11 @@ async fn label_annotate_scale_patch_replace_delete() {
     );
 
     // delete
-    ok(&["delete", "deployment", "web"], "deployment.apps \"web\" deleted").await;
+    ok(
+        &["delete", "deployment", "web"],
+        "deployment.apps \"web\" deleted",
+    )
+    .await;
     let out = cluster.kubectl(&["get", "deployment", "web"]).await;
     assert!(
         expect_failure(&out, "get deleted")
@@ -596,7 +824,10 @@ async fn label_annotate_scale_patch_replace_delete() {
         .await;
     let stdout = expect_success(&out, "delete -f");
     assert!(stdout.contains("service \"web\" deleted"), "{stdout}");
-    assert!(stdout.contains("configmap \"web-config\" deleted"), "{stdout}");
+    assert!(
+        stdout.contains("configmap \"web-config\" deleted"),
+        "{stdout}"
+    );
     let out = cluster.kubectl(&["delete", "configmap", "ghost"]).await;
     assert!(
         expect_failure(&out, "delete missing")
@@ -620,7 +851,10 @@ async fn explain_and_discovery() {
     let lines: Vec<&str> = explain.lines().collect();
     assert!(lines.contains(&"KIND:       Pod"), "{explain}");
     assert!(lines.contains(&"VERSION:    v1"), "{explain}");
-    assert!(lines.contains(&"FIELD: containers <[]Container>"), "{explain}");
+    assert!(
+        lines.contains(&"FIELD: containers <[]Container>"),
+        "{explain}"
+    );
     assert!(lines.contains(&"DESCRIPTION:"), "{explain}");
     assert!(lines.contains(&"FIELDS:"), "{explain}");
     assert!(lines.contains(&"  image\t<string>"), "{explain}");
@@ -628,15 +862,26 @@ async fn explain_and_discovery() {
     assert!(lines.contains(&"  ports\t<[]ContainerPort>"), "{explain}");
 
     let explain = expect_success(
-        &cluster.kubectl(&["explain", "deployment.spec.replicas"]).await,
+        &cluster
+            .kubectl(&["explain", "deployment.spec.replicas"])
+            .await,
         "explain deployment.spec.replicas",
     );
-    assert!(explain.lines().any(|l| l == "GROUP:      apps"), "{explain}");
-    assert!(explain.lines().any(|l| l == "FIELD: replicas <integer>"), "{explain}");
+    assert!(
+        explain.lines().any(|l| l == "GROUP:      apps"),
+        "{explain}"
+    );
+    assert!(
+        explain.lines().any(|l| l == "FIELD: replicas <integer>"),
+        "{explain}"
+    );
 
     // api-resources: NAME SHORTNAMES APIVERSION NAMESPACED KIND
     let resources = expect_success(&cluster.kubectl(&["api-resources"]).await, "api-resources");
-    assert_header(&resources, &["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]);
+    assert_header(
+        &resources,
+        &["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"],
+    );
     let cases: &[(&str, &str, &str, &str, &str)] = &[
         ("pods", "po", "v1", "true", "Pod"),
         ("services", "svc", "v1", "true", "Service"),
@@ -657,23 +902,46 @@ async fn explain_and_discovery() {
     let secrets = table_row(&resources, "secrets").expect("secrets row");
     assert_eq!(secrets, ["secrets", "v1", "true", "Secret"]);
     let cluster_scoped = expect_success(
-        &cluster.kubectl(&["api-resources", "--namespaced=false", "-o", "name"]).await,
+        &cluster
+            .kubectl(&["api-resources", "--namespaced=false", "-o", "name"])
+            .await,
         "api-resources --namespaced=false",
     );
     for name in ["namespaces", "nodes"] {
-        assert!(cluster_scoped.lines().any(|l| l == name), "{cluster_scoped}");
+        assert!(
+            cluster_scoped.lines().any(|l| l == name),
+            "{cluster_scoped}"
+        );
     }
-    assert!(!cluster_scoped.lines().any(|l| l == "pods"), "{cluster_scoped}");
-    let wide = expect_success(&cluster.kubectl(&["api-resources", "-o", "wide"]).await, "-o wide");
+    assert!(
+        !cluster_scoped.lines().any(|l| l == "pods"),
+        "{cluster_scoped}"
+    );
+    let wide = expect_success(
+        &cluster.kubectl(&["api-resources", "-o", "wide"]).await,
+        "-o wide",
+    );
     let pods = table_row(&wide, "pods").expect("pods row");
     let verbs = pods[5..].join(" ");
-    for verb in ["create", "delete", "get", "list", "patch", "update", "watch"] {
+    for verb in [
+        "create", "delete", "get", "list", "patch", "update", "watch",
+    ] {
         assert!(verbs.contains(verb), "pods verbs {verbs}");
     }
-    assert_eq!(pods.last().map(String::as_str), Some("all"), "pods category: {pods:?}");
+    assert_eq!(
+        pods.last().map(String::as_str),
+        Some("all"),
+        "pods category: {pods:?}"
+    );
 
     let versions = expect_success(&cluster.kubectl(&["api-versions"]).await, "api-versions");
-    for gv in ["v1", "apps/v1", "batch/v1", "coordination.k8s.io/v1", "discovery.k8s.io/v1"] {
+    for gv in [
+        "v1",
+        "apps/v1",
+        "batch/v1",
+        "coordination.k8s.io/v1",
+        "discovery.k8s.io/v1",
+    ] {
         assert!(versions.lines().any(|l| l == gv), "{gv} in:\n{versions}");
     }
 
@@ -685,9 +953,17 @@ async fn explain_and_discovery() {
     for name in ["service/kubernetes", "service/web", "deployment.apps/web"] {
         assert!(all.contains(name), "{name} in:\n{all}");
     }
-    let by_short = expect_success(&cluster.kubectl(&["get", "deploy,svc,cm", "-o", "name"]).await, "short names");
+    let by_short = expect_success(
+        &cluster
+            .kubectl(&["get", "deploy,svc,cm", "-o", "name"])
+            .await,
+        "short names",
+    );
     for name in ["deployment.apps/web", "service/web", "configmap/web-config"] {
-        assert!(by_short.lines().any(|l| l == name), "{name} in:\n{by_short}");
+        assert!(
+            by_short.lines().any(|l| l == name),
+            "{name} in:\n{by_short}"
+        );
     }
 }
 
@@ -733,7 +1009,11 @@ async fn wait_for_status_condition() {
         .await
         .expect("patch_status");
     assert_eq!(patched.status.and_then(|s| s.available_replicas), Some(2));
-    assert_eq!(patched.spec.and_then(|s| s.replicas), Some(2), "status patch kept the spec");
+    assert_eq!(
+        patched.spec.and_then(|s| s.replicas),
+        Some(2),
+        "status patch kept the spec"
+    );
 
     let out = available.wait(Duration::from_secs(40)).await;
     assert!(
@@ -741,11 +1021,21 @@ async fn wait_for_status_condition() {
         "{out:?}"
     );
     let out = cluster
-        .kubectl(&["wait", "--for=condition=Available", "deployment/web", "--timeout=10s"])
+        .kubectl(&[
+            "wait",
+            "--for=condition=Available",
+            "deployment/web",
+            "--timeout=10s",
+        ])
         .await;
     assert!(expect_success(&out, "wait").contains("deployment.apps/web condition met"));
     let out = cluster
-        .kubectl(&["wait", "--for=condition=Progressing", "deployment/web", "--timeout=2s"])
+        .kubectl(&[
+            "wait",
+            "--for=condition=Progressing",
+            "deployment/web",
+            "--timeout=2s",
+        ])
         .await;
     assert!(
         expect_failure(&out, "wait for a false condition")
@@ -762,7 +1052,10 @@ async fn wait_for_status_condition() {
     assert!(expect_success(&out, "wait jsonpath").contains("deployment.apps/web condition met"));
 
     let table = expect_success(&cluster.kubectl(&["get", "deployment", "web"]).await, "get");
-    assert_eq!(&table_row(&table, "web").expect("row")[1..4], ["2/2", "2", "2"]);
+    assert_eq!(
+        &table_row(&table, "web").expect("row")[1..4],
+        ["2/2", "2", "2"]
+    );
     let out = cluster
         .kubectl(&["rollout", "status", "deployment/web", "--timeout=10s"])
         .await;
@@ -771,9 +1064,16 @@ async fn wait_for_status_condition() {
             .contains("deployment \"web\" successfully rolled out")
     );
 
-    let deleted = cluster.kubectl_spawn(&["wait", "--for=delete", "deployment/web", "--timeout=30s"]);
+    let deleted =
+        cluster.kubectl_spawn(&["wait", "--for=delete", "deployment/web", "--timeout=30s"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    expect_success(&cluster.kubectl(&["delete", "deployment", "web"]).await, "delete");
+    expect_success(
+        &cluster.kubectl(&["delete", "deployment", "web"]).await,
+        "delete",
+    );
     let out = deleted.wait(Duration::from_secs(40)).await;
-    assert!(expect_success(&out, "wait --for=delete").contains("condition met"), "{out:?}");
+    assert!(
+        expect_success(&out, "wait --for=delete").contains("condition met"),
+        "{out:?}"
+    );
 }

@@ -18,7 +18,10 @@ async fn start() -> Cluster {
 fn identity<K: Resource>(obj: &K) -> (String, String) {
     (
         obj.meta().uid.clone().expect("uid"),
-        obj.meta().resource_version.clone().expect("resourceVersion"),
+        obj.meta()
+            .resource_version
+            .clone()
+            .expect("resourceVersion"),
     )
 }
 
@@ -29,12 +32,23 @@ async fn assert_bootstrap_objects(client: &kube::Client) {
             .get(name)
             .await
             .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
-        assert_eq!(ns.status.and_then(|s| s.phase).as_deref(), Some("Active"), "{name}");
+        assert_eq!(
+            ns.status.and_then(|s| s.phase).as_deref(),
+            Some("Active"),
+            "{name}"
+        );
     }
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
-    let kubernetes = services.get("kubernetes").await.expect("kubernetes service");
+    let kubernetes = services
+        .get("kubernetes")
+        .await
+        .expect("kubernetes service");
     let spec = kubernetes.spec.expect("spec");
-    assert_eq!(spec.cluster_ip.as_deref(), Some("10.96.0.1"), "first IP of the range");
+    assert_eq!(
+        spec.cluster_ip.as_deref(),
+        Some("10.96.0.1"),
+        "first IP of the range"
+    );
     assert_eq!(spec.type_.as_deref(), Some("ClusterIP"));
     let ports = spec.ports.expect("ports");
     assert_eq!(ports.len(), 1);
@@ -42,7 +56,12 @@ async fn assert_bootstrap_objects(client: &kube::Client) {
     assert_eq!(ports[0].port, 443);
     assert_eq!(ports[0].protocol.as_deref(), Some("TCP"));
     assert_eq!(
-        kubernetes.metadata.labels.as_ref().and_then(|l| l.get("component")).map(String::as_str),
+        kubernetes
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("component"))
+            .map(String::as_str),
         Some("apiserver")
     );
 }
@@ -116,7 +135,12 @@ async fn objects_survive_an_apiserver_restart() {
         .await
         .expect("service");
     let cluster_ip = service.spec.as_ref().and_then(|s| s.cluster_ip.clone());
-    assert!(cluster_ip.as_deref().is_some_and(|ip| ip.starts_with("10.96.0.")), "{cluster_ip:?}");
+    assert!(
+        cluster_ip
+            .as_deref()
+            .is_some_and(|ip| ip.starts_with("10.96.0.")),
+        "{cluster_ip:?}"
+    );
     let list_rv_before = cms
         .list(&ListParams::default())
         .await
@@ -129,22 +153,35 @@ async fn objects_survive_an_apiserver_restart() {
     let apiserver_pid = cluster.apiserver_pid();
 
     cluster.restart_apiserver().await.expect("restart");
-    assert_ne!(cluster.apiserver_pid(), apiserver_pid, "a new process serves");
+    assert_ne!(
+        cluster.apiserver_pid(),
+        apiserver_pid,
+        "a new process serves"
+    );
     let client = cluster.client().await;
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "keep");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "keep");
     let services: Api<Service> = Api::namespaced(client.clone(), "keep");
-    assert_eq!(identity(&namespaces.get("keep").await.expect("ns")), identity(&ns));
+    assert_eq!(
+        identity(&namespaces.get("keep").await.expect("ns")),
+        identity(&ns)
+    );
     let cm_after = cms.get("settings").await.expect("configmap");
     assert_eq!(identity(&cm_after), identity(&cm));
     assert_eq!(cm_after.data, cm.data);
     assert_eq!(cm_after.labels(), cm.labels());
-    assert_eq!(cm_after.metadata.creation_timestamp, cm.metadata.creation_timestamp);
+    assert_eq!(
+        cm_after.metadata.creation_timestamp,
+        cm.metadata.creation_timestamp
+    );
     let deployment_after = deployments.get("web").await.expect("deployment");
     assert_eq!(identity(&deployment_after), identity(&deployment));
-    assert_eq!(deployment_after.metadata.generation, deployment.metadata.generation);
+    assert_eq!(
+        deployment_after.metadata.generation,
+        deployment.metadata.generation
+    );
     let service_after = services.get("web").await.expect("service");
     assert_eq!(identity(&service_after), identity(&service));
     assert_eq!(service_after.spec.and_then(|s| s.cluster_ip), cluster_ip);
@@ -176,13 +213,18 @@ async fn objects_survive_an_apiserver_restart() {
         "spec": {"ports": [{"port": 80}]}
     }))
     .unwrap();
-    let other = services.create(&PostParams::default(), &other).await.expect("service");
+    let other = services
+        .create(&PostParams::default(), &other)
+        .await
+        .expect("service");
     let other_ip = other.spec.and_then(|s| s.cluster_ip);
     assert_ne!(other_ip, cluster_ip);
     assert_ne!(other_ip.as_deref(), Some("10.96.0.1"));
 
     // kubectl works against the restarted server.
-    let out = cluster.kubectl(&["get", "configmaps", "-n", "keep", "-o", "name"]).await;
+    let out = cluster
+        .kubectl(&["get", "configmaps", "-n", "keep", "-o", "name"])
+        .await;
     let names = expect_success(&out, "kubectl after restart");
     assert!(names.lines().any(|l| l == "configmap/settings"), "{names}");
 }
@@ -191,13 +233,22 @@ async fn objects_survive_an_apiserver_restart() {
 async fn stop_and_start_keeps_the_kubernetes_service_uid() {
     let mut cluster = start().await;
     let services: Api<Service> = Api::namespaced(cluster.client().await, "default");
-    let before = services.get("kubernetes").await.expect("kubernetes service");
+    let before = services
+        .get("kubernetes")
+        .await
+        .expect("kubernetes service");
 
     cluster.stop_apiserver();
     cluster.start_apiserver().await.expect("start again");
 
     let services: Api<Service> = Api::namespaced(cluster.client().await, "default");
-    let after = services.get("kubernetes").await.expect("kubernetes service");
+    let after = services
+        .get("kubernetes")
+        .await
+        .expect("kubernetes service");
     assert_eq!(after.metadata.uid, before.metadata.uid);
-    assert_eq!(after.spec.and_then(|s| s.cluster_ip), Some("10.96.0.1".to_string()));
+    assert_eq!(
+        after.spec.and_then(|s| s.cluster_ip),
+        Some("10.96.0.1".to_string())
+    );
 }

@@ -152,16 +152,22 @@ async fn compacted_resource_version_is_gone() {
         .header()
         .expect("response header")
         .revision();
-    etcd.compact(revision, Some(etcd_client::CompactionOptions::new().with_physical()))
-        .await
-        .expect("compact");
+    etcd.compact(
+        revision,
+        Some(etcd_client::CompactionOptions::new().with_physical()),
+    )
+    .await
+    .expect("compact");
     // An upstream apiserver's watch cache may still hold those events; after a
     // restart its history starts at the current revision, so the old one is
     // too old for both the cache and etcd.
     cluster.restart_apiserver().await.expect("restart");
     let cms: Api<ConfigMap> = Api::namespaced(cluster.client().await, "default");
 
-    let status = match cms.watch(&WatchParams::default().timeout(10), &old_rv).await {
+    let status = match cms
+        .watch(&WatchParams::default().timeout(10), &old_rv)
+        .await
+    {
         Err(kube::Error::Api(status)) => *status,
         Err(e) => panic!("watch failed without a Status: {e}"),
         Ok(stream) => {
@@ -187,7 +193,11 @@ async fn compacted_resource_version_is_gone() {
 
     // A list at a compacted exact resourceVersion is gone as well.
     let list = cms
-        .list(&ListParams::default().at(&old_rv).matching(kube::api::VersionMatch::Exact))
+        .list(
+            &ListParams::default()
+                .at(&old_rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
         .await;
     match list {
         Err(kube::Error::Api(status)) => assert_eq!(status.code, 410, "{status:?}"),
@@ -201,7 +211,9 @@ async fn compacted_resource_version_is_gone() {
         .await
         .expect("watch from current rv")
         .boxed();
-    cms.delete("c", &DeleteParams::default()).await.expect("delete");
+    cms.delete("c", &DeleteParams::default())
+        .await
+        .expect("delete");
     let event = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
             let text = describe(&stream.try_next().await.expect("stream").expect("event"));
@@ -254,7 +266,10 @@ async fn bookmarks_keep_the_watch_working() {
                 WatchEvent::Bookmark(b) => {
                     assert_eq!(b.types.kind, "ConfigMap", "bookmark kind");
                     let rv: u64 = b.metadata.resource_version.parse().expect("bookmark rv");
-                    assert!(rv >= last_rv, "bookmark rv {rv} older than last event {last_rv}");
+                    assert!(
+                        rv >= last_rv,
+                        "bookmark rv {rv} older than last event {last_rv}"
+                    );
                     bookmarks.push(rv);
                 }
                 other => panic!("unexpected {}", describe(&other)),
@@ -333,7 +348,10 @@ async fn watch_list_sends_initial_events_then_a_bookmark() {
             match stream.try_next().await.expect("stream").expect("event") {
                 WatchEvent::Added(o) => added.push(o.metadata.name.unwrap_or_default()),
                 WatchEvent::Bookmark(b) => {
-                    if b.metadata.annotations.get("k8s.io/initial-events-end").map(String::as_str)
+                    if b.metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .map(String::as_str)
                         == Some("true")
                     {
                         return b;

@@ -39,7 +39,10 @@ pub struct App {
 
 /// Paths anyone may read (upstream's system:public-info-viewer).
 fn is_public(route: &Route) -> bool {
-    matches!(route, Route::Healthz | Route::Livez | Route::Readyz | Route::Version)
+    matches!(
+        route,
+        Route::Healthz | Route::Livez | Route::Readyz | Route::Version
+    )
 }
 
 fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
@@ -49,7 +52,11 @@ fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
 }
 
 impl App {
-    async fn handle(self: Arc<Self>, cert_user: Option<UserInfo>, req: Request<Incoming>) -> Response<Body> {
+    async fn handle(
+        self: Arc<Self>,
+        cert_user: Option<UserInfo>,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
         let route = parse_path(req.uri().path());
         let user = match (cert_user, bearer_token(&req)) {
             (Some(u), _) => Some(u),
@@ -66,16 +73,25 @@ impl App {
             Route::Healthz | Route::Livez => text(StatusCode::OK, "ok"),
             Route::Readyz => {
                 if *self.shutdown.borrow() {
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "[-]shutdown failed: reason withheld\nreadyz check failed")
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "[-]shutdown failed: reason withheld\nreadyz check failed",
+                    )
                 } else if self.store.storage().healthy().await {
                     text(StatusCode::OK, "ok")
                 } else {
-                    text(StatusCode::INTERNAL_SERVER_ERROR, "[-]etcd failed: reason withheld\nreadyz check failed")
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "[-]etcd failed: reason withheld\nreadyz check failed",
+                    )
                 }
             }
             Route::Version => json_bytes(StatusCode::OK, self.version.clone()),
             Route::Metrics => Response::builder()
-                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+                .header(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
                 .body(full(crate::metrics::render()))
                 .expect("valid response"),
             Route::OpenApiV2 => self.openapi_response(&req, self.openapi.v2().clone()),
@@ -84,8 +100,12 @@ impl App {
                 Some(doc) => self.openapi_response(&req, doc.clone()),
                 None => error_response(&ApiError::no_route()),
             },
-            Route::CoreVersions => self.discovery_response(&req, &self.discovery.api, &self.discovery.api_aggregated),
-            Route::Groups => self.discovery_response(&req, &self.discovery.apis, &self.discovery.apis_aggregated),
+            Route::CoreVersions => {
+                self.discovery_response(&req, &self.discovery.api, &self.discovery.api_aggregated)
+            }
+            Route::Groups => {
+                self.discovery_response(&req, &self.discovery.apis, &self.discovery.apis_aggregated)
+            }
             Route::Group(g) => match self.discovery.groups.get(&g) {
                 Some(doc) => json_bytes(StatusCode::OK, doc.clone()),
                 None => error_response(&ApiError::no_route()),
@@ -102,9 +122,20 @@ impl App {
         }
     }
 
-    fn discovery_response(&self, req: &Request<Incoming>, plain: &Bytes, aggregated: &Bytes) -> Response<Body> {
-        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        if accept.contains("g=apidiscovery.k8s.io;v=v2") && accept.contains("as=APIGroupDiscoveryList") {
+    fn discovery_response(
+        &self,
+        req: &Request<Incoming>,
+        plain: &Bytes,
+        aggregated: &Bytes,
+    ) -> Response<Body> {
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if accept.contains("g=apidiscovery.k8s.io;v=v2")
+            && accept.contains("as=APIGroupDiscoveryList")
+        {
             Response::builder()
                 .header(header::CONTENT_TYPE, AGGREGATED_V2)
                 .header(header::VARY, "Accept")
@@ -118,8 +149,16 @@ impl App {
     /// OpenAPI documents are immutable per hash: let clients cache them.
     fn openapi_response(&self, req: &Request<Incoming>, doc: Bytes) -> Response<Body> {
         let etag = format!("\"{:016x}\"", fxhash(&doc));
-        if req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-            return Response::builder().status(StatusCode::NOT_MODIFIED).body(full(Bytes::new())).expect("valid");
+        if req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            == Some(etag.as_str())
+        {
+            return Response::builder()
+                .status(StatusCode::NOT_MODIFIED)
+                .body(full(Bytes::new()))
+                .expect("valid");
         }
         let cache = if req.uri().query().is_some_and(|q| q.contains("hash=")) {
             "public, immutable"
@@ -162,7 +201,9 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()));
+    let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
+        hyper_util::rt::TokioExecutor::new(),
+    ));
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => break,
@@ -180,7 +221,12 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                acceptor.accept(tcp),
+            )
+            .await
+            {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");

@@ -42,7 +42,11 @@ pub struct ResourcePath {
 const NAMESPACE_SUBRESOURCES: [&str; 2] = ["status", "finalize"];
 
 pub fn parse_path(path: &str) -> Route {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segs.as_slice() {
         ["healthz", ..] => Route::Healthz,
         ["livez", ..] => Route::Livez,
@@ -68,7 +72,12 @@ fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
         ["watch", tail @ ..] => (true, tail),
         _ => (false, rest),
     };
-    let mut p = ResourcePath { group: group.into(), version: version.into(), watch, ..Default::default() };
+    let mut p = ResourcePath {
+        group: group.into(),
+        version: version.into(),
+        watch,
+        ..Default::default()
+    };
     let rest = match rest {
         ["namespaces", ns, resource, tail @ ..] if !NAMESPACE_SUBRESOURCES.contains(resource) => {
             p.namespace = Some(ns.to_string());
@@ -104,14 +113,23 @@ pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
 }
 
 pub fn flag(q: &HashMap<String, String>, key: &str) -> bool {
-    matches!(q.get(key).map(String::as_str), Some("true") | Some("1") | Some("True"))
+    matches!(
+        q.get(key).map(String::as_str),
+        Some("true") | Some("1") | Some("True")
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn res(group: &str, ns: Option<&str>, resource: &str, name: Option<&str>, sub: Option<&str>) -> Route {
+    fn res(
+        group: &str,
+        ns: Option<&str>,
+        resource: &str,
+        name: Option<&str>,
+        sub: Option<&str>,
+    ) -> Route {
         Route::Resource(ResourcePath {
             group: group.into(),
             version: "v1".into(),
@@ -127,24 +145,47 @@ mod tests {
     fn paths_parse_like_upstream() {
         let cases = [
             ("/api/v1/pods", res("", None, "pods", None, None)),
-            ("/api/v1/namespaces/default/pods", res("", Some("default"), "pods", None, None)),
-            ("/api/v1/namespaces/default/pods/p/status", res("", Some("default"), "pods", Some("p"), Some("status"))),
-            ("/api/v1/namespaces/default", res("", None, "namespaces", Some("default"), None)),
-            ("/api/v1/namespaces/default/status", res("", None, "namespaces", Some("default"), Some("status"))),
-            ("/api/v1/namespaces/default/finalize", res("", None, "namespaces", Some("default"), Some("finalize"))),
+            (
+                "/api/v1/namespaces/default/pods",
+                res("", Some("default"), "pods", None, None),
+            ),
+            (
+                "/api/v1/namespaces/default/pods/p/status",
+                res("", Some("default"), "pods", Some("p"), Some("status")),
+            ),
+            (
+                "/api/v1/namespaces/default",
+                res("", None, "namespaces", Some("default"), None),
+            ),
+            (
+                "/api/v1/namespaces/default/status",
+                res("", None, "namespaces", Some("default"), Some("status")),
+            ),
+            (
+                "/api/v1/namespaces/default/finalize",
+                res("", None, "namespaces", Some("default"), Some("finalize")),
+            ),
             ("/api/v1/nodes/n1", res("", None, "nodes", Some("n1"), None)),
-            ("/apis/apps/v1/namespaces/x/deployments/d/scale", res("apps", Some("x"), "deployments", Some("d"), Some("scale"))),
+            (
+                "/apis/apps/v1/namespaces/x/deployments/d/scale",
+                res("apps", Some("x"), "deployments", Some("d"), Some("scale")),
+            ),
             ("/apis/apps/v1", Route::ResourceList("apis/apps/v1".into())),
             ("/apis/apps", Route::Group("apps".into())),
             ("/api", Route::CoreVersions),
-            ("/openapi/v3/apis/apps/v1", Route::OpenApiV3("apis/apps/v1".into())),
+            (
+                "/openapi/v3/apis/apps/v1",
+                Route::OpenApiV3("apis/apps/v1".into()),
+            ),
             ("/healthz/etcd", Route::Healthz),
             ("/nope", Route::NotFound),
         ];
         for (path, want) in cases {
             assert_eq!(parse_path(path), want, "{path}");
         }
-        let Route::Resource(w) = parse_path("/api/v1/watch/namespaces/a/pods") else { panic!() };
+        let Route::Resource(w) = parse_path("/api/v1/watch/namespaces/a/pods") else {
+            panic!()
+        };
         assert!(w.watch);
         assert_eq!(w.namespace.as_deref(), Some("a"));
     }

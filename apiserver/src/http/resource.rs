@@ -9,7 +9,9 @@ use super::response::{Body, Format, error_response, full, negotiate, object};
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, observe_request};
 use crate::patch::{self, PatchType};
-use crate::registry::store::{FieldValidation, ListPage, ListQuery, Part, WatchEvent, WriteOptions};
+use crate::registry::store::{
+    FieldValidation, ListPage, ListQuery, Part, WatchEvent, WriteOptions,
+};
 use crate::registry::{ResourceInfo, Subresource};
 use crate::tables::{self, IncludeObject};
 use bytes::Bytes;
@@ -65,7 +67,12 @@ struct Ctx<'a> {
     format: Format,
 }
 
-pub async fn handle(app: &App, path: ResourcePath, req: Request<Incoming>, started: Instant) -> Response<Body> {
+pub async fn handle(
+    app: &App,
+    path: ResourcePath,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Response<Body> {
     let Some(info) = app.registry.get(&path.group, &path.version, &path.resource) else {
         return error_response(&ApiError::no_route());
     };
@@ -81,7 +88,11 @@ pub async fn handle(app: &App, path: ResourcePath, req: Request<Incoming>, start
         (&Method::DELETE, true, _) => Verb::Delete,
         (&Method::DELETE, false, _) => Verb::DeleteCollection,
         _ => {
-            return error_response(&ApiError::method_not_supported(info.group, info.resource, req.method().as_str()));
+            return error_response(&ApiError::method_not_supported(
+                info.group,
+                info.resource,
+                req.method().as_str(),
+            ));
         }
     };
     let scope = match (&path.name, &path.namespace) {
@@ -91,7 +102,11 @@ pub async fn handle(app: &App, path: ResourcePath, req: Request<Incoming>, start
     };
     let subresource = path.subresource.clone().unwrap_or_default();
     let dry_run = query.get("dryRun").is_some_and(|v| !v.is_empty());
-    let slots = if verb.mutating() { &app.mutating_slots } else { &app.readonly_slots };
+    let slots = if verb.mutating() {
+        &app.mutating_slots
+    } else {
+        &app.readonly_slots
+    };
     // Watches are long-running and, as upstream, not counted against the limit.
     let _permit = if verb == Verb::Watch {
         None
@@ -99,16 +114,27 @@ pub async fn handle(app: &App, path: ResourcePath, req: Request<Incoming>, start
         match slots.try_acquire() {
             Ok(p) => Some(p),
             Err(_) => {
-                let e = ApiError::too_many_requests("Too many requests, please try again later.", 1);
+                let e =
+                    ApiError::too_many_requests("Too many requests, please try again later.", 1);
                 return error_response(&e);
             }
         }
     };
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let response = match negotiate(accept.as_deref()) {
         Err(e) => error_response(&e),
         Ok(format) => {
-            let ctx = Ctx { app, info, path, query, format };
+            let ctx = Ctx {
+                app,
+                info,
+                path,
+                query,
+                format,
+            };
             match ctx.run(verb, req).await {
                 Ok(r) => r,
                 Err(e) => error_response(&e),
@@ -130,15 +156,25 @@ pub async fn handle(app: &App, path: ResourcePath, req: Request<Incoming>, start
 
 /// Reads the body with the size limit, as raw bytes.
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    if let Some(len) = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         && len > MAX_BODY
     {
         return Err(ApiError::too_large(MAX_BODY));
     }
     match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::too_large(MAX_BODY)),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::too_large(MAX_BODY))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
     }
 }
 
@@ -146,20 +182,27 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
 fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
     let value: Value = match media {
-        "" | "application/json" | "*/*" => serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?,
+        "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {
-        return Err(ApiError::bad_request("couldn't get version/kind; json parse error: the body must be an object"));
+        return Err(ApiError::bad_request(
+            "couldn't get version/kind; json parse error: the body must be an object",
+        ));
     }
     Ok(value)
 }
 
 fn content_type(req: &Request<Incoming>) -> String {
-    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
 }
 
 fn status_success(code: u16) -> Value {
@@ -187,54 +230,85 @@ impl Ctx<'_> {
         };
         Ok(WriteOptions {
             dry_run,
-            field_validation: FieldValidation::parse(self.query.get("fieldValidation").map(String::as_str))?,
+            field_validation: FieldValidation::parse(
+                self.query.get("fieldValidation").map(String::as_str),
+            )?,
             field_manager: self.query.get("fieldManager").cloned(),
         })
     }
 
     fn list_query(&self) -> Result<ListQuery, ApiError> {
         let labels = match self.query.get("labelSelector") {
-            Some(s) => LabelSelector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+            Some(s) => LabelSelector::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
             None => LabelSelector::everything(),
         };
         let fields = match self.query.get("fieldSelector") {
-            Some(s) => FieldSelector::parse(s).map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?,
+            Some(s) => FieldSelector::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?,
             None => FieldSelector::everything(),
         };
         let limit = match self.query.get("limit") {
-            Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?.max(0),
+            Some(l) => l
+                .parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid limit: {l:?}")))?
+                .max(0),
             None => 0,
         };
         let exact = match self.query.get("resourceVersionMatch").map(String::as_str) {
             None | Some("") | Some("NotOlderThan") => false,
             Some("Exact") => true,
             Some(other) => {
-                return Err(ApiError::bad_request(format!("resourceVersionMatch: Unsupported value: {other:?}")));
+                return Err(ApiError::bad_request(format!(
+                    "resourceVersionMatch: Unsupported value: {other:?}"
+                )));
             }
         };
         Ok(ListQuery {
             labels,
             fields,
             limit,
-            continue_token: self.query.get("continue").filter(|c| !c.is_empty()).cloned(),
+            continue_token: self
+                .query
+                .get("continue")
+                .filter(|c| !c.is_empty())
+                .cloned(),
             resource_version: self.query.get("resourceVersion").cloned(),
             exact,
         })
     }
 
     fn include_object(&self) -> Result<IncludeObject, ApiError> {
-        IncludeObject::parse(self.query.get("includeObject").map(String::as_str)).map_err(ApiError::bad_request)
+        IncludeObject::parse(self.query.get("includeObject").map(String::as_str))
+            .map_err(ApiError::bad_request)
     }
 
     /// Renders one object in the negotiated format.
-    fn render(&self, status: StatusCode, obj: &Value, warnings: &[String]) -> Result<Response<Body>, ApiError> {
+    fn render(
+        &self,
+        status: StatusCode,
+        obj: &Value,
+        warnings: &[String],
+    ) -> Result<Response<Body>, ApiError> {
         match self.format {
             Format::Table => {
                 let meta = json!({ "resourceVersion": obj["metadata"]["resourceVersion"] });
-                let t = tables::build_table(self.info.group, self.info.resource, std::slice::from_ref(obj), meta, self.include_object()?, now());
+                let t = tables::build_table(
+                    self.info.group,
+                    self.info.resource,
+                    std::slice::from_ref(obj),
+                    meta,
+                    self.include_object()?,
+                    now(),
+                );
                 Ok(object(status, &t, Format::Json, warnings))
             }
-            Format::Metadata => Ok(object(status, &partial_metadata(obj), Format::Json, warnings)),
+            Format::Metadata => Ok(object(
+                status,
+                &partial_metadata(obj),
+                Format::Json,
+                warnings,
+            )),
             f => Ok(object(status, obj, f, warnings)),
         }
     }
@@ -248,9 +322,14 @@ impl Ctx<'_> {
             meta["remainingItemCount"] = json!(r);
         }
         let body = match self.format {
-            Format::Table => {
-                tables::build_table(self.info.group, self.info.resource, &page.items, meta, self.include_object()?, now())
-            }
+            Format::Table => tables::build_table(
+                self.info.group,
+                self.info.resource,
+                &page.items,
+                meta,
+                self.include_object()?,
+                now(),
+            ),
             Format::Metadata => json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
@@ -264,14 +343,21 @@ impl Ctx<'_> {
                 "items": page.items,
             }),
         };
-        let f = if self.format == Format::Yaml { Format::Yaml } else { Format::Json };
+        let f = if self.format == Format::Yaml {
+            Format::Yaml
+        } else {
+            Format::Json
+        };
         Ok(object(StatusCode::OK, &body, f, &[]))
     }
 
     async fn run(self, verb: Verb, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let info = self.info;
         // Scope checks: namespaced objects need a namespace, cluster ones refuse it.
-        if info.namespaced && self.path.namespace.is_none() && (self.path.name.is_some() || verb == Verb::Create) {
+        if info.namespaced
+            && self.path.namespace.is_none()
+            && (self.path.name.is_some() || verb == Verb::Create)
+        {
             return Err(ApiError::no_route());
         }
         if !info.namespaced && self.path.namespace.is_some() {
@@ -286,23 +372,44 @@ impl Ctx<'_> {
         };
         match (verb, sub) {
             (Verb::Get, None | Some(Subresource::Status)) => {
-                let obj = self.app.store.get(info, self.namespace(), self.name()).await?;
+                let obj = self
+                    .app
+                    .store
+                    .get(info, self.namespace(), self.name())
+                    .await?;
                 self.render(StatusCode::OK, &obj, &[])
             }
             (Verb::Get, Some(Subresource::Scale)) => {
-                let obj = self.app.store.get(info, self.namespace(), self.name()).await?;
-                Ok(object(StatusCode::OK, &scale_of(info, &obj), Format::Json, &[]))
+                let obj = self
+                    .app
+                    .store
+                    .get(info, self.namespace(), self.name())
+                    .await?;
+                Ok(object(
+                    StatusCode::OK,
+                    &scale_of(info, &obj),
+                    Format::Json,
+                    &[],
+                ))
             }
             (Verb::List, None) => {
                 let q = self.list_query()?;
-                let page = self.app.store.list(info, self.path.namespace.as_deref(), &q).await?;
+                let page = self
+                    .app
+                    .store
+                    .list(info, self.path.namespace.as_deref(), &q)
+                    .await?;
                 self.render_list(page)
             }
             (Verb::Watch, None) => self.watch().await,
             (Verb::Create, None) => {
                 let opts = self.write_options()?;
                 let body = decode_body(&content_type(&req), &read_body(req).await?)?;
-                let w = self.app.store.create(info, self.namespace(), body, &opts).await?;
+                let w = self
+                    .app
+                    .store
+                    .create(info, self.namespace(), body, &opts)
+                    .await?;
                 self.render(StatusCode::CREATED, &w.object, &w.warnings)
             }
             (Verb::Create, Some(Subresource::Binding)) => self.bind(req).await,
@@ -310,42 +417,81 @@ impl Ctx<'_> {
             (Verb::Update, None | Some(Subresource::Status)) => {
                 let opts = self.write_options()?;
                 let body = decode_body(&content_type(&req), &read_body(req).await?)?;
-                let part = if sub.is_some() { Part::Status } else { Part::Main };
+                let part = if sub.is_some() {
+                    Part::Status
+                } else {
+                    Part::Main
+                };
                 let w = self
                     .app
                     .store
-                    .update_with(info, self.namespace(), self.name(), part, &opts, &mut |_| Ok(body.clone()))
+                    .update_with(
+                        info,
+                        self.namespace(),
+                        self.name(),
+                        part,
+                        &opts,
+                        &mut |_| Ok(body.clone()),
+                    )
                     .await?;
                 self.render(StatusCode::OK, &w.object, &w.warnings)
             }
             (Verb::Patch, None | Some(Subresource::Status)) => {
                 let opts = self.write_options()?;
                 let ct = content_type(&req);
-                let kind = PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
+                let kind = PatchType::from_content_type(&ct)
+                    .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
                 let body = read_body(req).await?;
-                let part = if sub.is_some() { Part::Status } else { Part::Main };
+                let part = if sub.is_some() {
+                    Part::Status
+                } else {
+                    Part::Main
+                };
                 let w = self
                     .app
                     .store
-                    .update_with(info, self.namespace(), self.name(), part, &opts, &mut |old| {
-                        patch::apply(kind, old, &body)
-                    })
+                    .update_with(
+                        info,
+                        self.namespace(),
+                        self.name(),
+                        part,
+                        &opts,
+                        &mut |old| patch::apply(kind, old, &body),
+                    )
                     .await?;
                 self.render(StatusCode::OK, &w.object, &w.warnings)
             }
             (Verb::Update | Verb::Patch, Some(Subresource::Scale)) => self.scale(verb, req).await,
             (Verb::Delete, None) => {
                 let opts = delete_options(&self.query, &read_body(req).await?)?;
-                let obj = self.app.store.delete(info, self.namespace(), self.name(), &opts["preconditions"], is_dry(&opts)).await?;
+                let obj = self
+                    .app
+                    .store
+                    .delete(
+                        info,
+                        self.namespace(),
+                        self.name(),
+                        &opts["preconditions"],
+                        is_dry(&opts),
+                    )
+                    .await?;
                 self.render(StatusCode::OK, &obj, &[])
             }
             (Verb::DeleteCollection, None) => {
                 let opts = delete_options(&self.query, &read_body(req).await?)?;
                 let q = self.list_query()?;
-                let page = self.app.store.delete_collection(info, self.path.namespace.as_deref(), &q, is_dry(&opts)).await?;
+                let page = self
+                    .app
+                    .store
+                    .delete_collection(info, self.path.namespace.as_deref(), &q, is_dry(&opts))
+                    .await?;
                 self.render_list(page)
             }
-            _ => Err(ApiError::method_not_supported(info.group, info.resource, req.method().as_str())),
+            _ => Err(ApiError::method_not_supported(
+                info.group,
+                info.resource,
+                req.method().as_str(),
+            )),
         }
     }
 
@@ -355,14 +501,29 @@ impl Ctx<'_> {
         let send_initial = flag(&self.query, "sendInitialEvents");
         let bookmarks = flag(&self.query, "allowWatchBookmarks");
         let timeout = match self.query.get("timeoutSeconds") {
-            Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?),
+            Some(t) => Duration::from_secs(
+                t.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}")))?,
+            ),
             // Upstream spreads watch lifetimes over [min-request-timeout, 2x) so clients reconnect at different times.
             None => {
                 let base = self.app.min_request_timeout;
-                Duration::from_secs(base + (uuid::Uuid::new_v4().as_u128() % base.max(1) as u128) as u64)
+                Duration::from_secs(
+                    base + (uuid::Uuid::new_v4().as_u128() % base.max(1) as u128) as u64,
+                )
             }
         };
-        let events = self.app.store.watch(self.info, self.path.namespace.as_deref(), &q, send_initial, bookmarks).await?;
+        let events = self
+            .app
+            .store
+            .watch(
+                self.info,
+                self.path.namespace.as_deref(),
+                &q,
+                send_initial,
+                bookmarks,
+            )
+            .await?;
         let info = self.info;
         let format = self.format;
         let mut shutdown = self.app.shutdown.clone();
@@ -375,12 +536,20 @@ impl Ctx<'_> {
         let mut first = true;
         let stream = events.take_until(Box::pin(stop)).map(move |ev| {
             let mut line = match (&ev, format) {
-                (WatchEvent::Error(_) | WatchEvent::Bookmark(_), _) | (_, Format::Json | Format::Yaml) => ev.to_json(),
+                (WatchEvent::Error(_) | WatchEvent::Bookmark(_), _)
+                | (_, Format::Json | Format::Yaml) => ev.to_json(),
                 (_, Format::Table) => {
                     let mut out = ev.to_json();
                     let obj = out["object"].take();
                     let meta = json!({ "resourceVersion": obj["metadata"]["resourceVersion"] });
-                    let mut t = tables::build_table(info.group, info.resource, &[obj], meta, include, now());
+                    let mut t = tables::build_table(
+                        info.group,
+                        info.resource,
+                        &[obj],
+                        meta,
+                        include,
+                        now(),
+                    );
                     // Column definitions travel with the first event only, as upstream's watch encoder does.
                     if !first {
                         t["columnDefinitions"] = json!([]);
@@ -413,7 +582,12 @@ impl Ctx<'_> {
         let binding = decode_body(&content_type(&req), &read_body(req).await?)?;
         let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
         if node.is_empty() {
-            return Err(ApiError::invalid("", "Binding", self.name(), &[crate::error::FieldError::required("target.name", "")]));
+            return Err(ApiError::invalid(
+                "",
+                "Binding",
+                self.name(),
+                &[crate::error::FieldError::required("target.name", "")],
+            ));
         }
         let name = self.name().to_string();
         let annotations = binding["metadata"]["annotations"].clone();
@@ -437,46 +611,86 @@ impl Ctx<'_> {
                 Ok(pod)
             })
             .await?;
-        Ok(object(StatusCode::CREATED, &status_success(201), Format::Json, &[]))
+        Ok(object(
+            StatusCode::CREATED,
+            &status_success(201),
+            Format::Json,
+            &[],
+        ))
     }
 
     /// `pods/eviction`: a delete that respects PodDisruptionBudgets.
     async fn evict(self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let eviction = decode_body(&content_type(&req), &read_body(req).await?)?;
         let delete_opts = eviction["deleteOptions"].clone();
-        let pod = self.app.store.get(self.info, self.namespace(), self.name()).await?;
+        let pod = self
+            .app
+            .store
+            .get(self.info, self.namespace(), self.name())
+            .await?;
         let phase = pod["status"]["phase"].as_str().unwrap_or("");
         // Pods that are done, not yet running or already going need no budget.
-        let exempt = matches!(phase, "Succeeded" | "Failed" | "Pending") || !pod["metadata"]["deletionTimestamp"].is_null();
+        let exempt = matches!(phase, "Succeeded" | "Failed" | "Pending")
+            || !pod["metadata"]["deletionTimestamp"].is_null();
         if !exempt {
-            let pdbs = self.app.registry.get("policy", "v1", "poddisruptionbudgets").expect("registered");
-            let all = self.app.store.list(pdbs, Some(self.namespace()), &ListQuery::default()).await?;
+            let pdbs = self
+                .app
+                .registry
+                .get("policy", "v1", "poddisruptionbudgets")
+                .expect("registered");
+            let all = self
+                .app
+                .store
+                .list(pdbs, Some(self.namespace()), &ListQuery::default())
+                .await?;
             let labels = &pod["metadata"]["labels"];
             let matching: Vec<&Value> = all
                 .items
                 .iter()
                 .filter(|pdb| {
-                    LabelSelector::from_label_selector_json(&pdb["spec"]["selector"])
-                        .is_ok_and(|s| !pdb["spec"]["selector"].is_null() && s.matches_json(Some(labels)))
+                    LabelSelector::from_label_selector_json(&pdb["spec"]["selector"]).is_ok_and(
+                        |s| !pdb["spec"]["selector"].is_null() && s.matches_json(Some(labels)),
+                    )
                 })
                 .collect();
             if matching.len() > 1 {
-                return Err(ApiError::internal("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."));
+                return Err(ApiError::internal(
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                ));
             }
             if let Some(pdb) = matching.first() {
                 self.charge_budget(pdbs, pdb).await?;
             }
         }
-        let dry = delete_opts["dryRun"].as_array().is_some_and(|d| !d.is_empty());
-        self.app.store.delete(self.info, self.namespace(), self.name(), &delete_opts["preconditions"], dry).await?;
-        Ok(object(StatusCode::CREATED, &status_success(201), Format::Json, &[]))
+        let dry = delete_opts["dryRun"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty());
+        self.app
+            .store
+            .delete(
+                self.info,
+                self.namespace(),
+                self.name(),
+                &delete_opts["preconditions"],
+                dry,
+            )
+            .await?;
+        Ok(object(
+            StatusCode::CREATED,
+            &status_success(201),
+            Format::Json,
+            &[],
+        ))
     }
 
     /// Takes one disruption from the budget, or refuses with 429.
     async fn charge_budget(&self, pdbs: &ResourceInfo, pdb: &Value) -> Result<(), ApiError> {
         let pdb_name = pdb["metadata"]["name"].as_str().unwrap_or("").to_string();
         let pod_name = self.name().to_string();
-        let opts = WriteOptions { field_validation: FieldValidation::Ignore, ..Default::default() };
+        let opts = WriteOptions {
+            field_validation: FieldValidation::Ignore,
+            ..Default::default()
+        };
         self.app
             .store
             .update_with(pdbs, self.namespace(), &pdb_name, Part::Status, &opts, &mut |cur| {
@@ -515,48 +729,78 @@ impl Ctx<'_> {
         let body = read_body(req).await?;
         let info = self.info;
         let patch_kind = if verb == Verb::Patch {
-            Some(PatchType::from_content_type(&ct).ok_or_else(|| ApiError::unsupported_media_type(&ct))?)
+            Some(
+                PatchType::from_content_type(&ct)
+                    .ok_or_else(|| ApiError::unsupported_media_type(&ct))?,
+            )
         } else {
             None
         };
-        let put_body = if verb == Verb::Update { Some(decode_body(&ct, &body)?) } else { None };
+        let put_body = if verb == Verb::Update {
+            Some(decode_body(&ct, &body)?)
+        } else {
+            None
+        };
         let name = self.name().to_string();
         let w = self
             .app
             .store
-            .update_with(info, self.namespace(), &name, Part::Main, &opts, &mut |old| {
-                let current = scale_of(info, old);
-                let wanted = match (&patch_kind, &put_body) {
-                    (Some(k), _) => patch::apply(*k, &current, &body)?,
-                    (None, Some(b)) => b.clone(),
-                    (None, None) => unreachable!("scale is only updated or patched"),
-                };
-                let rv = wanted["metadata"]["resourceVersion"].as_str().unwrap_or("");
-                if !rv.is_empty() && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("") {
-                    return Err(ApiError::stale(info.group, info.resource, &name));
-                }
-                let replicas = &wanted["spec"]["replicas"];
-                if !replicas.is_null() && !replicas.is_i64() {
-                    return Err(ApiError::bad_request("Scale spec.replicas must be an integer"));
-                }
-                if replicas.as_i64().is_some_and(|r| r < 0) {
-                    return Err(ApiError::invalid("autoscaling", "Scale", &name, &[crate::error::FieldError::invalid(
-                        "spec.replicas",
-                        replicas.clone(),
-                        "must be greater than or equal to 0",
-                    )]));
-                }
-                let mut next = old.clone();
-                next["spec"]["replicas"] = json!(replicas.as_i64().unwrap_or(0));
-                Ok(next)
-            })
+            .update_with(
+                info,
+                self.namespace(),
+                &name,
+                Part::Main,
+                &opts,
+                &mut |old| {
+                    let current = scale_of(info, old);
+                    let wanted = match (&patch_kind, &put_body) {
+                        (Some(k), _) => patch::apply(*k, &current, &body)?,
+                        (None, Some(b)) => b.clone(),
+                        (None, None) => unreachable!("scale is only updated or patched"),
+                    };
+                    let rv = wanted["metadata"]["resourceVersion"].as_str().unwrap_or("");
+                    if !rv.is_empty()
+                        && rv != old["metadata"]["resourceVersion"].as_str().unwrap_or("")
+                    {
+                        return Err(ApiError::stale(info.group, info.resource, &name));
+                    }
+                    let replicas = &wanted["spec"]["replicas"];
+                    if !replicas.is_null() && !replicas.is_i64() {
+                        return Err(ApiError::bad_request(
+                            "Scale spec.replicas must be an integer",
+                        ));
+                    }
+                    if replicas.as_i64().is_some_and(|r| r < 0) {
+                        return Err(ApiError::invalid(
+                            "autoscaling",
+                            "Scale",
+                            &name,
+                            &[crate::error::FieldError::invalid(
+                                "spec.replicas",
+                                replicas.clone(),
+                                "must be greater than or equal to 0",
+                            )],
+                        ));
+                    }
+                    let mut next = old.clone();
+                    next["spec"]["replicas"] = json!(replicas.as_i64().unwrap_or(0));
+                    Ok(next)
+                },
+            )
             .await?;
-        Ok(object(StatusCode::OK, &scale_of(info, &w.object), Format::Json, &w.warnings))
+        Ok(object(
+            StatusCode::OK,
+            &scale_of(info, &w.object),
+            Format::Json,
+            &w.warnings,
+        ))
     }
 }
 
 fn is_dry(opts: &Value) -> bool {
-    opts["dryRun"].as_array().is_some_and(|d| d.iter().any(|v| v == "All"))
+    opts["dryRun"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|v| v == "All"))
 }
 
 /// DeleteOptions from the body (if any) with query parameters folded in.
@@ -564,12 +808,15 @@ fn delete_options(query: &HashMap<String, String>, body: &[u8]) -> Result<Value,
     let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice::<Value>(body)
-            .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))?
+        serde_json::from_slice::<Value>(body).map_err(|e| {
+            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        })?
     };
     if let Some(d) = query.get("dryRun").filter(|d| !d.is_empty()) {
         if d != "All" {
-            return Err(ApiError::bad_request(format!("Invalid dryRun value: {d:?}, supported values: \"All\"")));
+            return Err(ApiError::bad_request(format!(
+                "Invalid dryRun value: {d:?}, supported values: \"All\""
+            )));
         }
         opts["dryRun"] = json!(["All"]);
     }
@@ -581,11 +828,16 @@ fn delete_options(query: &HashMap<String, String>, body: &[u8]) -> Result<Value,
     if let Some(p) = opts["propagationPolicy"].as_str()
         && !["Orphan", "Background", "Foreground"].contains(&p)
     {
-        return Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", &[crate::error::FieldError::not_supported(
-            "propagationPolicy",
-            p,
-            &["Foreground", "Background", "Orphan"],
-        )]));
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            &[crate::error::FieldError::not_supported(
+                "propagationPolicy",
+                p,
+                &["Foreground", "Background", "Orphan"],
+            )],
+        ));
     }
     Ok(opts)
 }
@@ -593,7 +845,9 @@ fn delete_options(query: &HashMap<String, String>, body: &[u8]) -> Result<Value,
 /// The autoscaling/v1 Scale view of a scalable object.
 fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
     let m = &obj["metadata"];
-    let selector = LabelSelector::from_label_selector_json(&obj["spec"]["selector"]).map(|s| s.to_string()).unwrap_or_default();
+    let selector = LabelSelector::from_label_selector_json(&obj["spec"]["selector"])
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

@@ -27,7 +27,9 @@ pub enum Format {
 
 /// Picks the first acceptable media type in the client's order.
 pub fn negotiate(accept: Option<&str>) -> Result<Format, ApiError> {
-    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else { return Ok(Format::Json) };
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(Format::Json);
+    };
     for part in accept.split(',') {
         let mut params = part.split(';').map(str::trim);
         let media = params.next().unwrap_or("");
@@ -40,11 +42,13 @@ pub fn negotiate(accept: Option<&str>) -> Result<Format, ApiError> {
                 }
             }
             "application/json" | "*/*" | "application/*"
-                if (has("as=PartialObjectMetadata") || has("as=PartialObjectMetadataList")) && has("g=meta.k8s.io") =>
+                if (has("as=PartialObjectMetadata") || has("as=PartialObjectMetadataList"))
+                    && has("g=meta.k8s.io") =>
             {
                 return Ok(Format::Metadata);
             }
-            "application/json" | "*/*" | "application/*" if params.iter().any(|p| p.starts_with("as=")) => {}
+            "application/json" | "*/*" | "application/*"
+                if params.iter().any(|p| p.starts_with("as=")) => {}
             "application/json" | "*/*" | "application/*" => return Ok(Format::Json),
             "application/yaml" => return Ok(Format::Yaml),
             _ => {}
@@ -61,7 +65,12 @@ pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
         .expect("valid response")
 }
 
-pub fn object(status: StatusCode, obj: &Value, format: Format, warnings: &[String]) -> Response<Body> {
+pub fn object(
+    status: StatusCode,
+    obj: &Value,
+    format: Format,
+    warnings: &[String],
+) -> Response<Body> {
     let mut b = Response::builder().status(status);
     for w in warnings {
         // RFC 7234 warning as upstream sends it: code 299, agent "-".
@@ -69,10 +78,20 @@ pub fn object(status: StatusCode, obj: &Value, format: Format, warnings: &[Strin
         b = b.header(header::WARNING, format!("299 - \"{escaped}\""));
     }
     let (ct, body) = match format {
-        Format::Yaml => ("application/yaml", serde_yaml_ng::to_string(obj).map(String::into_bytes).unwrap_or_default()),
-        _ => ("application/json", serde_json::to_vec(obj).expect("JSON values serialize")),
+        Format::Yaml => (
+            "application/yaml",
+            serde_yaml_ng::to_string(obj)
+                .map(String::into_bytes)
+                .unwrap_or_default(),
+        ),
+        _ => (
+            "application/json",
+            serde_json::to_vec(obj).expect("JSON values serialize"),
+        ),
     };
-    b.header(header::CONTENT_TYPE, ct).body(full(body)).expect("valid response")
+    b.header(header::CONTENT_TYPE, ct)
+        .body(full(body))
+        .expect("valid response")
 }
 
 pub fn error_response(e: &ApiError) -> Response<Body> {
@@ -82,7 +101,10 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
     if let Some(secs) = e.retry_after {
         b = b.header(header::RETRY_AFTER, secs.to_string());
     }
-    b.body(full(serde_json::to_vec(&e.status()).expect("JSON values serialize"))).expect("valid response")
+    b.body(full(
+        serde_json::to_vec(&e.status()).expect("JSON values serialize"),
+    ))
+    .expect("valid response")
 }
 
 #[cfg(test)]
@@ -94,14 +116,32 @@ mod tests {
         let table = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
         assert_eq!(negotiate(Some(table)).unwrap(), Format::Table);
         assert_eq!(negotiate(None).unwrap(), Format::Json);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf, */*")).unwrap(), Format::Json);
-        assert_eq!(negotiate(Some("application/yaml")).unwrap(), Format::Yaml);
-        assert_eq!(negotiate(Some("application/vnd.kubernetes.protobuf")).unwrap_err().code, 406);
         assert_eq!(
-            negotiate(Some("application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json")).unwrap(),
+            negotiate(Some("application/vnd.kubernetes.protobuf, */*")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(negotiate(Some("application/yaml")).unwrap(), Format::Yaml);
+        assert_eq!(
+            negotiate(Some("application/vnd.kubernetes.protobuf"))
+                .unwrap_err()
+                .code,
+            406
+        );
+        assert_eq!(
+            negotiate(Some(
+                "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io,application/json"
+            ))
+            .unwrap(),
             Format::Metadata
         );
         // Asking for a kind we do not render, with no fallback, is not acceptable.
-        assert_eq!(negotiate(Some("application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io")).unwrap_err().code, 406);
+        assert_eq!(
+            negotiate(Some(
+                "application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io"
+            ))
+            .unwrap_err()
+            .code,
+            406
+        );
     }
 }

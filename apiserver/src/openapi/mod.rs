@@ -8,6 +8,7 @@
 //! (`io.k8s.api.core.v1.Pod`) and extensions (`x-kubernetes-group-version-kind`,
 //! `x-kubernetes-action`).
 
+mod patch_meta;
 mod paths;
 mod schemas;
 
@@ -234,7 +235,9 @@ mod tests {
                 kind: "Namespace",
                 plural: "namespaces",
                 namespaced: false,
-                verbs: vec!["create", "delete", "get", "list", "patch", "update", "watch"],
+                verbs: vec![
+                    "create", "delete", "get", "list", "patch", "update", "watch",
+                ],
                 subresources: vec!["status", "finalize"],
                 schema: core::v1::Namespace::json_schema,
             },
@@ -276,17 +279,61 @@ mod tests {
         let core = parse(api.v3("api/v1").unwrap());
         let apps = parse(api.v3("apis/apps/v1").unwrap());
         let cases = [
-            (&v2["definitions"], "io.k8s.api.core.v1.Pod", gvk("", "v1", "Pod")),
-            (&core["components"]["schemas"], "io.k8s.api.core.v1.Pod", gvk("", "v1", "Pod")),
-            (&core["components"]["schemas"], "io.k8s.api.core.v1.PodList", gvk("", "v1", "PodList")),
-            (&core["components"]["schemas"], "io.k8s.api.core.v1.Binding", gvk("", "v1", "Binding")),
-            (&core["components"]["schemas"], "io.k8s.api.policy.v1.Eviction", gvk("policy", "v1", "Eviction")),
-            (&core["components"]["schemas"], schemas::STATUS, gvk("", "v1", "Status")),
-            (&core["components"]["schemas"], schemas::DELETE_OPTIONS, gvk("", "v1", "DeleteOptions")),
-            (&apps["components"]["schemas"], "io.k8s.api.apps.v1.Deployment", gvk("apps", "v1", "Deployment")),
-            (&apps["components"]["schemas"], "io.k8s.api.autoscaling.v1.Scale", gvk("autoscaling", "v1", "Scale")),
-            (&apps["components"]["schemas"], schemas::WATCH_EVENT, gvk("apps", "v1", "WatchEvent")),
-            (&v2["definitions"], schemas::DELETE_OPTIONS, gvk("apps", "v1", "DeleteOptions")),
+            (
+                &v2["definitions"],
+                "io.k8s.api.core.v1.Pod",
+                gvk("", "v1", "Pod"),
+            ),
+            (
+                &core["components"]["schemas"],
+                "io.k8s.api.core.v1.Pod",
+                gvk("", "v1", "Pod"),
+            ),
+            (
+                &core["components"]["schemas"],
+                "io.k8s.api.core.v1.PodList",
+                gvk("", "v1", "PodList"),
+            ),
+            (
+                &core["components"]["schemas"],
+                "io.k8s.api.core.v1.Binding",
+                gvk("", "v1", "Binding"),
+            ),
+            (
+                &core["components"]["schemas"],
+                "io.k8s.api.policy.v1.Eviction",
+                gvk("policy", "v1", "Eviction"),
+            ),
+            (
+                &core["components"]["schemas"],
+                schemas::STATUS,
+                gvk("", "v1", "Status"),
+            ),
+            (
+                &core["components"]["schemas"],
+                schemas::DELETE_OPTIONS,
+                gvk("", "v1", "DeleteOptions"),
+            ),
+            (
+                &apps["components"]["schemas"],
+                "io.k8s.api.apps.v1.Deployment",
+                gvk("apps", "v1", "Deployment"),
+            ),
+            (
+                &apps["components"]["schemas"],
+                "io.k8s.api.autoscaling.v1.Scale",
+                gvk("autoscaling", "v1", "Scale"),
+            ),
+            (
+                &apps["components"]["schemas"],
+                schemas::WATCH_EVENT,
+                gvk("apps", "v1", "WatchEvent"),
+            ),
+            (
+                &v2["definitions"],
+                schemas::DELETE_OPTIONS,
+                gvk("apps", "v1", "DeleteOptions"),
+            ),
         ];
         for (schemas, name, want) in cases {
             let list = schemas[name]["x-kubernetes-group-version-kind"]
@@ -295,9 +342,21 @@ mod tests {
             assert!(list.contains(&want), "{name}: {list:?}");
         }
         // Each group-version document only holds what its paths reach.
-        assert!(core["components"]["schemas"].get("io.k8s.api.apps.v1.Deployment").is_none());
-        assert!(apps["components"]["schemas"].get("io.k8s.api.core.v1.Pod").is_none());
-        assert!(apps["components"]["schemas"].get("io.k8s.api.core.v1.PodSpec").is_some());
+        assert!(
+            core["components"]["schemas"]
+                .get("io.k8s.api.apps.v1.Deployment")
+                .is_none()
+        );
+        assert!(
+            apps["components"]["schemas"]
+                .get("io.k8s.api.core.v1.Pod")
+                .is_none()
+        );
+        assert!(
+            apps["components"]["schemas"]
+                .get("io.k8s.api.core.v1.PodSpec")
+                .is_some()
+        );
     }
 
     #[test]
@@ -318,7 +377,10 @@ mod tests {
         for doc in [&v2, &core] {
             let patch = &doc["paths"][item]["patch"];
             assert_eq!(patch["x-kubernetes-action"], "patch");
-            assert_eq!(patch["x-kubernetes-group-version-kind"], gvk("", "v1", "Pod"));
+            assert_eq!(
+                patch["x-kubernetes-group-version-kind"],
+                gvk("", "v1", "Pod")
+            );
             let params = names(patch);
             for want in ["dryRun", "fieldManager", "fieldValidation", "force"] {
                 assert!(params.contains(&want.to_owned()), "{params:?}");
@@ -342,8 +404,14 @@ mod tests {
         // order: every PATCH operation must carry the parameter itself.
         for doc in [&v2, &core, &apps] {
             for (url, item) in doc["paths"].as_object().unwrap() {
-                if let Some(patch) = item.get("patch").filter(|p| p["x-kubernetes-action"] == "patch") {
-                    assert!(names(patch).contains(&"fieldValidation".to_owned()), "{url}");
+                if let Some(patch) = item
+                    .get("patch")
+                    .filter(|p| p["x-kubernetes-action"] == "patch")
+                {
+                    assert!(
+                        names(patch).contains(&"fieldValidation".to_owned()),
+                        "{url}"
+                    );
                 }
             }
         }
@@ -355,21 +423,111 @@ mod tests {
         let core = parse(api.v3("api/v1").unwrap());
         let apps = parse(api.v3("apis/apps/v1").unwrap());
         let cases = [
-            (&core, "/api/v1/namespaces/{namespace}/pods", "get", "listCoreV1NamespacedPod", "list"),
-            (&core, "/api/v1/namespaces/{namespace}/pods", "post", "createCoreV1NamespacedPod", "post"),
-            (&core, "/api/v1/namespaces/{namespace}/pods", "delete", "deleteCoreV1CollectionNamespacedPod", "deletecollection"),
-            (&core, "/api/v1/pods", "get", "listCoreV1PodForAllNamespaces", "list"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}", "put", "replaceCoreV1NamespacedPod", "put"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}/status", "patch", "patchCoreV1NamespacedPodStatus", "patch"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}/binding", "post", "createCoreV1NamespacedPodBinding", "post"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}/eviction", "post", "createCoreV1NamespacedPodEviction", "post"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}/log", "get", "readCoreV1NamespacedPodLog", "get"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}/exec", "post", "connectCoreV1PostNamespacedPodExec", "connect"),
-            (&core, "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}", "head", "connectCoreV1HeadNamespacedPodProxyWithPath", "connect"),
-            (&core, "/api/v1/namespaces/{name}/finalize", "put", "replaceCoreV1NamespaceFinalize", "put"),
-            (&core, "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", "post", "createCoreV1NamespacedServiceAccountToken", "post"),
-            (&core, "/api/v1/namespaces/{name}", "delete", "deleteCoreV1Namespace", "delete"),
-            (&apps, "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale", "get", "readAppsV1NamespacedDeploymentScale", "get"),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods",
+                "get",
+                "listCoreV1NamespacedPod",
+                "list",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods",
+                "post",
+                "createCoreV1NamespacedPod",
+                "post",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods",
+                "delete",
+                "deleteCoreV1CollectionNamespacedPod",
+                "deletecollection",
+            ),
+            (
+                &core,
+                "/api/v1/pods",
+                "get",
+                "listCoreV1PodForAllNamespaces",
+                "list",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}",
+                "put",
+                "replaceCoreV1NamespacedPod",
+                "put",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}/status",
+                "patch",
+                "patchCoreV1NamespacedPodStatus",
+                "patch",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}/binding",
+                "post",
+                "createCoreV1NamespacedPodBinding",
+                "post",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}/eviction",
+                "post",
+                "createCoreV1NamespacedPodEviction",
+                "post",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}/log",
+                "get",
+                "readCoreV1NamespacedPodLog",
+                "get",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+                "post",
+                "connectCoreV1PostNamespacedPodExec",
+                "connect",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}",
+                "head",
+                "connectCoreV1HeadNamespacedPodProxyWithPath",
+                "connect",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{name}/finalize",
+                "put",
+                "replaceCoreV1NamespaceFinalize",
+                "put",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+                "post",
+                "createCoreV1NamespacedServiceAccountToken",
+                "post",
+            ),
+            (
+                &core,
+                "/api/v1/namespaces/{name}",
+                "delete",
+                "deleteCoreV1Namespace",
+                "delete",
+            ),
+            (
+                &apps,
+                "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+                "get",
+                "readAppsV1NamespacedDeploymentScale",
+                "get",
+            ),
         ];
         for (doc, url, method, id, action) in cases {
             let op = &doc["paths"][url][method];
@@ -377,9 +535,17 @@ mod tests {
             assert_eq!(op["x-kubernetes-action"], action, "{url} {method}");
         }
         let scale = &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
-        assert_eq!(scale["put"]["x-kubernetes-group-version-kind"], gvk("autoscaling", "v1", "Scale"));
         assert_eq!(
-            scale["parameters"].as_array().unwrap().iter().map(|p| p["name"].clone()).collect::<Vec<_>>(),
+            scale["put"]["x-kubernetes-group-version-kind"],
+            gvk("autoscaling", "v1", "Scale")
+        );
+        assert_eq!(
+            scale["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].clone())
+                .collect::<Vec<_>>(),
             vec![json!("name"), json!("namespace"), json!("pretty")]
         );
     }
@@ -394,14 +560,20 @@ mod tests {
             .map(|p| parse(api.v3(p).unwrap()))
             .collect();
         for doc in &v3 {
-            docs.push((doc.clone(), "#/components/schemas/", &doc["components"]["schemas"]));
+            docs.push((
+                doc.clone(),
+                "#/components/schemas/",
+                &doc["components"]["schemas"],
+            ));
         }
         for (doc, prefix, defined) in docs {
             let mut refs = Vec::new();
             all_refs(&doc, &mut refs);
             assert!(refs.len() > 100);
             for r in refs {
-                let name = r.strip_prefix(prefix).unwrap_or_else(|| panic!("{r} lacks {prefix}"));
+                let name = r
+                    .strip_prefix(prefix)
+                    .unwrap_or_else(|| panic!("{r} lacks {prefix}"));
                 assert!(defined.get(name).is_some(), "{r} is not defined");
             }
         }
@@ -426,15 +598,29 @@ mod tests {
     fn v3_field_descriptions_survive_refs() {
         let api = OpenApi::build(&resources());
         let apps = parse(api.v3("apis/apps/v1").unwrap());
-        let spec = &apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"];
+        let spec =
+            &apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"];
         assert_eq!(
             spec["allOf"],
             json!([{"$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"}])
         );
-        assert!(spec["description"].as_str().unwrap().starts_with("Specification of the desired behavior"));
+        assert!(
+            spec["description"]
+                .as_str()
+                .unwrap()
+                .starts_with("Specification of the desired behavior")
+        );
         let v2 = parse(api.v2());
         let spec = &v2["definitions"]["io.k8s.api.apps.v1.Deployment"]["properties"]["spec"];
-        assert_eq!(spec["$ref"], "#/definitions/io.k8s.api.apps.v1.DeploymentSpec");
+        assert_eq!(
+            spec["$ref"],
+            "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+        );
+        // Client-side apply reads the list merge keys from the same documents.
+        let env =
+            &apps["components"]["schemas"]["io.k8s.api.core.v1.Container"]["properties"]["env"];
+        assert_eq!(env["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(env["x-kubernetes-patch-strategy"], "merge");
     }
 
     #[test]
@@ -442,7 +628,10 @@ mod tests {
         let api = OpenApi::build(&resources());
         let index = parse(api.v3_index());
         let paths = index["paths"].as_object().unwrap();
-        assert_eq!(paths.keys().collect::<Vec<_>>(), vec!["api/v1", "apis/apps/v1"]);
+        assert_eq!(
+            paths.keys().collect::<Vec<_>>(),
+            vec!["api/v1", "apis/apps/v1"]
+        );
         for (path, entry) in paths {
             let hash = content_hash(api.v3(path).unwrap());
             assert_eq!(api.v3_hash(path), Some(hash.as_str()));

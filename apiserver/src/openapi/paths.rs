@@ -374,7 +374,11 @@ fn collection_operations(n: &Names) -> Vec<Operation> {
 fn list_operation(n: &Names, all_namespaces: &str) -> Operation {
     let r = n.r;
     let watch = r.verbs.contains(&"watch");
-    let scope = if all_namespaces.is_empty() { n.scope } else { "" };
+    let scope = if all_namespaces.is_empty() {
+        n.scope
+    } else {
+        ""
+    };
     let description = if watch {
         format!("list or watch objects of kind {}", r.kind)
     } else {
@@ -519,7 +523,13 @@ fn create_sub_operation(n: &Names, sub: &str, support: SupportKind) -> Operation
     let parent = n.r.kind;
     let mut op = n.op(
         Method::Post,
-        format!("create{}{}{}{}", n.gv_title, n.scope, parent, upper_first(sub)),
+        format!(
+            "create{}{}{}{}",
+            n.gv_title,
+            n.scope,
+            parent,
+            upper_first(sub)
+        ),
         format!("create {sub} of {}{parent}", article(parent)),
         "post",
         n.gvk_of(group, version, kind),
@@ -527,7 +537,11 @@ fn create_sub_operation(n: &Names, sub: &str, support: SupportKind) -> Operation
     write_params(&mut op, false);
     let payload = definition(support.definition());
     op.body = Some(any_body(payload.clone()));
-    op.responses = vec![(200, payload.clone()), (201, payload.clone()), (202, payload)];
+    op.responses = vec![
+        (200, payload.clone()),
+        (201, payload.clone()),
+        (202, payload),
+    ];
     op
 }
 
@@ -556,7 +570,11 @@ fn connect_operations(
                     method.as_str().to_uppercase()
                 ),
                 "connect",
-                n.gvk_of(n.r.group, n.r.version, &format!("{kind}{}Options", connect_kind(sub))),
+                n.gvk_of(
+                    n.r.group,
+                    n.r.version,
+                    &format!("{kind}{}Options", connect_kind(sub)),
+                ),
             );
             op.params = params.iter().map(|p| p.param()).collect();
             op.produces = ANY;
@@ -612,11 +630,26 @@ fn subresource_operations(n: &Names, sub: &str) -> Vec<(String, Operation)> {
         }
         "finalize" => at(
             sub,
-            vec![replace_operation(n, "Finalize", own_kind(r), n.gvk(), "finalize of ")],
+            vec![replace_operation(
+                n,
+                "Finalize",
+                own_kind(r),
+                n.gvk(),
+                "finalize of ",
+            )],
         ),
-        "binding" => at(sub, vec![create_sub_operation(n, sub, SupportKind::Binding)]),
-        "eviction" => at(sub, vec![create_sub_operation(n, sub, SupportKind::Eviction)]),
-        "token" => at(sub, vec![create_sub_operation(n, sub, SupportKind::TokenRequest)]),
+        "binding" => at(
+            sub,
+            vec![create_sub_operation(n, sub, SupportKind::Binding)],
+        ),
+        "eviction" => at(
+            sub,
+            vec![create_sub_operation(n, sub, SupportKind::Eviction)],
+        ),
+        "token" => at(
+            sub,
+            vec![create_sub_operation(n, sub, SupportKind::TokenRequest)],
+        ),
         "log" => {
             let mut op = read_operation(n, "Log", Payload::Text, n.gvk(), "log of ");
             op.params = [
@@ -670,7 +703,13 @@ fn subresource_operations(n: &Names, sub: &str) -> Vec<(String, Operation)> {
         ),
         "portforward" => at(
             sub,
-            connect_operations(n, "portforward", &[Method::Get, Method::Post], &[&PORTS], ""),
+            connect_operations(
+                n,
+                "portforward",
+                &[Method::Get, Method::Post],
+                &[&PORTS],
+                "",
+            ),
         ),
         "proxy" => {
             let proxy_path = QueryParam {
@@ -682,7 +721,8 @@ fn subresource_operations(n: &Names, sub: &str) -> Vec<(String, Operation)> {
                 "proxy",
                 connect_operations(n, "proxy", &PROXY_METHODS, &[&proxy_path], ""),
             );
-            let mut with_path = connect_operations(n, "proxy", &PROXY_METHODS, &[&proxy_path], "WithPath");
+            let mut with_path =
+                connect_operations(n, "proxy", &PROXY_METHODS, &[&proxy_path], "WithPath");
             for op in &mut with_path {
                 op.params
                     .push(Param::path("path", "path to the resource".to_owned()));
@@ -696,7 +736,9 @@ fn subresource_operations(n: &Names, sub: &str) -> Vec<(String, Operation)> {
 
 fn proxy_path_description(kind: &str) -> &'static str {
     match kind {
-        "Service" => "Path is the part of URLs that include service endpoints, suffixes, and parameters to use for the current proxy request to service. For example, the whole request URL is http://localhost/api/v1/namespaces/kube-system/services/elasticsearch-logging/_search?q=user:kimchy. Path is _search?q=user:kimchy.",
+        "Service" => {
+            "Path is the part of URLs that include service endpoints, suffixes, and parameters to use for the current proxy request to service. For example, the whole request URL is http://localhost/api/v1/namespaces/kube-system/services/elasticsearch-logging/_search?q=user:kimchy. Path is _search?q=user:kimchy."
+        }
         "Node" => "Path is the URL path to use for the current proxy request to node.",
         _ => "Path is the URL path to use for the current proxy request to pod.",
     }
@@ -751,7 +793,8 @@ fn add_path_params(url: &str, item: &mut PathItem) {
             ));
         }
         if url.contains("{name}") {
-            op.params.push(Param::path("name", format!("name of the {kind}")));
+            op.params
+                .push(Param::path("name", format!("name of the {kind}")));
         }
         if !connect {
             op.params.push(PRETTY.param());
@@ -968,7 +1011,11 @@ const fn q(name: &'static str, ty: &'static str, description: &'static str) -> Q
     }
 }
 
-const PRETTY: QueryParam = q("pretty", "string", "If 'true', then the output is pretty printed.");
+const PRETTY: QueryParam = q(
+    "pretty",
+    "string",
+    "If 'true', then the output is pretty printed.",
+);
 const DRY_RUN: QueryParam = q(
     "dryRun",
     "string",

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::{authentication, autoscaling, core, policy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
-use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
+use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use super::OpenApiResource;
@@ -156,6 +156,7 @@ pub(super) fn generate(
         }
     }
     undo_k8s_openapi_fixups(&mut definitions);
+    super::patch_meta::annotate(&mut definitions);
     definitions
 }
 
@@ -176,14 +177,16 @@ fn undo_k8s_openapi_fixups(definitions: &mut BTreeMap<String, Value>) {
     if let Some(Value::Array(required)) = definitions
         .get_mut("io.k8s.api.events.v1.Event")
         .and_then(|s| s.get_mut("required"))
+        && !required.contains(&json!("eventTime"))
     {
-        if !required.contains(&json!("eventTime")) {
-            required.push(json!("eventTime"));
-        }
+        required.push(json!("eventTime"));
     }
     // `watch_event`: the object's description was folded into the type's.
     if let Some(Value::Object(schema)) = definitions.get_mut(WATCH_EVENT) {
-        let description = schema.get("description").and_then(Value::as_str).unwrap_or("");
+        let description = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if let Some((own, object)) = description.split_once("\n\nObject is:") {
             let object = format!("Object is:{}", object.trim_end_matches('\n'));
             let own = own.to_owned();
@@ -389,7 +392,10 @@ mod tests {
     #[test]
     fn v3_wraps_refs_with_siblings() {
         let cases = [
-            (json!({"$ref": "#/definitions/a.B"}), json!({"$ref": "#/components/schemas/a.B"})),
+            (
+                json!({"$ref": "#/definitions/a.B"}),
+                json!({"$ref": "#/components/schemas/a.B"}),
+            ),
             (
                 json!({"description": "d", "$ref": "#/definitions/a.B"}),
                 json!({"allOf": [{"$ref": "#/components/schemas/a.B"}], "description": "d"}),
@@ -455,7 +461,10 @@ mod tests {
     fn closure_follows_refs() {
         let deps = BTreeMap::from([
             ("a".to_owned(), BTreeSet::from(["b".to_owned()])),
-            ("b".to_owned(), BTreeSet::from(["c".to_owned(), "a".to_owned()])),
+            (
+                "b".to_owned(),
+                BTreeSet::from(["c".to_owned(), "a".to_owned()]),
+            ),
             ("c".to_owned(), BTreeSet::new()),
             ("d".to_owned(), BTreeSet::new()),
         ]);

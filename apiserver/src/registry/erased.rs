@@ -34,7 +34,9 @@ pub trait ObjectStrategy: Send + Sync {
 
 pub struct Typed<S>(pub S);
 
-fn decode<T: serde::de::DeserializeOwned + k8s_openapi::Resource>(obj: Value) -> Result<T, ApiError> {
+fn decode<T: serde::de::DeserializeOwned + k8s_openapi::Resource>(
+    obj: Value,
+) -> Result<T, ApiError> {
     serde_json::from_value(obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
@@ -53,7 +55,11 @@ pub fn unknown_fields(input: &Value, decoded: &Value, path: &str, out: &mut Vec<
     match (input, decoded) {
         (Value::Object(i), Value::Object(d)) => {
             for (k, v) in i {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match d.get(k) {
                     None if !v.is_null() => out.push(p),
                     Some(dv) => unknown_fields(v, dv, &p, out),
@@ -71,7 +77,11 @@ pub fn unknown_fields(input: &Value, decoded: &Value, path: &str, out: &mut Vec<
 }
 
 impl<S: Strategy> Typed<S> {
-    fn decode_checked(&self, obj: Value, ctx: AdmitContext) -> Result<(S::Object, Vec<String>), ApiError> {
+    fn decode_checked(
+        &self,
+        obj: Value,
+        ctx: AdmitContext,
+    ) -> Result<(S::Object, Vec<String>), ApiError> {
         if !ctx.find_unknown {
             return Ok((decode(obj)?, Vec::new()));
         }
@@ -91,9 +101,18 @@ impl<S: Strategy> ObjectStrategy for Typed<S> {
         let (mut typed, unknown_fields) = self.decode_checked(obj, ctx)?;
         self.0.defaults(&mut typed);
         self.0.prepare_for_create(&mut typed);
-        let mut errors = validation::validate_object_meta(meta(&typed), ctx.namespaced, ctx.name_rule, "metadata");
+        let mut errors = validation::validate_object_meta(
+            meta(&typed),
+            ctx.namespaced,
+            ctx.name_rule,
+            "metadata",
+        );
         errors.extend(self.0.validate(&typed));
-        Ok(Admitted { object: encode(&typed)?, unknown_fields, errors })
+        Ok(Admitted {
+            object: encode(&typed)?,
+            unknown_fields,
+            errors,
+        })
     }
 
     fn update(&self, obj: Value, old: &Value, ctx: AdmitContext) -> Result<Admitted, ApiError> {
@@ -108,7 +127,11 @@ impl<S: Strategy> ObjectStrategy for Typed<S> {
             "metadata",
         );
         errors.extend(self.0.validate_update(&typed, &old));
-        Ok(Admitted { object: encode(&typed)?, unknown_fields, errors })
+        Ok(Admitted {
+            object: encode(&typed)?,
+            unknown_fields,
+            errors,
+        })
     }
 }
 
@@ -143,7 +166,8 @@ mod tests {
     #[test]
     fn unknown_fields_are_found_with_paths() {
         let input = json!({"spec": {"replicas": 1, "bogus": 2, "template": {"spec": {"containers": [{"name": "a", "imag": "x"}]}}}, "extra": null});
-        let decoded = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a"}]}}}});
+        let decoded =
+            json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a"}]}}}});
         let mut out = Vec::new();
         unknown_fields(&input, &decoded, "", &mut out);
         assert_eq!(out, ["spec.bogus", "spec.template.spec.containers[0].imag"]);

@@ -3,10 +3,10 @@
 //! storing them lives in [`store`].
 
 pub mod erased;
+pub mod fields;
 pub mod store;
 pub mod strategy;
 pub mod validation;
-pub mod fields;
 
 use crate::registry::erased::{ObjectStrategy, Plain, Typed};
 use crate::registry::strategy::{NameRule, Strategy};
@@ -58,7 +58,11 @@ pub struct ResourceInfo {
 
 impl ResourceInfo {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() { self.version.to_string() } else { format!("{}/{}", self.group, self.version) }
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 
     pub fn has(&self, sub: Subresource) -> bool {
@@ -170,60 +174,158 @@ impl Registry {
         let scalable: &'static [Subresource] = &[Status, Scale];
         let resources = vec![
             // core/v1
-            def(plain::<api::core::v1::Namespace>()).short(&["ns"]).sub(&[Status]).names(NameRule::Label).done(),
-            def(plain::<api::core::v1::Pod>()).short(&["po"]).all().sub(&[Status, Binding, Eviction]).done(),
-            def(plain::<api::core::v1::Node>()).short(&["no"]).sub(status).done(),
-            def(plain::<api::core::v1::Service>()).short(&["svc"]).all().sub(status).names(NameRule::Label).done(),
-            def(plain::<api::core::v1::Endpoints>()).short(&["ep"]).done(),
-            def(plain::<api::core::v1::ConfigMap>()).short(&["cm"]).done(),
+            def(plain::<api::core::v1::Namespace>())
+                .short(&["ns"])
+                .sub(&[Status])
+                .names(NameRule::Label)
+                .done(),
+            def(plain::<api::core::v1::Pod>())
+                .short(&["po"])
+                .all()
+                .sub(&[Status, Binding, Eviction])
+                .done(),
+            def(plain::<api::core::v1::Node>())
+                .short(&["no"])
+                .sub(status)
+                .done(),
+            def(plain::<api::core::v1::Service>())
+                .short(&["svc"])
+                .all()
+                .sub(status)
+                .names(NameRule::Label)
+                .done(),
+            def(plain::<api::core::v1::Endpoints>())
+                .short(&["ep"])
+                .done(),
+            def(plain::<api::core::v1::ConfigMap>())
+                .short(&["cm"])
+                .done(),
             def(plain::<api::core::v1::Secret>()).done(),
-            def(plain::<api::core::v1::ServiceAccount>()).short(&["sa"]).done(),
+            def(plain::<api::core::v1::ServiceAccount>())
+                .short(&["sa"])
+                .done(),
             def(plain::<api::core::v1::Event>()).short(&["ev"]).done(),
-            def(plain::<api::core::v1::LimitRange>()).short(&["limits"]).done(),
-            def(plain::<api::core::v1::ResourceQuota>()).short(&["quota"]).sub(status).done(),
-            def(plain::<api::core::v1::PersistentVolume>()).short(&["pv"]).sub(status).done(),
-            def(plain::<api::core::v1::PersistentVolumeClaim>()).short(&["pvc"]).sub(status).done(),
+            def(plain::<api::core::v1::LimitRange>())
+                .short(&["limits"])
+                .done(),
+            def(plain::<api::core::v1::ResourceQuota>())
+                .short(&["quota"])
+                .sub(status)
+                .done(),
+            def(plain::<api::core::v1::PersistentVolume>())
+                .short(&["pv"])
+                .sub(status)
+                .done(),
+            def(plain::<api::core::v1::PersistentVolumeClaim>())
+                .short(&["pvc"])
+                .sub(status)
+                .done(),
             // apps/v1
-            def(plain::<api::apps::v1::Deployment>()).short(&["deploy"]).all().sub(scalable).generation().done(),
-            def(plain::<api::apps::v1::ReplicaSet>()).short(&["rs"]).all().sub(scalable).generation().done(),
-            def(plain::<api::apps::v1::DaemonSet>()).short(&["ds"]).all().sub(status).generation().done(),
-            def(plain::<api::apps::v1::StatefulSet>()).short(&["sts"]).all().sub(scalable).generation().done(),
+            def(plain::<api::apps::v1::Deployment>())
+                .short(&["deploy"])
+                .all()
+                .sub(scalable)
+                .generation()
+                .done(),
+            def(plain::<api::apps::v1::ReplicaSet>())
+                .short(&["rs"])
+                .all()
+                .sub(scalable)
+                .generation()
+                .done(),
+            def(plain::<api::apps::v1::DaemonSet>())
+                .short(&["ds"])
+                .all()
+                .sub(status)
+                .generation()
+                .done(),
+            def(plain::<api::apps::v1::StatefulSet>())
+                .short(&["sts"])
+                .all()
+                .sub(scalable)
+                .generation()
+                .done(),
             def(plain::<api::apps::v1::ControllerRevision>()).done(),
             // batch/v1
-            def(plain::<api::batch::v1::Job>()).all().sub(status).generation().done(),
-            def(plain::<api::batch::v1::CronJob>()).short(&["cj"]).all().sub(status).generation().done(),
+            def(plain::<api::batch::v1::Job>())
+                .all()
+                .sub(status)
+                .generation()
+                .done(),
+            def(plain::<api::batch::v1::CronJob>())
+                .short(&["cj"])
+                .all()
+                .sub(status)
+                .generation()
+                .done(),
             // coordination.k8s.io/v1
             def(plain::<api::coordination::v1::Lease>()).done(),
             // discovery.k8s.io/v1
             def(plain::<api::discovery::v1::EndpointSlice>()).done(),
             // networking.k8s.io/v1
-            def(plain::<api::networking::v1::Ingress>()).short(&["ing"]).sub(status).generation().done(),
-            def(plain::<api::networking::v1::IngressClass>()).generation().done(),
-            def(plain::<api::networking::v1::NetworkPolicy>()).short(&["netpol"]).generation().done(),
+            def(plain::<api::networking::v1::Ingress>())
+                .short(&["ing"])
+                .sub(status)
+                .generation()
+                .done(),
+            def(plain::<api::networking::v1::IngressClass>())
+                .generation()
+                .done(),
+            def(plain::<api::networking::v1::NetworkPolicy>())
+                .short(&["netpol"])
+                .generation()
+                .done(),
             // rbac.authorization.k8s.io/v1
-            def(plain::<api::rbac::v1::Role>()).names(NameRule::PathSegment).done(),
-            def(plain::<api::rbac::v1::RoleBinding>()).names(NameRule::PathSegment).done(),
-            def(plain::<api::rbac::v1::ClusterRole>()).names(NameRule::PathSegment).done(),
-            def(plain::<api::rbac::v1::ClusterRoleBinding>()).names(NameRule::PathSegment).done(),
+            def(plain::<api::rbac::v1::Role>())
+                .names(NameRule::PathSegment)
+                .done(),
+            def(plain::<api::rbac::v1::RoleBinding>())
+                .names(NameRule::PathSegment)
+                .done(),
+            def(plain::<api::rbac::v1::ClusterRole>())
+                .names(NameRule::PathSegment)
+                .done(),
+            def(plain::<api::rbac::v1::ClusterRoleBinding>())
+                .names(NameRule::PathSegment)
+                .done(),
             // events.k8s.io/v1
             def(plain::<api::events::v1::Event>()).short(&["ev"]).done(),
             // policy/v1
-            def(plain::<api::policy::v1::PodDisruptionBudget>()).short(&["pdb"]).sub(status).generation().done(),
+            def(plain::<api::policy::v1::PodDisruptionBudget>())
+                .short(&["pdb"])
+                .sub(status)
+                .generation()
+                .done(),
             // scheduling.k8s.io/v1
-            def(plain::<api::scheduling::v1::PriorityClass>()).short(&["pc"]).done(),
+            def(plain::<api::scheduling::v1::PriorityClass>())
+                .short(&["pc"])
+                .done(),
             // storage.k8s.io/v1
-            def(plain::<api::storage::v1::StorageClass>()).short(&["sc"]).done(),
+            def(plain::<api::storage::v1::StorageClass>())
+                .short(&["sc"])
+                .done(),
         ];
         let by_path = resources
             .iter()
             .enumerate()
-            .map(|(i, r)| ((r.group.to_string(), r.version.to_string(), r.resource.to_string()), i))
+            .map(|(i, r)| {
+                (
+                    (
+                        r.group.to_string(),
+                        r.version.to_string(),
+                        r.resource.to_string(),
+                    ),
+                    i,
+                )
+            })
             .collect();
         Registry { resources, by_path }
     }
 
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&ResourceInfo> {
-        self.by_path.get(&(group.to_string(), version.to_string(), resource.to_string())).map(|&i| &self.resources[i])
+        self.by_path
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+            .map(|&i| &self.resources[i])
     }
 
     /// The served (group, version) pairs in discovery order, core first.
@@ -248,3 +350,6 @@ impl Default for Registry {
 pub fn meta<T: k8s_openapi::Metadata<Ty = ObjectMeta>>(obj: &T) -> &ObjectMeta {
     obj.metadata()
 }
+
+#[cfg(test)]
+mod store_tests;

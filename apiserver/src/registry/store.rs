@@ -123,7 +123,10 @@ fn now() -> String {
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    bytes[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 pub fn storage_error(e: StorageError, info: &ResourceInfo, name: &str) -> ApiError {
@@ -131,9 +134,12 @@ pub fn storage_error(e: StorageError, info: &ResourceInfo, name: &str) -> ApiErr
         StorageError::AlreadyExists(_) => ApiError::already_exists(info.group, info.resource, name),
         StorageError::NotFound(_) => ApiError::not_found(info.group, info.resource, name),
         StorageError::Conflict(_) => ApiError::stale(info.group, info.resource, name),
-        StorageError::Compacted { requested, compacted } => {
-            ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
-        }
+        StorageError::Compacted {
+            requested,
+            compacted,
+        } => ApiError::expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
         StorageError::Unavailable(m) => ApiError::internal(format!("etcd: {m}")),
         StorageError::Rejected(e) => *e,
     }
@@ -149,7 +155,8 @@ pub fn decode_stored(kv: &KeyValue) -> Result<Value, ApiError> {
 }
 
 fn decode_at(bytes: &[u8], revision: i64) -> Result<Value, ApiError> {
-    let mut obj: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::internal(format!("corrupt object in storage: {e}")))?;
+    let mut obj: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::internal(format!("corrupt object in storage: {e}")))?;
     obj["metadata"]["resourceVersion"] = json!(revision.to_string());
     Ok(obj)
 }
@@ -177,10 +184,17 @@ fn warnings_for(unknown: &[String], mode: FieldValidation) -> Result<Vec<String>
     match mode {
         FieldValidation::Ignore => Ok(Vec::new()),
         _ if unknown.is_empty() => Ok(Vec::new()),
-        FieldValidation::Warn => Ok(unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect()),
+        FieldValidation::Warn => Ok(unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect()),
         FieldValidation::Strict => Err(ApiError::bad_request(format!(
             "strict decoding error: {}",
-            unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect::<Vec<_>>().join(", ")
+            unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))),
     }
 }
@@ -193,25 +207,34 @@ fn encode_continue(rv: i64, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: the continue token could not be decoded");
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: the continue token could not be decoded")
+    };
     let bytes = base64::engine::general_purpose::URL_SAFE
         .decode(token)
         .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     match (v["v"].as_str(), v["rv"].as_i64(), v["start"].as_str()) {
-        (Some("meta.k8s.io/v1"), Some(rv), Some(start)) if rv > 0 && !start.contains("..") => Ok((rv, start.to_string())),
+        (Some("meta.k8s.io/v1"), Some(rv), Some(start)) if rv > 0 && !start.contains("..") => {
+            Ok((rv, start.to_string()))
+        }
         _ => Err(bad()),
     }
 }
 
 fn parse_rv(rv: &str) -> Result<i64, ApiError> {
-    rv.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+    rv.parse::<i64>()
+        .map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
 }
 
 impl Store {
     pub fn new(storage: Arc<dyn Storage>, root: String, allocator: Allocator) -> Self {
-        Store { storage, root, allocator }
+        Store {
+            storage,
+            root,
+            allocator,
+        }
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -232,18 +255,31 @@ impl Store {
 
     /// The namespace must exist and not be terminating (upstream's
     /// NamespaceLifecycle admission).
-    async fn check_namespace(&self, info: &ResourceInfo, namespace: &str, name: &str) -> Result<(), ApiError> {
+    async fn check_namespace(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let key = format!("{}/namespaces/{namespace}", self.root);
-        let Some(kv) = self.storage.get(&key).await.map_err(|e| storage_error(e, info, name))? else {
+        let Some(kv) = self
+            .storage
+            .get(&key)
+            .await
+            .map_err(|e| storage_error(e, info, name))?
+        else {
             return Err(ApiError::not_found("", "namespaces", namespace));
         };
         let ns: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-        if ns["status"]["phase"] == "Terminating" || !ns["metadata"]["deletionTimestamp"].is_null() {
+        if ns["status"]["phase"] == "Terminating" || !ns["metadata"]["deletionTimestamp"].is_null()
+        {
             return Err(ApiError::forbidden(
                 info.group,
                 info.resource,
                 name,
-                &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {namespace} because it is being terminated"
+                ),
             ));
         }
         Ok(())
@@ -252,7 +288,9 @@ impl Store {
     /// Checks `apiVersion`/`kind` of a body against the URL and fills them in.
     pub fn check_type(info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
         if !obj.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON or YAML object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON or YAML object",
+            ));
         }
         let expected_av = info.api_version();
         match obj["apiVersion"].as_str() {
@@ -314,7 +352,9 @@ impl Store {
         Self::check_type(info, &mut obj)?;
         Self::place(info, &mut obj, namespace)?;
         if !meta_str(&obj, "resourceVersion").is_empty() {
-            return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
         if meta_str(&obj, "name").is_empty() && !meta_str(&obj, "generateName").is_empty() {
             let name = format!("{}{}", meta_str(&obj, "generateName"), random_suffix());
@@ -325,10 +365,17 @@ impl Store {
             self.check_namespace(info, namespace, &name).await?;
         }
         {
-            let m = obj["metadata"].as_object_mut().expect("checked to be an object");
+            let m = obj["metadata"]
+                .as_object_mut()
+                .expect("checked to be an object");
             m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
             m.insert("creationTimestamp".into(), json!(now()));
-            for gone in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "generation"] {
+            for gone in [
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+                "generation",
+            ] {
                 m.remove(gone);
             }
             if info.generation {
@@ -337,19 +384,35 @@ impl Store {
         }
         let admitted = info.strategy.create(obj, Self::admit_context(info, opts))?;
         if !admitted.errors.is_empty() {
-            return Err(ApiError::invalid(info.group, info.kind, &name, &admitted.errors));
+            return Err(ApiError::invalid(
+                info.group,
+                info.kind,
+                &name,
+                &admitted.errors,
+            ));
         }
         let warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
         let mut obj = admitted.object;
-        let reserved = self.allocator.on_create(info, &mut obj, opts.dry_run).await?;
+        let reserved = self
+            .allocator
+            .on_create(info, &mut obj, opts.dry_run)
+            .await?;
         if opts.dry_run {
-            return Ok(Written { object: obj, warnings, created: true });
+            return Ok(Written {
+                object: obj,
+                warnings,
+                created: true,
+            });
         }
         let key = info.key(&self.root, namespace, &name);
         match self.storage.create(&key, encode_for_storage(&obj)).await {
             Ok(rev) => {
                 obj["metadata"]["resourceVersion"] = json!(rev.to_string());
-                Ok(Written { object: obj, warnings, created: true })
+                Ok(Written {
+                    object: obj,
+                    warnings,
+                    created: true,
+                })
             }
             Err(e) => {
                 self.allocator.release(&reserved).await;
@@ -358,9 +421,19 @@ impl Store {
         }
     }
 
-    pub async fn get(&self, info: &ResourceInfo, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    pub async fn get(
+        &self,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
         let key = info.key(&self.root, namespace, name);
-        match self.storage.get(&key).await.map_err(|e| storage_error(e, info, name))? {
+        match self
+            .storage
+            .get(&key)
+            .await
+            .map_err(|e| storage_error(e, info, name))?
+        {
             Some(kv) => decode_stored(&kv),
             None => Err(ApiError::not_found(info.group, info.resource, name)),
         }
@@ -368,18 +441,30 @@ impl Store {
 
     fn matches(info: &ResourceInfo, q: &ListQuery, obj: &Value) -> bool {
         q.labels.matches_json(obj["metadata"].get("labels"))
-            && (q.fields.is_empty() || q.fields.matches(&|f: &str| fields::field_value(info.group, info.resource, obj, f)))
+            && (q.fields.is_empty()
+                || q.fields
+                    .matches(&|f: &str| fields::field_value(info.group, info.resource, obj, f)))
     }
 
-    pub async fn list(&self, info: &ResourceInfo, namespace: Option<&str>, q: &ListQuery) -> Result<ListPage, ApiError> {
-        fields::check_supported(info.group, info.resource, &q.fields).map_err(ApiError::bad_request)?;
+    pub async fn list(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        q: &ListQuery,
+    ) -> Result<ListPage, ApiError> {
+        fields::check_supported(info.group, info.resource, &q.fields)
+            .map_err(ApiError::bad_request)?;
         let prefix = info.key_prefix(&self.root, namespace);
         let mut opts = ListOptions::default();
         if let Some(token) = &q.continue_token {
             let (rv, start) = decode_continue(token)?;
             opts.revision = rv;
             opts.start_key = Some(format!("{prefix}{start}"));
-        } else if let Some(rv) = q.resource_version.as_deref().filter(|rv| q.exact && !rv.is_empty()) {
+        } else if let Some(rv) = q
+            .resource_version
+            .as_deref()
+            .filter(|rv| q.exact && !rv.is_empty())
+        {
             opts.revision = parse_rv(rv)?;
         }
         let filtered = !q.labels.is_empty() || !q.fields.is_empty();
@@ -411,8 +496,12 @@ impl Store {
                     }
                 }
             }
-            let more = page.remaining > 0 || last_key.as_ref() != page.items.last().map(|kv| &kv.key);
-            if q.limit > 0 && more && let Some(last) = &last_key {
+            let more =
+                page.remaining > 0 || last_key.as_ref() != page.items.last().map(|kv| &kv.key);
+            if q.limit > 0
+                && more
+                && let Some(last) = &last_key
+            {
                 if items.len() as i64 >= q.limit {
                     continue_token = Some(encode_continue(page.revision, &last[prefix.len()..]));
                     if !filtered {
@@ -425,7 +514,12 @@ impl Store {
             }
             break;
         }
-        Ok(ListPage { items, resource_version: opts.revision, continue_token, remaining })
+        Ok(ListPage {
+            items,
+            resource_version: opts.revision,
+            continue_token,
+            remaining,
+        })
     }
 
     /// Read-modify-write with optimistic concurrency: `mutate` gets the
@@ -442,7 +536,12 @@ impl Store {
     ) -> Result<Written, ApiError> {
         let key = info.key(&self.root, namespace, name);
         for _ in 0..32 {
-            let Some(kv) = self.storage.get(&key).await.map_err(|e| storage_error(e, info, name))? else {
+            let Some(kv) = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| storage_error(e, info, name))?
+            else {
                 return Err(ApiError::not_found(info.group, info.resource, name));
             };
             let old = decode_stored(&kv)?;
@@ -468,13 +567,23 @@ impl Store {
                     info.group,
                     info.resource,
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&old, "uid")),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid")
+                    ),
                 ));
             }
             let new = Self::merge_part(info, part, &old, new);
-            let admitted = info.strategy.update(new, &old, Self::admit_context(info, opts))?;
+            let admitted = info
+                .strategy
+                .update(new, &old, Self::admit_context(info, opts))?;
             if !admitted.errors.is_empty() {
-                return Err(ApiError::invalid(info.group, info.kind, name, &admitted.errors));
+                return Err(ApiError::invalid(
+                    info.group,
+                    info.kind,
+                    name,
+                    &admitted.errors,
+                ));
             }
             let warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
             let mut obj = admitted.object;
@@ -485,18 +594,37 @@ impl Store {
             let bytes = encode_for_storage(&obj);
             if bytes == kv.value {
                 // Nothing changed: no write, the old resourceVersion stands.
-                return Ok(Written { object: old, warnings, created: false });
+                return Ok(Written {
+                    object: old,
+                    warnings,
+                    created: false,
+                });
             }
-            let reserved = self.allocator.on_update(info, &mut obj, &old, opts.dry_run).await?;
-            let bytes = if reserved.is_empty() { bytes } else { encode_for_storage(&obj) };
+            let reserved = self
+                .allocator
+                .on_update(info, &mut obj, &old, opts.dry_run)
+                .await?;
+            let bytes = if reserved.is_empty() {
+                bytes
+            } else {
+                encode_for_storage(&obj)
+            };
             if opts.dry_run {
-                return Ok(Written { object: obj, warnings, created: false });
+                return Ok(Written {
+                    object: obj,
+                    warnings,
+                    created: false,
+                });
             }
             match self.storage.update(&key, bytes, kv.mod_revision).await {
                 Ok(rev) => {
                     self.allocator.on_updated(info, &obj, &old).await;
                     obj["metadata"]["resourceVersion"] = json!(rev.to_string());
-                    return Ok(Written { object: obj, warnings, created: false });
+                    return Ok(Written {
+                        object: obj,
+                        warnings,
+                        created: false,
+                    });
                 }
                 Err(StorageError::Conflict(_)) => {
                     self.allocator.release(&reserved).await;
@@ -525,7 +653,13 @@ impl Store {
                 merged
             }
             Part::Main | Part::Whole => {
-                for k in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+                for k in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                ] {
                     match old["metadata"].get(k) {
                         Some(v) => new["metadata"][k] = v.clone(),
                         None => {
@@ -555,12 +689,25 @@ impl Store {
         preconditions: &Value,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
-        if info.resource == "namespaces" && info.group.is_empty() && UNDELETABLE_NAMESPACES.contains(&name) {
-            return Err(ApiError::forbidden("", "namespaces", name, "this namespace may not be deleted"));
+        if info.resource == "namespaces"
+            && info.group.is_empty()
+            && UNDELETABLE_NAMESPACES.contains(&name)
+        {
+            return Err(ApiError::forbidden(
+                "",
+                "namespaces",
+                name,
+                "this namespace may not be deleted",
+            ));
         }
         let key = info.key(&self.root, namespace, name);
         for _ in 0..32 {
-            let Some(kv) = self.storage.get(&key).await.map_err(|e| storage_error(e, info, name))? else {
+            let Some(kv) = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| storage_error(e, info, name))?
+            else {
                 return Err(ApiError::not_found(info.group, info.resource, name));
             };
             let old = decode_stored(&kv)?;
@@ -571,7 +718,10 @@ impl Store {
                     info.group,
                     info.resource,
                     name,
-                    &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&old, "uid")),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid")
+                    ),
                 ));
             }
             if let Some(rv) = preconditions["resourceVersion"].as_str()
@@ -610,10 +760,29 @@ impl Store {
         q: &ListQuery,
         dry_run: bool,
     ) -> Result<ListPage, ApiError> {
-        let mut page = self.list(info, namespace, &ListQuery { limit: 0, continue_token: None, ..q.clone() }).await?;
+        let mut page = self
+            .list(
+                info,
+                namespace,
+                &ListQuery {
+                    limit: 0,
+                    continue_token: None,
+                    ..q.clone()
+                },
+            )
+            .await?;
         let mut deleted = Vec::with_capacity(page.items.len());
         for obj in &page.items {
-            match self.delete(info, meta_str(obj, "namespace"), meta_str(obj, "name"), &Value::Null, dry_run).await {
+            match self
+                .delete(
+                    info,
+                    meta_str(obj, "namespace"),
+                    meta_str(obj, "name"),
+                    &Value::Null,
+                    dry_run,
+                )
+                .await
+            {
                 Ok(o) => deleted.push(o),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -633,11 +802,17 @@ impl Store {
         send_initial_events: bool,
         bookmarks: bool,
     ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
-        fields::check_supported(info.group, info.resource, &q.fields).map_err(ApiError::bad_request)?;
+        fields::check_supported(info.group, info.resource, &q.fields)
+            .map_err(ApiError::bad_request)?;
         let rv = q.resource_version.clone().unwrap_or_default();
         let initial_state = send_initial_events || rv.is_empty() || rv == "0";
         let (initial, from) = if initial_state {
-            let query = ListQuery { limit: 0, continue_token: None, resource_version: None, ..q.clone() };
+            let query = ListQuery {
+                limit: 0,
+                continue_token: None,
+                resource_version: None,
+                ..q.clone()
+            };
             let page = if rv.is_empty() || rv == "0" || !send_initial_events {
                 self.list(info, namespace, &query).await?
             } else {
@@ -649,7 +824,11 @@ impl Store {
             (Vec::new(), parse_rv(&rv)?)
         };
         let prefix = info.key_prefix(&self.root, namespace);
-        let events = self.storage.watch(&prefix, from).await.map_err(|e| storage_error(e, info, ""))?;
+        let events = self
+            .storage
+            .watch(&prefix, from)
+            .await
+            .map_err(|e| storage_error(e, info, ""))?;
         let q = q.clone();
         let head = futures::stream::iter(initial.into_iter().map(WatchEvent::Added));
         let end_marker = (send_initial_events && bookmarks).then(|| {
@@ -676,7 +855,9 @@ impl Store {
                     let cur = decode_stored(&kv).ok()?;
                     let cur_in = Self::matches(info, &q, &cur);
                     let prev_obj = prev.as_ref().and_then(|p| decode_stored(p).ok());
-                    let prev_in = prev_obj.as_ref().is_some_and(|p| Self::matches(info, &q, p));
+                    let prev_in = prev_obj
+                        .as_ref()
+                        .is_some_and(|p| Self::matches(info, &q, p));
                     match (prev_obj, cur_in, prev_in) {
                         (None, true, _) => Some(WatchEvent::Added(cur)),
                         (Some(_), true, true) => Some(WatchEvent::Modified(cur)),
@@ -688,9 +869,10 @@ impl Store {
                         _ => None,
                     }
                 })(),
-                Ok(StorageEvent::Delete { prev, revision }) => {
-                    decode_at(&prev.value, revision).ok().filter(|o| Self::matches(info, &q, o)).map(WatchEvent::Deleted)
-                }
+                Ok(StorageEvent::Delete { prev, revision }) => decode_at(&prev.value, revision)
+                    .ok()
+                    .filter(|o| Self::matches(info, &q, o))
+                    .map(WatchEvent::Deleted),
             };
             futures::future::ready(out)
         });
@@ -705,15 +887,24 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let t = encode_continue(42, "ns/name");
-        assert_eq!(decode_continue(&t).unwrap(), (42, "ns/name\u{0}".to_string()));
+        assert_eq!(
+            decode_continue(&t).unwrap(),
+            (42, "ns/name\u{0}".to_string())
+        );
         assert_eq!(decode_continue("garbage").unwrap_err().code, 400);
     }
 
     #[test]
     fn field_validation_parses_upstream_values() {
         assert_eq!(FieldValidation::parse(None).unwrap(), FieldValidation::Warn);
-        assert_eq!(FieldValidation::parse(Some("Strict")).unwrap(), FieldValidation::Strict);
-        assert_eq!(FieldValidation::parse(Some("strict")).unwrap_err().code, 400);
+        assert_eq!(
+            FieldValidation::parse(Some("Strict")).unwrap(),
+            FieldValidation::Strict
+        );
+        assert_eq!(
+            FieldValidation::parse(Some("strict")).unwrap_err().code,
+            400
+        );
     }
 
     #[test]

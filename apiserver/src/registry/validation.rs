@@ -368,7 +368,10 @@ pub fn json_diff(old: &Value, new: &Value) -> String {
             (Value::Object(a), Value::Object(b)) => {
                 let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
                 for k in keys {
-                    let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+                    let (x, y) = (
+                        a.get(k).unwrap_or(&Value::Null),
+                        b.get(k).unwrap_or(&Value::Null),
+                    );
                     walk(&child(path, k), x, y, out);
                 }
             }

@@ -1,11 +1,13 @@
 //! The etcd v3 storage. Writes are single transactions with a revision
 //! compare, so nothing is acknowledged before etcd has committed it.
 
-use super::{KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream, prefix_end};
+use super::{
+    KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream, prefix_end,
+};
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity, TlsOptions, Txn,
-    TxnOp, TxnOpResponse, WatchOptions,
+    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity,
+    TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -41,7 +43,10 @@ fn kv(k: &etcd_client::KeyValue) -> KeyValue {
 fn read_error(e: etcd_client::Error, requested: i64) -> StorageError {
     let text = e.to_string();
     if text.contains("compacted") {
-        StorageError::Compacted { requested, compacted: 0 }
+        StorageError::Compacted {
+            requested,
+            compacted: 0,
+        }
     } else {
         StorageError::Unavailable(text)
     }
@@ -63,13 +68,19 @@ impl EtcdStorage {
             }
             opts = opts.with_tls(t);
         }
-        let client = Client::connect(endpoints, Some(opts)).await.map_err(unavailable)?;
+        let client = Client::connect(endpoints, Some(opts))
+            .await
+            .map_err(unavailable)?;
         Ok(EtcdStorage { client })
     }
 
     /// Compacts history up to `revision` (upstream's periodic compaction).
     pub async fn compact(&self, revision: i64) -> Result<(), StorageError> {
-        self.client.kv_client().compact(revision, None).await.map_err(unavailable)?;
+        self.client
+            .kv_client()
+            .compact(revision, None)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 }
@@ -92,7 +103,12 @@ impl Storage for EtcdStorage {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
         let started = Instant::now();
-        let resp = self.client.kv_client().get(key, None).await.map_err(unavailable);
+        let resp = self
+            .client
+            .kv_client()
+            .get(key, None)
+            .await
+            .map_err(unavailable);
         crate::metrics::etcd_request("get", key, started);
         Ok(resp?.kvs().first().map(kv))
     }
@@ -113,13 +129,30 @@ impl Storage for EtcdStorage {
         let items: Vec<KeyValue> = resp.kvs().iter().map(kv).collect();
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         let remaining = (resp.count() - items.len() as i64).max(0);
-        Ok(ListResult { items, revision: if opts.revision > 0 { opts.revision } else { revision }, remaining })
+        Ok(ListResult {
+            items,
+            revision: if opts.revision > 0 {
+                opts.revision
+            } else {
+                revision
+            },
+            remaining,
+        })
     }
 
-    async fn update(&self, key: &str, value: Vec<u8>, expected_revision: i64) -> Result<i64, StorageError> {
+    async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected_revision: i64,
+    ) -> Result<i64, StorageError> {
         let started = Instant::now();
         let txn = Txn::new()
-            .when([Compare::mod_revision(key, CompareOp::Equal, expected_revision)])
+            .when([Compare::mod_revision(
+                key,
+                CompareOp::Equal,
+                expected_revision,
+            )])
             .and_then([TxnOp::put(key, value, None)])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
@@ -128,11 +161,22 @@ impl Storage for EtcdStorage {
         if resp.succeeded() {
             return Ok(resp.header().map(|h| h.revision()).unwrap_or_default());
         }
-        let exists = resp.op_responses().iter().any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
-        Err(if exists { StorageError::Conflict(key.to_string()) } else { StorageError::NotFound(key.to_string()) })
+        let exists = resp
+            .op_responses()
+            .iter()
+            .any(|r| matches!(r, TxnOpResponse::Get(g) if !g.kvs().is_empty()));
+        Err(if exists {
+            StorageError::Conflict(key.to_string())
+        } else {
+            StorageError::NotFound(key.to_string())
+        })
     }
 
-    async fn delete(&self, key: &str, expected_revision: Option<i64>) -> Result<(KeyValue, i64), StorageError> {
+    async fn delete(
+        &self,
+        key: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<(KeyValue, i64), StorageError> {
         let started = Instant::now();
         let compare = match expected_revision {
             Some(rev) => Compare::mod_revision(key, CompareOp::Equal, rev),
@@ -140,7 +184,10 @@ impl Storage for EtcdStorage {
         };
         let txn = Txn::new()
             .when([compare])
-            .and_then([TxnOp::delete(key, Some(DeleteOptions::new().with_prev_key()))])
+            .and_then([TxnOp::delete(
+                key,
+                Some(DeleteOptions::new().with_prev_key()),
+            )])
             .or_else([TxnOp::get(key, None)]);
         let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
         crate::metrics::etcd_request("delete", key, started);
@@ -153,7 +200,9 @@ impl Storage for EtcdStorage {
                         return Ok((kv(prev), revision));
                     }
                 }
-                TxnOpResponse::Get(g) if !g.kvs().is_empty() => return Err(StorageError::Conflict(key.to_string())),
+                TxnOpResponse::Get(g) if !g.kvs().is_empty() => {
+                    return Err(StorageError::Conflict(key.to_string()));
+                }
                 _ => {}
             }
         }
@@ -165,7 +214,12 @@ impl Storage for EtcdStorage {
             .with_range(prefix_end(prefix))
             .with_prev_key()
             .with_start_revision(revision + 1);
-        let stream = self.client.watch_client().watch(prefix, Some(opts)).await.map_err(unavailable)?;
+        let stream = self
+            .client
+            .watch_client()
+            .watch(prefix, Some(opts))
+            .await
+            .map_err(unavailable)?;
         let (mut sender, mut responses) = stream.split();
         let out = async_stream(move |tx| async move {
             let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
@@ -231,7 +285,10 @@ impl Storage for EtcdStorage {
         let resp = self
             .client
             .kv_client()
-            .get("/", Some(GetOptions::new().with_count_only().with_serializable()))
+            .get(
+                "/",
+                Some(GetOptions::new().with_count_only().with_serializable()),
+            )
             .await
             .map_err(unavailable)?;
         Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
@@ -240,7 +297,10 @@ impl Storage for EtcdStorage {
     async fn healthy(&self) -> bool {
         let mut kv = self.client.kv_client();
         let check = kv.get("health", Some(GetOptions::new().with_count_only()));
-        matches!(tokio::time::timeout(Duration::from_secs(2), check).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), check).await,
+            Ok(Ok(_))
+        )
     }
 }
 

@@ -22,7 +22,10 @@ pub struct MemoryStorage {
 
 impl Default for MemoryStorage {
     fn default() -> Self {
-        MemoryStorage { state: Mutex::default(), events: broadcast::channel(1024).0 }
+        MemoryStorage {
+            state: Mutex::default(),
+            events: broadcast::channel(1024).0,
+        }
     }
 }
 
@@ -44,7 +47,11 @@ fn event_key(e: &StorageEvent) -> &str {
 impl MemoryStorage {
     fn put(&self, state: &mut State, key: &str, value: Vec<u8>) -> i64 {
         state.revision += 1;
-        let kv = KeyValue { key: key.to_string(), value, mod_revision: state.revision };
+        let kv = KeyValue {
+            key: key.to_string(),
+            value,
+            mod_revision: state.revision,
+        };
         let prev = state.data.insert(key.to_string(), kv.clone());
         let event = StorageEvent::Put { kv, prev };
         state.history.push(event.clone());
@@ -71,12 +78,23 @@ impl Storage for MemoryStorage {
         let state = self.state.lock().unwrap();
         // Only the newest revision is kept: an old one reads as compacted.
         if opts.revision > 0 && opts.revision < state.revision {
-            return Err(StorageError::Compacted { requested: opts.revision, compacted: state.revision });
+            return Err(StorageError::Compacted {
+                requested: opts.revision,
+                compacted: state.revision,
+            });
         }
         let start = opts.start_key.clone().unwrap_or_else(|| prefix.to_string());
-        let all: Vec<&KeyValue> =
-            state.data.range(start..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).collect();
-        let take = if opts.limit > 0 { (opts.limit as usize).min(all.len()) } else { all.len() };
+        let all: Vec<&KeyValue> = state
+            .data
+            .range(start..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .collect();
+        let take = if opts.limit > 0 {
+            (opts.limit as usize).min(all.len())
+        } else {
+            all.len()
+        };
         Ok(ListResult {
             items: all[..take].iter().map(|kv| (*kv).clone()).collect(),
             revision: state.revision,
@@ -84,16 +102,27 @@ impl Storage for MemoryStorage {
         })
     }
 
-    async fn update(&self, key: &str, value: Vec<u8>, expected_revision: i64) -> Result<i64, StorageError> {
+    async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected_revision: i64,
+    ) -> Result<i64, StorageError> {
         let mut state = self.state.lock().unwrap();
         match state.data.get(key) {
             None => Err(StorageError::NotFound(key.to_string())),
-            Some(cur) if cur.mod_revision != expected_revision => Err(StorageError::Conflict(key.to_string())),
+            Some(cur) if cur.mod_revision != expected_revision => {
+                Err(StorageError::Conflict(key.to_string()))
+            }
             Some(_) => Ok(self.put(&mut state, key, value)),
         }
     }
 
-    async fn delete(&self, key: &str, expected_revision: Option<i64>) -> Result<(KeyValue, i64), StorageError> {
+    async fn delete(
+        &self,
+        key: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<(KeyValue, i64), StorageError> {
         let mut state = self.state.lock().unwrap();
         match state.data.get(key) {
             None => return Err(StorageError::NotFound(key.to_string())),
@@ -105,7 +134,10 @@ impl Storage for MemoryStorage {
         state.revision += 1;
         let revision = state.revision;
         let prev = state.data.remove(key).expect("checked above");
-        let event = StorageEvent::Delete { prev: prev.clone(), revision };
+        let event = StorageEvent::Delete {
+            prev: prev.clone(),
+            revision,
+        };
         state.history.push(event.clone());
         let _ = self.events.send(event);
         Ok((prev, revision))
@@ -132,7 +164,10 @@ impl Storage for MemoryStorage {
                 }
             }
             while let Ok(e) = live.recv().await {
-                if event_revision(&e) > last && event_key(&e).starts_with(&prefix) && tx.send(Ok(e)).await.is_err() {
+                if event_revision(&e) > last
+                    && event_key(&e).starts_with(&prefix)
+                    && tx.send(Ok(e)).await.is_err()
+                {
                     return;
                 }
             }
@@ -157,10 +192,19 @@ mod tests {
     async fn revisions_and_conflicts_follow_etcd() {
         let s = MemoryStorage::default();
         let r1 = s.create("/registry/pods/a/x", b"1".to_vec()).await.unwrap();
-        assert!(matches!(s.create("/registry/pods/a/x", b"1".to_vec()).await, Err(StorageError::AlreadyExists(_))));
-        let r2 = s.update("/registry/pods/a/x", b"2".to_vec(), r1).await.unwrap();
+        assert!(matches!(
+            s.create("/registry/pods/a/x", b"1".to_vec()).await,
+            Err(StorageError::AlreadyExists(_))
+        ));
+        let r2 = s
+            .update("/registry/pods/a/x", b"2".to_vec(), r1)
+            .await
+            .unwrap();
         assert!(r2 > r1);
-        assert!(matches!(s.update("/registry/pods/a/x", b"3".to_vec(), r1).await, Err(StorageError::Conflict(_))));
+        assert!(matches!(
+            s.update("/registry/pods/a/x", b"3".to_vec(), r1).await,
+            Err(StorageError::Conflict(_))
+        ));
         let (prev, _) = s.delete("/registry/pods/a/x", Some(r2)).await.unwrap();
         assert_eq!(prev.value, b"2");
     }
@@ -171,15 +215,23 @@ mod tests {
         s.create("/k", b"1".to_vec()).await.unwrap();
         let (v, _) = s
             .guaranteed_update("/k", &mut |cur| {
-                let n: i32 = String::from_utf8_lossy(&cur.unwrap().value).parse().unwrap();
+                let n: i32 = String::from_utf8_lossy(&cur.unwrap().value)
+                    .parse()
+                    .unwrap();
                 Ok((n + 1).to_string().into_bytes())
             })
             .await
             .unwrap();
         assert_eq!(v, b"2");
         let before = s.current_revision().await.unwrap();
-        s.guaranteed_update("/k", &mut |cur| Ok(cur.unwrap().value.clone())).await.unwrap();
-        assert_eq!(s.current_revision().await.unwrap(), before, "an unchanged value is not written");
+        s.guaranteed_update("/k", &mut |cur| Ok(cur.unwrap().value.clone()))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.current_revision().await.unwrap(),
+            before,
+            "an unchanged value is not written"
+        );
     }
 
     #[tokio::test]
@@ -202,13 +254,34 @@ mod tests {
         for k in ["a", "b", "c"] {
             s.create(&format!("/p/{k}"), vec![]).await.unwrap();
         }
-        let page = s.list("/p/", &ListOptions { limit: 2, ..Default::default() }).await.unwrap();
+        let page = s
+            .list(
+                "/p/",
+                &ListOptions {
+                    limit: 2,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         assert_eq!(page.items.len(), 2);
         assert_eq!(page.remaining, 1);
         let rest = s
-            .list("/p/", &ListOptions { start_key: Some("/p/b\0".into()), ..Default::default() })
+            .list(
+                "/p/",
+                &ListOptions {
+                    start_key: Some("/p/b\0".into()),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
-        assert_eq!(rest.items.iter().map(|k| k.key.as_str()).collect::<Vec<_>>(), ["/p/c"]);
+        assert_eq!(
+            rest.items
+                .iter()
+                .map(|k| k.key.as_str())
+                .collect::<Vec<_>>(),
+            ["/p/c"]
+        );
     }
 }

@@ -41,7 +41,10 @@ pub struct ListOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StorageEvent {
     /// A key was created or modified; `prev` is the value before (None on create).
-    Put { kv: KeyValue, prev: Option<KeyValue> },
+    Put {
+        kv: KeyValue,
+        prev: Option<KeyValue>,
+    },
     /// A key was deleted at `revision`; `prev` is its last value.
     Delete { prev: KeyValue, revision: i64 },
     /// Nothing changed under the prefix up to `revision` (becomes a BOOKMARK).
@@ -84,10 +87,19 @@ pub trait Storage: Send + Sync + 'static {
     async fn list(&self, prefix: &str, opts: &ListOptions) -> Result<ListResult, StorageError>;
     /// Writes `value` if the key's revision is still `expected_revision`
     /// (Conflict otherwise, NotFound if it is gone). Returns the new revision.
-    async fn update(&self, key: &str, value: Vec<u8>, expected_revision: i64) -> Result<i64, StorageError>;
+    async fn update(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        expected_revision: i64,
+    ) -> Result<i64, StorageError>;
     /// Deletes `key`, only at `expected_revision` when given. Returns the
     /// deleted value and the revision of the deletion.
-    async fn delete(&self, key: &str, expected_revision: Option<i64>) -> Result<(KeyValue, i64), StorageError>;
+    async fn delete(
+        &self,
+        key: &str,
+        expected_revision: Option<i64>,
+    ) -> Result<(KeyValue, i64), StorageError>;
     /// Changes under `prefix` after `revision` (exclusive), then live ones.
     async fn watch(&self, prefix: &str, revision: i64) -> Result<WatchStream, StorageError>;
     /// The newest revision of the store.
@@ -99,7 +111,11 @@ pub trait Storage: Send + Sync + 'static {
     /// fresh read when someone else wrote in between (upstream's
     /// GuaranteedUpdate). `f` sees None when the key does not exist, and its
     /// result is then created.
-    async fn guaranteed_update(&self, key: &str, f: &mut UpdateFn<'_>) -> Result<(Vec<u8>, i64), StorageError> {
+    async fn guaranteed_update(
+        &self,
+        key: &str,
+        f: &mut UpdateFn<'_>,
+    ) -> Result<(Vec<u8>, i64), StorageError> {
         // Bounded: a key rewritten by others this often is an outage, not contention.
         for _ in 0..64 {
             let current = self.get(key).await?;
@@ -115,7 +131,11 @@ pub trait Storage: Send + Sync + 'static {
             };
             match written {
                 Ok(rev) => return Ok((new, rev)),
-                Err(StorageError::Conflict(_) | StorageError::AlreadyExists(_) | StorageError::NotFound(_)) => continue,
+                Err(
+                    StorageError::Conflict(_)
+                    | StorageError::AlreadyExists(_)
+                    | StorageError::NotFound(_),
+                ) => continue,
                 Err(e) => return Err(e),
             }
         }

@@ -4,4 +4,5 @@ pub mod configmap;
 pub mod namespace;
 pub mod pod;
 pub mod secret;
+pub mod service;
 pub mod serviceaccount;

@@ -75,16 +75,17 @@ impl Strategy for SecretStrategy {
                     }
                 }
             }
-            "kubernetes.io/basic-auth" => {
-                if !data.contains_key("username") && !data.contains_key("password") {
-                    errs.push(required("username"));
-                    errs.push(required("password"));
-                }
+            // Username or password may be empty, but one must be present.
+            "kubernetes.io/basic-auth"
+                if !data.contains_key("username") && !data.contains_key("password") =>
+            {
+                errs.push(required("username"));
+                errs.push(required("password"));
             }
-            "kubernetes.io/ssh-auth" => {
-                if data.get("ssh-privatekey").is_none_or(|b| b.0.is_empty()) {
-                    errs.push(required("ssh-privatekey"));
-                }
+            "kubernetes.io/ssh-auth"
+                if data.get("ssh-privatekey").is_none_or(|b| b.0.is_empty()) =>
+            {
+                errs.push(required("ssh-privatekey"));
             }
             "kubernetes.io/tls" => {
                 for k in ["tls.crt", "tls.key"] {

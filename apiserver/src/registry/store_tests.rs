@@ -1,0 +1,631 @@
+//! The store's conformance suite, run on the in-memory storage for a sample
+//! of resources (namespaced and cluster-scoped, with and without status).
+
+use super::store::*;
+use crate::allocator::Allocator;
+use crate::registry::Registry;
+use crate::storage::Storage;
+use crate::storage::memory::MemoryStorage;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct Fixture {
+    store: Store,
+    registry: &'static Registry,
+}
+
+async fn fixture() -> Fixture {
+    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+    let allocator = Allocator::new(
+        storage.clone(),
+        "/registry".into(),
+        "10.96.0.0/24".parse().unwrap(),
+        30000..=30010,
+    );
+    let store = Store::new(storage, "/registry".into(), allocator);
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let ns = registry.get("", "v1", "namespaces").unwrap();
+    for name in ["default", "other"] {
+        store
+            .create(
+                ns,
+                "",
+                json!({"metadata": {"name": name}}),
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    Fixture { store, registry }
+}
+
+fn cm(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}, "data": {"k": "v"}})
+}
+
+impl Fixture {
+    fn info(&self, group: &str, resource: &str) -> &'static crate::registry::ResourceInfo {
+        let version = "v1";
+        self.registry.get(group, version, resource).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn create_sets_system_metadata_and_refuses_duplicates() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let w = f
+        .store
+        .create(
+            info,
+            "default",
+            cm("a", json!({})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let m = &w.object["metadata"];
+    assert_eq!(m["namespace"], "default");
+    assert!(m["uid"].as_str().unwrap().len() == 36);
+    assert!(m["creationTimestamp"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        m["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+    let again = f
+        .store
+        .create(
+            info,
+            "default",
+            cm("a", json!({})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((again.code, again.reason), (409, "AlreadyExists"));
+    assert_eq!(again.message, "configmaps \"a\" already exists");
+}
+
+#[tokio::test]
+async fn create_checks_namespace_type_and_resource_version() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let missing = f
+        .store
+        .create(info, "nope", cm("a", json!({})), &WriteOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (missing.code, missing.message.as_str()),
+        (404, "namespaces \"nope\" not found")
+    );
+    let mut wrong = cm("a", json!({}));
+    wrong["apiVersion"] = json!("apps/v1");
+    assert_eq!(
+        f.store
+            .create(info, "default", wrong, &WriteOptions::default())
+            .await
+            .unwrap_err()
+            .code,
+        400
+    );
+    let mut with_rv = cm("a", json!({}));
+    with_rv["metadata"]["resourceVersion"] = json!("5");
+    assert_eq!(
+        f.store
+            .create(info, "default", with_rv, &WriteOptions::default())
+            .await
+            .unwrap_err()
+            .code,
+        400
+    );
+    let mut other_ns = cm("a", json!({}));
+    other_ns["metadata"]["namespace"] = json!("other");
+    assert_eq!(
+        f.store
+            .create(info, "default", other_ns, &WriteOptions::default())
+            .await
+            .unwrap_err()
+            .code,
+        400
+    );
+}
+
+#[tokio::test]
+async fn generate_name_and_dry_run() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let obj = json!({"metadata": {"generateName": "gen-"}, "data": {}});
+    let w = f
+        .store
+        .create(info, "default", obj.clone(), &WriteOptions::default())
+        .await
+        .unwrap();
+    let name = w.object["metadata"]["name"].as_str().unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    let dry = WriteOptions {
+        dry_run: true,
+        ..Default::default()
+    };
+    let d = f
+        .store
+        .create(info, "default", cm("dry", json!({})), &dry)
+        .await
+        .unwrap();
+    assert_eq!(d.object["metadata"]["name"], "dry");
+    assert_eq!(
+        f.store.get(info, "default", "dry").await.unwrap_err().code,
+        404,
+        "a dry run stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn stale_update_conflicts_and_unconditional_update_wins() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let created = f
+        .store
+        .create(
+            info,
+            "default",
+            cm("a", json!({})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .object;
+    let mut first = created.clone();
+    first["data"]["k"] = json!("v2");
+    let updated = f
+        .store
+        .update_with(
+            info,
+            "default",
+            "a",
+            Part::Main,
+            &WriteOptions::default(),
+            &mut |_| Ok(first.clone()),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.object["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+    let mut stale = created.clone();
+    stale["data"]["k"] = json!("v3");
+    let e = f
+        .store
+        .update_with(
+            info,
+            "default",
+            "a",
+            Part::Main,
+            &WriteOptions::default(),
+            &mut |_| Ok(stale.clone()),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.reason), (409, "Conflict"));
+    assert!(e.message.contains("the object has been modified"));
+    let mut unconditional = stale.clone();
+    unconditional["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    let w = f
+        .store
+        .update_with(
+            info,
+            "default",
+            "a",
+            Part::Main,
+            &WriteOptions::default(),
+            &mut |_| Ok(unconditional.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(w.object["data"]["k"], "v3");
+    assert_eq!(
+        w.object["metadata"]["uid"], created["metadata"]["uid"],
+        "system metadata survives updates"
+    );
+}
+
+#[tokio::test]
+async fn status_is_split_from_spec_and_generation_tracks_spec() {
+    let f = fixture().await;
+    let info = f.info("apps", "deployments");
+    let d = json!({
+        "metadata": {"name": "d"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}},
+                 "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}},
+        "status": {"replicas": 7},
+    });
+    let created = f
+        .store
+        .create(info, "default", d, &WriteOptions::default())
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(created["metadata"]["generation"], 1);
+    let opts = WriteOptions::default();
+    // A status write changes only status.
+    let w = f
+        .store
+        .update_with(info, "default", "d", Part::Status, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["status"] = json!({"replicas": 3});
+            o["spec"]["replicas"] = json!(9);
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            w.object["status"]["replicas"].as_i64(),
+            w.object["spec"]["replicas"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_eq!(w.object["metadata"]["generation"], 1);
+    // A main write ignores status and bumps generation on a spec change.
+    let w = f
+        .store
+        .update_with(info, "default", "d", Part::Main, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["status"] = json!({"replicas": 0});
+            o["spec"]["replicas"] = json!(2);
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            w.object["status"]["replicas"].as_i64(),
+            w.object["spec"]["replicas"].as_i64()
+        ),
+        (Some(3), Some(2))
+    );
+    assert_eq!(w.object["metadata"]["generation"], 2);
+    // Metadata-only changes leave generation alone.
+    let w = f
+        .store
+        .update_with(info, "default", "d", Part::Main, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["metadata"]["labels"] = json!({"x": "y"});
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    assert_eq!(w.object["metadata"]["generation"], 2);
+}
+
+#[tokio::test]
+async fn unchanged_update_writes_nothing() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let created = f
+        .store
+        .create(
+            info,
+            "default",
+            cm("a", json!({})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .object;
+    let w = f
+        .store
+        .update_with(
+            info,
+            "default",
+            "a",
+            Part::Main,
+            &WriteOptions::default(),
+            &mut |old| Ok(old.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.object["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+}
+
+#[tokio::test]
+async fn strict_field_validation_rejects_unknown_fields() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let mut obj = cm("a", json!({}));
+    obj["bogus"] = json!(1);
+    let strict = WriteOptions {
+        field_validation: FieldValidation::Strict,
+        ..Default::default()
+    };
+    let e = f
+        .store
+        .create(info, "default", obj.clone(), &strict)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 400);
+    assert!(
+        e.message.contains("unknown field \"bogus\""),
+        "{}",
+        e.message
+    );
+    let w = f
+        .store
+        .create(info, "default", obj, &WriteOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(w.warnings, ["unknown field \"bogus\""]);
+    assert!(w.object.get("bogus").is_none(), "unknown fields are pruned");
+}
+
+#[tokio::test]
+async fn list_filters_and_pages_consistently() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    for i in 0..7 {
+        let tier = if i % 2 == 0 { "front" } else { "back" };
+        f.store
+            .create(
+                info,
+                "default",
+                cm(&format!("cm-{i}"), json!({"tier": tier})),
+                &WriteOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    f.store
+        .create(
+            info,
+            "other",
+            cm("elsewhere", json!({"tier": "front"})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let all = f
+        .store
+        .list(info, None, &ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 8);
+    let q = ListQuery {
+        labels: common::selectors::LabelSelector::parse("tier=front").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.store
+            .list(info, Some("default"), &q)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        4
+    );
+    // Pages of 3 collect everything once, all at the first page's revision.
+    let mut names = Vec::new();
+    let mut q = ListQuery {
+        limit: 3,
+        ..Default::default()
+    };
+    let first = f.store.list(info, Some("default"), &q).await.unwrap();
+    assert_eq!(first.remaining, Some(4));
+    let rv = first.resource_version;
+    names.extend(
+        first
+            .items
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string()),
+    );
+    q.continue_token = first.continue_token;
+    while q.continue_token.is_some() {
+        let page = f.store.list(info, Some("default"), &q).await.unwrap();
+        assert_eq!(page.resource_version, rv);
+        names.extend(
+            page.items
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string()),
+        );
+        q.continue_token = page.continue_token;
+    }
+    assert_eq!(names, (0..7).map(|i| format!("cm-{i}")).collect::<Vec<_>>());
+    let fields = ListQuery {
+        fields: common::selectors::FieldSelector::parse("metadata.name=cm-3").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(
+        f.store.list(info, None, &fields).await.unwrap().items.len(),
+        1
+    );
+    let bad = ListQuery {
+        fields: common::selectors::FieldSelector::parse("spec.nope=1").unwrap(),
+        ..Default::default()
+    };
+    assert_eq!(f.store.list(info, None, &bad).await.unwrap_err().code, 400);
+}
+
+#[tokio::test]
+async fn watch_translates_selector_transitions() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let start = f
+        .store
+        .create(
+            info,
+            "default",
+            cm("a", json!({"app": "x"})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .object;
+    let rv = start["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = ListQuery {
+        labels: common::selectors::LabelSelector::parse("app=x").unwrap(),
+        resource_version: Some(rv),
+        ..Default::default()
+    };
+    let mut w = Box::pin(
+        f.store
+            .watch(info, Some("default"), &q, false, false)
+            .await
+            .unwrap(),
+    );
+    let opts = WriteOptions::default();
+    for app in ["y", "x"] {
+        f.store
+            .update_with(info, "default", "a", Part::Main, &opts, &mut |old| {
+                let mut o = old.clone();
+                o["metadata"]["labels"]["app"] = json!(app);
+                Ok(o)
+            })
+            .await
+            .unwrap();
+    }
+    f.store
+        .create(info, "default", cm("b", json!({"app": "other"})), &opts)
+        .await
+        .unwrap();
+    f.store
+        .delete(info, "default", "a", &Value::Null, false)
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        kinds.push(match w.next().await.unwrap() {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Modified(_) => "MODIFIED",
+            WatchEvent::Deleted(_) => "DELETED",
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(
+        kinds,
+        ["DELETED", "ADDED", "DELETED"],
+        "leaving and re-entering the selection"
+    );
+}
+
+#[tokio::test]
+async fn delete_honours_preconditions_and_protects_system_namespaces() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let c = f
+        .store
+        .create(
+            info,
+            "default",
+            cm("a", json!({})),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap()
+        .object;
+    let wrong_uid = json!({"uid": "nope"});
+    assert_eq!(
+        f.store
+            .delete(info, "default", "a", &wrong_uid, false)
+            .await
+            .unwrap_err()
+            .code,
+        409
+    );
+    let right = json!({"uid": c["metadata"]["uid"]});
+    f.store
+        .delete(info, "default", "a", &right, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .delete(info, "default", "a", &Value::Null, false)
+            .await
+            .unwrap_err()
+            .code,
+        404
+    );
+    let ns = f.info("", "namespaces");
+    let e = f
+        .store
+        .delete(ns, "", "default", &Value::Null, false)
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.reason), (403, "Forbidden"));
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_and_node_ports_once() {
+    let f = fixture().await;
+    let info = f.info("", "services");
+    let svc = |name: &str, ip: Option<&str>| {
+        let mut s = json!({"metadata": {"name": name}, "spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+        if let Some(ip) = ip {
+            s["spec"]["clusterIP"] = json!(ip);
+        }
+        s
+    };
+    let a = f
+        .store
+        .create(info, "default", svc("a", None), &WriteOptions::default())
+        .await
+        .unwrap()
+        .object;
+    let ip = a["spec"]["clusterIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("10.96.0."));
+    let port = a["spec"]["ports"][0]["nodePort"].as_u64().unwrap();
+    assert!((30000..=30010).contains(&port));
+    let taken = f
+        .store
+        .create(
+            info,
+            "default",
+            svc("b", Some(&ip)),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code, 422);
+    assert!(
+        taken.message.contains("provided IP is already allocated"),
+        "{}",
+        taken.message
+    );
+    let outside = f
+        .store
+        .create(
+            info,
+            "default",
+            svc("c", Some("10.1.0.1")),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(outside.code, 422);
+    f.store
+        .delete(info, "default", "a", &Value::Null, false)
+        .await
+        .unwrap();
+    f.store
+        .create(
+            info,
+            "default",
+            svc("d", Some(&ip)),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+}
