@@ -85,7 +85,8 @@ pub struct Apiserver {
 impl Apiserver {
     pub fn spawn(config: &ApiserverConfig) -> Result<Self> {
         let mut cmd = Command::new(&config.bin);
-        cmd.args(config.args());
+        // Plain logs: they are read in files and test output, not terminals.
+        cmd.args(config.args()).env("NO_COLOR", "1");
         // Lets a failing test be rerun with more apiserver logging.
         if let Ok(filter) = std::env::var("APISERVER_RUST_LOG") {
             cmd.env("RUST_LOG", filter);

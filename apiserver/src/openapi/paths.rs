@@ -216,11 +216,7 @@ struct Names<'a> {
 
 impl Names<'_> {
     fn gvk(&self) -> (String, String, String) {
-        self.gvk_of(self.r.group, self.r.version, self.r.kind)
-    }
-
-    fn gvk_of(&self, group: &str, version: &str, kind: &str) -> (String, String, String) {
-        (group.to_owned(), version.to_owned(), kind.to_owned())
+        gvk(self.r.group, self.r.version, self.r.kind)
     }
 
     fn op(
@@ -532,7 +528,7 @@ fn create_sub_operation(n: &Names, sub: &str, support: SupportKind) -> Operation
         ),
         format!("create {sub} of {}{parent}", article(parent)),
         "post",
-        n.gvk_of(group, version, kind),
+        gvk(group, version, kind),
     );
     write_params(&mut op, false);
     let payload = definition(support.definition());
@@ -570,7 +566,7 @@ fn connect_operations(
                     method.as_str().to_uppercase()
                 ),
                 "connect",
-                n.gvk_of(
+                gvk(
                     n.r.group,
                     n.r.version,
                     &format!("{kind}{}Options", connect_kind(sub)),
@@ -618,7 +614,7 @@ fn subresource_operations(n: &Names, sub: &str) -> Vec<(String, Operation)> {
             let support = SupportKind::Scale;
             let (group, version, kind) = support.gvk();
             let payload = definition(support.definition());
-            let gvk = n.gvk_of(group, version, kind);
+            let gvk = gvk(group, version, kind);
             at(
                 sub,
                 vec![
@@ -831,6 +827,10 @@ fn split_params(item: &PathItem) -> (Vec<Param>, Vec<Vec<Param>>) {
 
 fn sort_params(params: &mut [Param]) {
     params.sort_by(|a, b| (a.name, a.location_str()).cmp(&(b.name, b.location_str())));
+}
+
+fn gvk(group: &str, version: &str, kind: &str) -> (String, String, String) {
+    (group.to_owned(), version.to_owned(), kind.to_owned())
 }
 
 fn gvk_value(gvk: &(String, String, String)) -> Value {
@@ -1206,3 +1206,89 @@ const PORTS: QueryParam = q(
     "integer",
     "List of ports to forward Required when using WebSockets",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_upstream() {
+        let cases = [
+            ("", "Core", "core_v1"),
+            ("apps", "Apps", "apps_v1"),
+            (
+                "rbac.authorization.k8s.io",
+                "RbacAuthorization",
+                "rbacAuthorization_v1",
+            ),
+            (
+                "flowcontrol.apiserver.k8s.io",
+                "FlowcontrolApiserver",
+                "flowcontrolApiserver_v1",
+            ),
+        ];
+        for (group, title, tag) in cases {
+            assert_eq!(group_title(group), title);
+            assert_eq!(format!("{}_v1", lower_first(&group_title(group))), tag);
+        }
+        let articles = [
+            ("Pod", "a "),
+            ("Event", "an "),
+            ("Endpoints", ""),
+            ("StorageClass", "a "),
+        ];
+        for (noun, want) in articles {
+            assert_eq!(article(noun), want, "{noun}");
+        }
+    }
+
+    fn op(method: Method, params: &[&QueryParam]) -> Operation {
+        Operation {
+            method,
+            id: String::new(),
+            description: String::new(),
+            action: "get",
+            gvk: gvk("", "v1", "Pod"),
+            params: params.iter().map(|p| p.param()).collect(),
+            body: None,
+            responses: Vec::new(),
+            produces: JSON_YAML,
+            tag: String::new(),
+        }
+    }
+
+    #[test]
+    fn shared_parameters_move_to_the_path_unless_patch_is_alone() {
+        let names = |ps: &[Param]| ps.iter().map(|p| p.name).collect::<Vec<_>>();
+        let cases: [(Vec<Operation>, Vec<&str>); 3] = [
+            (
+                vec![
+                    op(Method::Get, &[&PRETTY]),
+                    op(Method::Patch, &[&PRETTY, &FIELD_VALIDATION]),
+                ],
+                vec!["pretty"],
+            ),
+            (
+                vec![op(Method::Post, &[&PRETTY, &DRY_RUN])],
+                vec!["dryRun", "pretty"],
+            ),
+            (
+                vec![op(Method::Patch, &[&PRETTY, &FIELD_VALIDATION])],
+                vec![],
+            ),
+        ];
+        for (operations, want) in cases {
+            let item = PathItem {
+                document: "api/v1".to_owned(),
+                operations,
+            };
+            let (common, own) = split_params(&item);
+            assert_eq!(names(&common), want);
+            for (op, own) in item.operations.iter().zip(own) {
+                if op.method == Method::Patch {
+                    assert!(names(&own).contains(&"fieldValidation"));
+                }
+            }
+        }
+    }
+}

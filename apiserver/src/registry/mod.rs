@@ -3,6 +3,7 @@
 //! storing them lives in [`store`].
 
 pub mod erased;
+pub mod events_codec;
 pub mod fields;
 pub mod store;
 pub mod strategy;
@@ -39,8 +40,12 @@ impl Subresource {
 pub struct ResourceInfo {
     pub group: &'static str,
     pub version: &'static str,
-    /// Plural, lowercase: the URL segment and the etcd key segment.
+    /// Plural, lowercase: the URL segment.
     pub resource: &'static str,
+    /// The etcd key segment; two API resources can share one storage.
+    pub storage_resource: &'static str,
+    /// Conversion to and from the stored form when it is another API's.
+    pub codec: Option<&'static Codec>,
     pub kind: &'static str,
     pub list_kind: String,
     pub singular: String,
@@ -72,18 +77,24 @@ impl ResourceInfo {
     /// The etcd key prefix of all objects, or of one namespace's.
     pub fn key_prefix(&self, root: &str, namespace: Option<&str>) -> String {
         match namespace {
-            Some(ns) if self.namespaced => format!("{root}/{}/{ns}/", self.resource),
-            _ => format!("{root}/{}/", self.resource),
+            Some(ns) if self.namespaced => format!("{root}/{}/{ns}/", self.storage_resource),
+            _ => format!("{root}/{}/", self.storage_resource),
         }
     }
 
     pub fn key(&self, root: &str, namespace: &str, name: &str) -> String {
         if self.namespaced {
-            format!("{root}/{}/{namespace}/{name}", self.resource)
+            format!("{root}/{}/{namespace}/{name}", self.storage_resource)
         } else {
-            format!("{root}/{}/{name}", self.resource)
+            format!("{root}/{}/{name}", self.storage_resource)
         }
     }
+}
+
+/// Converts objects of one API version to the form they are stored in.
+pub struct Codec {
+    pub to_storage: fn(serde_json::Value) -> serde_json::Value,
+    pub from_storage: fn(serde_json::Value) -> serde_json::Value,
 }
 
 /// Builder for a [`ResourceInfo`] from a k8s-openapi type and its strategy.
@@ -103,6 +114,8 @@ where
             group: S::Object::GROUP,
             version: S::Object::VERSION,
             resource: S::Object::URL_PATH_SEGMENT,
+            storage_resource: S::Object::URL_PATH_SEGMENT,
+            codec: None,
             kind: S::Object::KIND,
             list_kind: <S::Object as k8s_openapi::ListableResource>::LIST_KIND.to_string(),
             singular: S::Object::KIND.to_lowercase(),
@@ -150,6 +163,12 @@ impl Def {
     /// Tracks `metadata.generation` (resources with a spec users change).
     fn generation(mut self) -> Self {
         self.info.generation = true;
+        self
+    }
+    /// Stored as another API's objects, under its key segment.
+    fn stored_as(mut self, resource: &'static str, codec: &'static Codec) -> Self {
+        self.info.storage_resource = resource;
+        self.info.codec = Some(codec);
         self
     }
     fn done(self) -> ResourceInfo {
@@ -289,7 +308,10 @@ impl Registry {
                 .names(NameRule::PathSegment)
                 .done(),
             // events.k8s.io/v1
-            def(plain::<api::events::v1::Event>()).short(&["ev"]).done(),
+            def(plain::<api::events::v1::Event>())
+                .short(&["ev"])
+                .stored_as("events", &events_codec::CODEC)
+                .done(),
             // policy/v1
             def(plain::<api::policy::v1::PodDisruptionBudget>())
                 .short(&["pdb"])

@@ -150,19 +150,26 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 }
 
 /// Parses stored bytes and stamps the revision in as resourceVersion.
-pub fn decode_stored(kv: &KeyValue) -> Result<Value, ApiError> {
-    decode_at(&kv.value, kv.mod_revision)
+pub fn decode_stored(info: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
+    decode_at(info, &kv.value, kv.mod_revision)
 }
 
-fn decode_at(bytes: &[u8], revision: i64) -> Result<Value, ApiError> {
-    let mut obj: Value = serde_json::from_slice(bytes)
+fn decode_at(info: &ResourceInfo, bytes: &[u8], revision: i64) -> Result<Value, ApiError> {
+    let obj: Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::internal(format!("corrupt object in storage: {e}")))?;
+    let mut obj = match info.codec {
+        Some(c) => (c.from_storage)(obj),
+        None => obj,
+    };
     obj["metadata"]["resourceVersion"] = json!(revision.to_string());
     Ok(obj)
 }
 
-fn encode_for_storage(obj: &Value) -> Vec<u8> {
-    let mut copy = obj.clone();
+fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Vec<u8> {
+    let mut copy = match info.codec {
+        Some(c) => (c.to_storage)(obj.clone()),
+        None => obj.clone(),
+    };
     if let Some(m) = copy["metadata"].as_object_mut() {
         m.remove("resourceVersion");
         m.remove("selfLink");
@@ -405,7 +412,11 @@ impl Store {
             });
         }
         let key = info.key(&self.root, namespace, &name);
-        match self.storage.create(&key, encode_for_storage(&obj)).await {
+        match self
+            .storage
+            .create(&key, encode_for_storage(info, &obj))
+            .await
+        {
             Ok(rev) => {
                 obj["metadata"]["resourceVersion"] = json!(rev.to_string());
                 Ok(Written {
@@ -434,7 +445,7 @@ impl Store {
             .await
             .map_err(|e| storage_error(e, info, name))?
         {
-            Some(kv) => decode_stored(&kv),
+            Some(kv) => decode_stored(info, &kv),
             None => Err(ApiError::not_found(info.group, info.resource, name)),
         }
     }
@@ -488,7 +499,7 @@ impl Store {
             let mut last_key = None;
             for kv in &page.items {
                 last_key = Some(kv.key.clone());
-                let obj = decode_stored(kv)?;
+                let obj = decode_stored(info, kv)?;
                 if !filtered || Self::matches(info, q, &obj) {
                     items.push(obj);
                     if q.limit > 0 && items.len() as i64 >= q.limit {
@@ -544,7 +555,7 @@ impl Store {
             else {
                 return Err(ApiError::not_found(info.group, info.resource, name));
             };
-            let old = decode_stored(&kv)?;
+            let old = decode_stored(info, &kv)?;
             let mut new = mutate(&old)?;
             Self::check_type(info, &mut new)?;
             Self::place(info, &mut new, namespace)?;
@@ -591,7 +602,7 @@ impl Store {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
                 obj["metadata"]["generation"] = json!(g + 1);
             }
-            let bytes = encode_for_storage(&obj);
+            let bytes = encode_for_storage(info, &obj);
             if bytes == kv.value {
                 // Nothing changed: no write, the old resourceVersion stands.
                 return Ok(Written {
@@ -607,7 +618,7 @@ impl Store {
             let bytes = if reserved.is_empty() {
                 bytes
             } else {
-                encode_for_storage(&obj)
+                encode_for_storage(info, &obj)
             };
             if opts.dry_run {
                 return Ok(Written {
@@ -710,7 +721,7 @@ impl Store {
             else {
                 return Err(ApiError::not_found(info.group, info.resource, name));
             };
-            let old = decode_stored(&kv)?;
+            let old = decode_stored(info, &kv)?;
             if let Some(uid) = preconditions["uid"].as_str()
                 && uid != meta_str(&old, "uid")
             {
@@ -852,9 +863,9 @@ impl Store {
                     }))
                 }),
                 Ok(StorageEvent::Put { kv, prev }) => (|| {
-                    let cur = decode_stored(&kv).ok()?;
+                    let cur = decode_stored(info, &kv).ok()?;
                     let cur_in = Self::matches(info, &q, &cur);
-                    let prev_obj = prev.as_ref().and_then(|p| decode_stored(p).ok());
+                    let prev_obj = prev.as_ref().and_then(|p| decode_stored(info, p).ok());
                     let prev_in = prev_obj
                         .as_ref()
                         .is_some_and(|p| Self::matches(info, &q, p));
@@ -869,10 +880,12 @@ impl Store {
                         _ => None,
                     }
                 })(),
-                Ok(StorageEvent::Delete { prev, revision }) => decode_at(&prev.value, revision)
-                    .ok()
-                    .filter(|o| Self::matches(info, &q, o))
-                    .map(WatchEvent::Deleted),
+                Ok(StorageEvent::Delete { prev, revision }) => {
+                    decode_at(info, &prev.value, revision)
+                        .ok()
+                        .filter(|o| Self::matches(info, &q, o))
+                        .map(WatchEvent::Deleted)
+                }
             };
             futures::future::ready(out)
         });

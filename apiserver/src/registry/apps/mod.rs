@@ -202,11 +202,16 @@ pub(crate) mod fixtures {
     use crate::error::FieldError;
     use serde_json::{Value, json};
 
-    /// `base` with `patch` merged in like a JSON merge patch, except that an
-    /// empty object replaces (so a test can ask for `matchLabels: {}`).
+    /// `base` with `patch` merged in like a JSON merge patch, except that a
+    /// nested empty object replaces (so a test can ask for `matchLabels: {}`).
     pub(crate) fn merged(mut base: Value, patch: Value) -> Value {
-        merge(&mut base, patch);
-        base
+        if let (Value::Object(b), Value::Object(p)) = (&mut base, patch.clone()) {
+            for (k, v) in p {
+                merge(b.entry(k).or_insert(Value::Null), v);
+            }
+            return base;
+        }
+        patch
     }
 
     fn merge(base: &mut Value, patch: Value) {
