@@ -71,8 +71,11 @@ fn parse(patch: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// The merge key of a list field of the built-in kinds, by field name (the
-/// names are unambiguous across the core types, `ports` aside).
-fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
+/// names are unambiguous across the built-in types, `ports` aside: container
+/// ports merge by containerPort, service ports by port). `item_has` tells
+/// whether the list's items have a property. None: the list is replaced.
+/// OpenAPI advertises the same keys, so kubectl and the server agree.
+pub fn merge_key(field: &str, item_has: impl Fn(&str) -> bool) -> Option<&'static str> {
     Some(match field {
         "containers"
         | "initContainers"
@@ -80,26 +83,22 @@ fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
         | "volumes"
         | "env"
         | "imagePullSecrets"
-        | "resourceClaims"
-        | "readinessGates" => match field {
-            "readinessGates" => "conditionType",
-            _ => "name",
-        },
+        | "resourceClaims" => "name",
+        "readinessGates" => "conditionType",
         "volumeMounts" => "mountPath",
         "volumeDevices" => "devicePath",
         "hostAliases" => "ip",
         "conditions" => "type",
         "ownerReferences" => "uid",
         "topologySpreadConstraints" => "topologyKey",
-        // Container ports merge by containerPort, service ports by port.
-        "ports" if items.iter().any(|i| i.get("containerPort").is_some()) => "containerPort",
+        "ports" if item_has("containerPort") => "containerPort",
         "ports" => "port",
         _ => return None,
     })
 }
 
 /// Lists of scalars whose patch strategy is "merge" (a union).
-fn merges_primitives(field: &str) -> bool {
+pub fn merges_primitives(field: &str) -> bool {
     field == "finalizers"
 }
 
@@ -156,7 +155,8 @@ fn merge_lists(cur: &[Value], p: &[Value], field: &str) -> Value {
         }
         return Value::Array(out);
     }
-    let Some(key) = merge_key(field, if cur.is_empty() { p } else { cur }) else {
+    let items = if cur.is_empty() { p } else { cur };
+    let Some(key) = merge_key(field, |prop| items.iter().any(|i| i.get(prop).is_some())) else {
         return Value::Array(p.iter().map(strip_directives).collect());
     };
     if p.iter()

@@ -12,35 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::schemas::V2_REF_PREFIX;
-
-/// The merge key `crate::patch` uses for a list field whose items have the
-/// properties `item_has`, or None for lists it replaces.
-fn merge_key(field: &str, item_has: impl Fn(&str) -> bool) -> Option<&'static str> {
-    Some(match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "volumes"
-        | "env"
-        | "imagePullSecrets"
-        | "resourceClaims" => "name",
-        "readinessGates" => "conditionType",
-        "volumeMounts" => "mountPath",
-        "volumeDevices" => "devicePath",
-        "hostAliases" => "ip",
-        "conditions" => "type",
-        "ownerReferences" => "uid",
-        "topologySpreadConstraints" => "topologyKey",
-        "ports" if item_has("containerPort") => "containerPort",
-        "ports" => "port",
-        _ => return None,
-    })
-}
-
-/// Lists of scalars the server merges as a union.
-fn merges_primitives(field: &str) -> bool {
-    field == "finalizers"
-}
+use crate::patch::{merge_key, merges_primitives};
 
 /// Adds the extensions to every matching list property of every definition.
 pub(super) fn annotate(definitions: &mut BTreeMap<String, Value>) {

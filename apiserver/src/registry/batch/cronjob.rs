@@ -150,9 +150,10 @@ fn validate_time_zone(tz: Option<&str>, path: &str) -> Vec<FieldError> {
     errs
 }
 
-/// Go's time.LoadLocation, against the system's IANA database.
+/// Go's time.LoadLocation, against the system's IANA database
+/// ("UTC" and "Local" are built in).
 fn load_location(tz: &str) -> Result<(), String> {
-    if tz == "UTC" {
+    if tz == "UTC" || tz == "Local" {
         return Ok(());
     }
     jiff::tz::db().get(tz).map(|_| ()).map_err(|_| format!("unknown time zone {tz}"))

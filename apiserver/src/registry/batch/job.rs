@@ -722,7 +722,7 @@ mod tests {
             (
                 "user label conflicts",
                 json!({"template": {"metadata": {"labels": {"controller-uid": "other"}}}}),
-                vec!["spec.template.metadata.labels[controller-uid]", "spec.selector"],
+                vec!["spec.template.metadata.labels[controller-uid]"],
             ),
             ("indexed needs completions", json!({"completionMode": "Indexed", "parallelism": 2}), vec!["spec.completions"]),
             ("unknown mode", json!({"completionMode": "Sometimes"}), vec!["spec.completionMode"]),
