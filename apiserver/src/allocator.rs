@@ -8,6 +8,7 @@ use crate::registry::ResourceInfo;
 use crate::storage::{ListOptions, Storage, StorageError};
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -99,7 +100,7 @@ impl Allocator {
     }
 
     fn port_key(&self, port: u16) -> String {
-        format!("{}/ranges/servicenodeports/{port}", self.root)
+        format!("{}{port}", self.port_key_prefix())
     }
 
     async fn taken(&self, key: &str) -> Result<bool, ApiError> {
@@ -160,8 +161,7 @@ impl Allocator {
             .list(&prefix, &ListOptions::default())
             .await
             .map_err(ApiError::internal)?;
-        let used: std::collections::HashSet<String> =
-            used.items.into_iter().map(|kv| kv.key).collect();
+        let used: HashSet<String> = used.items.into_iter().map(|kv| kv.key).collect();
         for i in 0..size {
             let c = candidate((seed + i) % size);
             let key = key_of(&c);
@@ -288,7 +288,7 @@ impl Allocator {
                     let start = *self.ports.start() as u64;
                     let size = (*self.ports.end() as u64) - start + 1;
                     let candidate = move |i: u64| (start + i).to_string();
-                    let key_of = |c: &str| format!("{}/ranges/servicenodeports/{c}", self.root);
+                    let key_of = |c: &str| format!("{}{c}", self.port_key_prefix());
                     let got = self
                         .allocate(size, &candidate, &key_of, owner, dry_run, reserved)
                         .await?
@@ -392,6 +392,43 @@ impl Allocator {
         let mut keys: Vec<String> = cluster_ips(svc).iter().map(|ip| self.ip_key(ip)).collect();
         keys.extend(node_ports(svc).into_iter().map(|p| self.port_key(p)));
         self.release(&keys).await;
+    }
+
+    /// Frees reservations no service holds (left by a crash between
+    /// reservation and create). A key must be seen unowned in two runs in a
+    /// row, so a create in flight on another apiserver is never robbed.
+    /// Returns the unowned keys of this run, for the next one.
+    pub async fn repair(&self, services: &[Value], suspects: &HashSet<String>) -> HashSet<String> {
+        let mut owned: HashSet<String> = HashSet::new();
+        for svc in services {
+            owned.extend(cluster_ips(svc).iter().map(|ip| self.ip_key(ip)));
+            owned.extend(node_ports(svc).into_iter().map(|p| self.port_key(p)));
+        }
+        let mut unowned = HashSet::new();
+        for prefix in [self.ip_key(""), self.port_key_prefix()] {
+            let Ok(page) = self.storage.list(&prefix, &ListOptions::default()).await else {
+                continue;
+            };
+            unowned.extend(
+                page.items
+                    .into_iter()
+                    .map(|kv| kv.key)
+                    .filter(|k| !owned.contains(k)),
+            );
+        }
+        let leaked: Vec<String> = unowned.intersection(suspects).cloned().collect();
+        if !leaked.is_empty() {
+            tracing::info!(
+                count = leaked.len(),
+                "releasing service allocations no service holds"
+            );
+            self.release(&leaked).await;
+        }
+        unowned.difference(suspects).cloned().collect()
+    }
+
+    fn port_key_prefix(&self) -> String {
+        format!("{}/ranges/servicenodeports/", self.root)
     }
 
     pub async fn release(&self, keys: &[String]) {

@@ -11,7 +11,7 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     /// `details` of the Status (name, group, kind, causes), if any.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// `Retry-After` seconds for 429 and friends.
     pub retry_after: Option<u32>,
 }
@@ -45,7 +45,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -220,7 +220,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            s["details"] = d.clone();
+            s["details"] = (**d).clone();
         }
         s
     }

@@ -136,9 +136,8 @@ pub async fn run(
     });
 
     let background = tokio::spawn(background_tasks(
+        app.clone(),
         etcd,
-        storage,
-        registry,
         root,
         opts.etcd_compaction_interval,
         stop_rx.clone(),
@@ -182,18 +181,22 @@ fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {
         .collect()
 }
 
-/// Periodic work: `apiserver_storage_objects` and etcd compaction (upstream
-/// compacts history every `--etcd-compaction-interval`, to the revision seen
-/// one interval before, so watchers have a full interval to catch up).
+/// Periodic work: `apiserver_storage_objects`, the repair of service
+/// allocations, and etcd compaction (upstream compacts history every
+/// `--etcd-compaction-interval`, to the revision seen one interval before,
+/// so watchers have a full interval to catch up).
 async fn background_tasks(
+    app: Arc<http::App>,
     etcd: Arc<EtcdStorage>,
-    storage: Arc<dyn Storage>,
-    registry: &'static Registry,
     root: String,
     compaction: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    let storage = app.store.storage().clone();
+    let registry = app.registry;
     let mut count_tick = tokio::time::interval(Duration::from_secs(60));
+    let mut repair_tick = tokio::time::interval(Duration::from_secs(180));
+    let mut suspects = std::collections::HashSet::new();
     let mut compact_tick = tokio::time::interval(if compaction.is_zero() {
         Duration::from_secs(3600)
     } else {
@@ -214,6 +217,12 @@ async fn background_tasks(
                     };
                     let label = if r.group.is_empty() { r.resource.to_string() } else { format!("{}.{}", r.resource, r.group) };
                     metrics::STORAGE_OBJECTS.with_label_values(&[&label]).set(n);
+                }
+            }
+            _ = repair_tick.tick() => {
+                let services = registry.get("", "v1", "services").expect("services are registered");
+                if let Ok(page) = app.store.list(services, None, &registry::store::ListQuery::default()).await {
+                    suspects = app.store.allocator().repair(&page.items, &suspects).await;
                 }
             }
             _ = compact_tick.tick(), if !compaction.is_zero() => {

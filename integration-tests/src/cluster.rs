@@ -18,6 +18,9 @@ use crate::process;
 /// How long the apiserver may take to become ready.
 pub const APISERVER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Read timeout of the kube-rs clients handed to tests.
+pub const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Attempts when the apiserver exits early (e.g. its port was taken meanwhile).
 const APISERVER_START_ATTEMPTS: usize = 3;
 
@@ -244,10 +247,13 @@ current-context: integration
         Ok(kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?)
     }
 
-    /// A kube-rs client from the admin kubeconfig (client certificate, `system:masters`).
+    /// A kube-rs client from the admin kubeconfig (client certificate,
+    /// `system:masters`). A response that stalls for [`CLIENT_READ_TIMEOUT`]
+    /// fails instead of hanging the test, so keep watches shorter than that
+    /// (`timeoutSeconds`) or let events flow.
     pub async fn client(&self) -> kube::Client {
         let config = self.client_config().await.expect("admin kube config");
-        kube::Client::try_from(config).expect("admin kube client")
+        test_client(config)
     }
 
     /// A client that trusts the cluster CA but presents no credentials.
@@ -305,7 +311,7 @@ current-context: integration
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
                 .expect("kube config");
-        kube::Client::try_from(config).expect("kube client")
+        test_client(config)
     }
 
     pub fn kubectl_runner(&self) -> &Kubectl {
@@ -326,6 +332,13 @@ current-context: integration
     pub fn kubectl_spawn(&self, args: &[&str]) -> Background {
         self.kubectl.spawn(args)
     }
+}
+
+fn test_client(mut config: kube::Config) -> kube::Client {
+    config.read_timeout = Some(CLIENT_READ_TIMEOUT);
+    // Count the timeout from each request, not from when a pooled connection went idle.
+    config.reset_reader_on_write = true;
+    kube::Client::try_from(config).expect("kube client")
 }
 
 impl Drop for Cluster {

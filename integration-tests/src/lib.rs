@@ -2,6 +2,12 @@
 //! Test harness: a real etcd and the real `kube-apiserver` binary per test,
 //! plus kubectl and kube-rs clients pointed at them.
 //!
+//! Environment:
+//! - `KUBE_APISERVER_BIN`: the binary to test (default `target/debug/kube-apiserver`);
+//! - `KUBECTL_BIN`: kubectl to run (default `/usr/bin/kubectl`);
+//! - `APISERVER_RUST_LOG`: `RUST_LOG` for the apiserver;
+//! - `INTEGRATION_KEEP_DIR`: keep a failed test's directory (logs, etcd data, certificates).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! let cluster = integration_tests::Cluster::start().await?;

@@ -153,6 +153,36 @@ async fn configmap_crud() {
     );
 }
 
+/// Upstream's namespace strategy sets `status.phase: Active` on create.
+#[tokio::test]
+async fn namespaces_are_active() {
+    let cluster = start().await;
+    let namespaces: Api<Namespace> = Api::all(cluster.client().await);
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some("fresh".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let created = namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create ns");
+    let cases = [
+        ("created", created),
+        ("read back", namespaces.get("fresh").await.expect("get")),
+        ("system", namespaces.get("kube-system").await.expect("get")),
+    ];
+    for (name, ns) in cases {
+        assert_eq!(
+            ns.status.and_then(|s| s.phase).as_deref(),
+            Some("Active"),
+            "{name}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn namespace_and_namespaced_deployment() {
     let cluster = start().await;
@@ -173,11 +203,6 @@ async fn namespace_and_namespaced_deployment() {
     assert_eq!(
         created.metadata.namespace, None,
         "namespaces are cluster-scoped"
-    );
-    assert_eq!(
-        created.status.and_then(|s| s.phase).as_deref(),
-        Some("Active"),
-        "a new namespace is Active"
     );
     let all = namespaces
         .list(&ListParams::default())
@@ -206,27 +231,6 @@ async fn namespace_and_namespaced_deployment() {
         .expect("create deployment");
     assert_eq!(created.metadata.namespace.as_deref(), Some("team-a"));
     assert_eq!(created.metadata.generation, Some(1));
-    // Server-side defaults that kubectl and controllers rely on.
-    let spec = created.spec.as_ref().expect("spec");
-    let strategy = spec.strategy.as_ref().expect("defaulted strategy");
-    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
-    assert_eq!(spec.revision_history_limit, Some(10));
-    assert_eq!(spec.progress_deadline_seconds, Some(600));
-    let pod_spec = spec.template.spec.as_ref().expect("pod spec");
-    assert_eq!(pod_spec.restart_policy.as_deref(), Some("Always"));
-    assert_eq!(pod_spec.dns_policy.as_deref(), Some("ClusterFirst"));
-    assert_eq!(pod_spec.termination_grace_period_seconds, Some(30));
-    let container = &pod_spec.containers[0];
-    assert_eq!(
-        container.image_pull_policy.as_deref(),
-        Some("Always"),
-        ":latest implied"
-    );
-    assert_eq!(
-        container.termination_message_path.as_deref(),
-        Some("/dev/termination-log")
-    );
-
     // Labels do not bump the generation; spec changes do.
     let labeled = deployments
         .patch(
@@ -297,6 +301,40 @@ async fn namespace_and_namespaced_deployment() {
     );
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
     assert_eq!(status.message, "namespaces \"does-not-exist\" not found");
+}
+
+/// Server-side defaults that kubectl and controllers rely on (upstream
+/// `pkg/apis/apps/v1/defaults.go` and `pkg/apis/core/v1/defaults.go`).
+#[tokio::test]
+async fn deployment_defaults() {
+    let cluster = start().await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client().await, "default");
+    let created = deployments
+        .create(&PostParams::default(), &deployment("web", "web", "web"))
+        .await
+        .expect("create deployment");
+    let spec = created.spec.as_ref().expect("spec");
+    let strategy = spec.strategy.as_ref().expect("defaulted strategy");
+    assert_eq!(strategy.type_.as_deref(), Some("RollingUpdate"));
+    assert_eq!(spec.revision_history_limit, Some(10));
+    assert_eq!(spec.progress_deadline_seconds, Some(600));
+    let pod_spec = spec.template.spec.as_ref().expect("pod spec");
+    assert_eq!(pod_spec.restart_policy.as_deref(), Some("Always"));
+    assert_eq!(pod_spec.dns_policy.as_deref(), Some("ClusterFirst"));
+    assert_eq!(pod_spec.termination_grace_period_seconds, Some(30));
+    let container = &pod_spec.containers[0];
+    assert_eq!(
+        container.image_pull_policy.as_deref(),
+        Some("Always"),
+        ":latest implied"
+    );
+    assert_eq!(
+        container.termination_message_path.as_deref(),
+        Some("/dev/termination-log")
+    );
+
+    let read = deployments.get("web").await.expect("get");
+    assert_eq!(read.spec, created.spec, "defaults are stored");
 }
 
 #[tokio::test]
@@ -551,7 +589,7 @@ async fn watch_from_resource_version_sees_events_in_order() {
 }
 
 #[tokio::test]
-async fn api_errors_conflict_not_found_already_exists_invalid() {
+async fn conflicts_already_exists_and_not_found() {
     let cluster = start().await;
     let client = cluster.client().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
@@ -637,6 +675,12 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
         "delete missing",
     );
     assert_eq!((status.code, status.reason.as_str()), (404, "NotFound"));
+}
+
+#[tokio::test]
+async fn invalid_configmaps_are_422_with_field_paths() {
+    let cluster = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client().await, "default");
 
     // 422 Invalid, naming the field.
     let status = api_status(
@@ -665,19 +709,6 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
         "{causes:?}"
     );
 
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
-    let status = api_status(
-        deployments
-            .create(&PostParams::default(), &deployment("mismatch", "a", "b"))
-            .await,
-        "selector does not match template",
-    );
-    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
-    assert!(
-        status.message.contains("spec.template.metadata.labels"),
-        "{}",
-        status.message
-    );
     let status = api_status(
         cms.create(
             &PostParams::default(),
@@ -692,6 +723,31 @@ async fn api_errors_conflict_not_found_already_exists_invalid() {
         "{}",
         status.message
     );
+}
+
+#[tokio::test]
+async fn deployment_selector_must_match_template() {
+    let cluster = start().await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client().await, "default");
+
+    let status = api_status(
+        deployments
+            .create(&PostParams::default(), &deployment("mismatch", "a", "b"))
+            .await,
+        "selector does not match template",
+    );
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status.message.contains("spec.template.metadata.labels"),
+        "{}",
+        status.message
+    );
+}
+
+#[tokio::test]
+async fn deployment_selector_is_immutable() {
+    let cluster = start().await;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client().await, "default");
 
     // Immutable field: a deployment's selector.
     deployments

@@ -290,6 +290,20 @@ async fn oversized_body_is_rejected() {
         "data": {"k": big}
     }))
     .unwrap();
+    // kubectl (HTTP/2) prints the Status message.
+    let file = cluster.dir().join("big.json");
+    std::fs::write(&file, &body).unwrap();
+    let out = cluster
+        .kubectl(&["create", "-f", file.to_str().unwrap()])
+        .await;
+    let stderr = integration_tests::expect_failure(&out, "kubectl create of 3.5 MiB");
+    assert!(
+        stderr.contains("Error from server (RequestEntityTooLarge)")
+            && stderr.contains("Request entity too large: limit is 3145728"),
+        "{stderr}"
+    );
+
+    // kube-rs (HTTP/1.1) gets the Status too, not a dropped connection.
     let reply = send(
         &client,
         Method::POST,

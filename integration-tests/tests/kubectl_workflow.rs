@@ -105,6 +105,15 @@ fn assert_header(table: &str, want: &[&str]) {
     assert_eq!(header, want, "table header of:\n{table}");
 }
 
+/// Runs kubectl, asserting success and that stdout contains `want`.
+async fn expect_kubectl(cluster: &Cluster, args: &[&str], want: &str) {
+    let stdout = expect_success(&cluster.kubectl(args).await, &format!("{args:?}"));
+    assert!(
+        stdout.contains(want),
+        "{args:?}: want {want:?}, got:\n{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn create_then_apply_three_way() {
     let cluster = start().await;
@@ -213,13 +222,9 @@ async fn create_then_apply_three_way() {
 }
 
 #[tokio::test]
-async fn get_output_formats() {
+async fn get_json_yaml_and_name() {
     let cluster = start().await;
     create_all(&cluster).await;
-    let out = cluster
-        .kubectl(&["run", "nginx", "--image=nginx:1.25", "--labels=app=nginx"])
-        .await;
-    assert!(expect_success(&out, "run").contains("pod/nginx created"));
 
     // -o json: one object, then a list wrapped as kind List.
     let one: Value = serde_json::from_str(&expect_success(
@@ -276,6 +281,12 @@ async fn get_output_formats() {
         names.lines().collect::<Vec<_>>(),
         ["deployment.apps/web", "service/web", "configmap/web-config"]
     );
+}
+
+#[tokio::test]
+async fn get_default_tables() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // Default tables (server-side Table printing).
     let table = expect_success(
@@ -342,35 +353,6 @@ async fn get_output_formats() {
     assert_header(&cms, &["NAME", "DATA", "AGE"]);
     assert_eq!(table_row(&cms, "web-config").expect("row")[1], "2");
 
-    let pods = expect_success(&cluster.kubectl(&["get", "po"]).await, "get po");
-    assert_header(&pods, &["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-    assert_eq!(
-        &table_row(&pods, "nginx").expect("row")[1..4],
-        ["0/1", "Pending", "0"]
-    );
-    let pods = expect_success(
-        &cluster.kubectl(&["get", "pods", "-o", "wide"]).await,
-        "pods wide",
-    );
-    // NOMINATED NODE and READINESS GATES split into two cells each.
-    assert_header(
-        &pods,
-        &[
-            "NAME",
-            "READY",
-            "STATUS",
-            "RESTARTS",
-            "AGE",
-            "IP",
-            "NODE",
-            "NOMINATED",
-            "NODE",
-            "READINESS",
-            "GATES",
-        ],
-    );
-    assert_eq!(&table_row(&pods, "nginx").expect("row")[5..], ["<none>"; 4]);
-
     let namespaces = expect_success(&cluster.kubectl(&["get", "namespaces"]).await, "get ns");
     assert_header(&namespaces, &["NAME", "STATUS", "AGE"]);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -409,6 +391,50 @@ async fn get_output_formats() {
             .map(String::as_str),
         Some("app=web")
     );
+}
+
+#[tokio::test]
+async fn get_pod_tables() {
+    let cluster = start().await;
+    let out = cluster
+        .kubectl(&["run", "nginx", "--image=nginx:1.25", "--labels=app=nginx"])
+        .await;
+    assert!(expect_success(&out, "run").contains("pod/nginx created"));
+
+    let pods = expect_success(&cluster.kubectl(&["get", "po"]).await, "get po");
+    assert_header(&pods, &["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(
+        &table_row(&pods, "nginx").expect("row")[1..4],
+        ["0/1", "Pending", "0"]
+    );
+    let pods = expect_success(
+        &cluster.kubectl(&["get", "pods", "-o", "wide"]).await,
+        "pods wide",
+    );
+    // NOMINATED NODE and READINESS GATES split into two cells each.
+    assert_header(
+        &pods,
+        &[
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES",
+        ],
+    );
+    assert_eq!(&table_row(&pods, "nginx").expect("row")[5..], ["<none>"; 4]);
+}
+
+#[tokio::test]
+async fn get_jsonpath_custom_columns_and_selectors() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // jsonpath and custom columns.
     assert_eq!(
@@ -482,6 +508,12 @@ async fn get_output_formats() {
         stderr.contains("Error from server (NotFound): configmaps \"missing\" not found"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn describe_reads_objects_and_events() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // describe reads the object and its events.
     let described = expect_success(
@@ -506,7 +538,10 @@ async fn get_output_formats() {
 async fn get_watch_sees_changes() {
     let cluster = start().await;
     let out = cluster
-        .kubectl(&["create", "configmap", "watched", "--from-literal=a=1"])
+        .kubectl_stdin(
+            &["create", "-f", "-"],
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\ndata:\n  a: \"1\"\n",
+        )
         .await;
     assert!(expect_success(&out, "create cm").contains("configmap/watched created"));
 
@@ -575,23 +610,79 @@ async fn get_watch_sees_changes() {
     named.stop().await;
 }
 
+/// Imperative generators (`create configmap`, `create deployment`, `expose`...)
+/// use client-go's typed clients, which send protobuf request bodies.
 #[tokio::test]
-async fn label_annotate_scale_patch_replace_delete() {
+async fn imperative_generators() {
     let cluster = start().await;
-    let file = create_all(&cluster).await;
-    let ok = |args: &'static [&'static str], want: &'static str| {
-        let cluster = &cluster;
-        async move {
-            let stdout = expect_success(&cluster.kubectl(args).await, &format!("{args:?}"));
-            assert!(
-                stdout.contains(want),
-                "{args:?}: want {want:?}, got:\n{stdout}"
-            );
-        }
-    };
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["create", "namespace", "gen-ns"],
+            "namespace/gen-ns created",
+        ),
+        (
+            &["create", "configmap", "gen-cm", "--from-literal=a=1"],
+            "configmap/gen-cm created",
+        ),
+        (
+            &[
+                "create",
+                "secret",
+                "generic",
+                "gen-secret",
+                "--from-literal=p=s",
+            ],
+            "secret/gen-secret created",
+        ),
+        (
+            &[
+                "create",
+                "deployment",
+                "gen-deploy",
+                "--image=nginx:1.25",
+                "--replicas=2",
+            ],
+            "deployment.apps/gen-deploy created",
+        ),
+        (
+            &["create", "service", "clusterip", "gen-svc", "--tcp=80:8080"],
+            "service/gen-svc created",
+        ),
+        (
+            &["expose", "deployment", "gen-deploy", "--port=80"],
+            "service/gen-deploy exposed",
+        ),
+        (
+            &["create", "serviceaccount", "gen-sa"],
+            "serviceaccount/gen-sa created",
+        ),
+    ];
+    for (args, want) in cases {
+        expect_kubectl(&cluster, args, want).await;
+    }
+    assert_eq!(
+        jsonpath(&cluster, &["configmap", "gen-cm"], "{.data.a}").await,
+        "1"
+    );
+    assert_eq!(
+        jsonpath(&cluster, &["secret", "gen-secret"], "{.data.p}").await,
+        "cw==",
+        "base64 of \"s\""
+    );
+    assert_eq!(
+        jsonpath(&cluster, &["service", "gen-deploy"], "{.spec.selector.app}").await,
+        "gen-deploy"
+    );
+}
+
+#[tokio::test]
+async fn label_and_annotate() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // label
-    ok(
+    expect_kubectl(
+        &cluster,
         &["label", "deployment", "web", "tier=frontend"],
         "deployment.apps/web labeled",
     )
@@ -604,12 +695,14 @@ async fn label_annotate_scale_patch_replace_delete() {
         .kubectl(&["label", "deployment", "web", "tier=backend"])
         .await;
     assert!(expect_failure(&clash, "label without --overwrite").contains("--overwrite is false"));
-    ok(
+    expect_kubectl(
+        &cluster,
         &["label", "deployment", "web", "tier=backend", "--overwrite"],
         "deployment.apps/web labeled",
     )
     .await;
-    ok(
+    expect_kubectl(
+        &cluster,
         &["label", "deployment", "web", "tier-"],
         "deployment.apps/web unlabeled",
     )
@@ -620,7 +713,8 @@ async fn label_annotate_scale_patch_replace_delete() {
     );
 
     // annotate
-    ok(
+    expect_kubectl(
+        &cluster,
         &["annotate", "deployment", "web", "team=platform"],
         "deployment.apps/web annotated",
     )
@@ -634,9 +728,16 @@ async fn label_annotate_scale_patch_replace_delete() {
         .await,
         "platform"
     );
+}
+
+#[tokio::test]
+async fn scale_with_preconditions() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // scale (the scale subresource), with and without a precondition
-    ok(
+    expect_kubectl(
+        &cluster,
         &["scale", "deployment", "web", "--replicas=3"],
         "deployment.apps/web scaled",
     )
@@ -661,9 +762,16 @@ async fn label_annotate_scale_patch_replace_delete() {
         jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
         "3"
     );
+}
+
+#[tokio::test]
+async fn patch_merge_json_and_strategic() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // patch: merge, JSON, strategic (default), and a no-op
-    ok(
+    expect_kubectl(
+        &cluster,
         &[
             "patch",
             "deployment",
@@ -679,7 +787,8 @@ async fn label_annotate_scale_patch_replace_delete() {
         jsonpath(&cluster, &["deployment", "web"], "{.spec.replicas}").await,
         "5"
     );
-    ok(
+    expect_kubectl(
+        &cluster,
         &[
             "patch",
             "deployment",
@@ -691,7 +800,8 @@ async fn label_annotate_scale_patch_replace_delete() {
         "deployment.apps/web patched (no change)",
     )
     .await;
-    ok(
+    expect_kubectl(
+        &cluster,
         &[
             "patch",
             "configmap",
@@ -726,7 +836,8 @@ async fn label_annotate_scale_patch_replace_delete() {
         "green"
     );
 
-    ok(
+    expect_kubectl(
+        &cluster,
         &[
             "patch",
             "deployment",
@@ -752,7 +863,8 @@ async fn label_annotate_scale_patch_replace_delete() {
         containers[0]["ports"][0]["containerPort"], 80,
         "merged by name: {containers}"
     );
-    ok(
+    expect_kubectl(
+        &cluster,
         &[
             "patch",
             "deployment",
@@ -773,12 +885,47 @@ async fn label_annotate_scale_patch_replace_delete() {
         .await,
         "nginx sidecar"
     );
-    // Upstream bumps a Deployment's generation on spec and annotation changes
-    // (not labels, not no-ops): create, annotate, scale, merge, 2x strategic.
-    assert_eq!(
-        jsonpath(&cluster, &["deployment", "web"], "{.metadata.generation}").await,
-        "6"
-    );
+}
+
+#[tokio::test]
+async fn generation_follows_spec_and_annotations() {
+    let cluster = start().await;
+    create_all(&cluster).await;
+
+    // Upstream bumps a Deployment's generation on spec and annotation
+    // changes, not on label changes or no-op patches.
+    let generation = || jsonpath(&cluster, &["deployment", "web"], "{.metadata.generation}");
+    assert_eq!(generation().await, "1", "after create");
+    expect_kubectl(&cluster, &["label", "deployment", "web", "x=y"], "labeled").await;
+    assert_eq!(generation().await, "1", "after a label change");
+    expect_kubectl(
+        &cluster,
+        &["annotate", "deployment", "web", "note=n"],
+        "annotated",
+    )
+    .await;
+    assert_eq!(generation().await, "2", "after an annotation change");
+    expect_kubectl(
+        &cluster,
+        &["scale", "deployment", "web", "--replicas=4"],
+        "scaled",
+    )
+    .await;
+    assert_eq!(generation().await, "3", "after scale");
+    let same = r#"{"spec":{"replicas":4}}"#;
+    expect_kubectl(
+        &cluster,
+        &["patch", "deployment", "web", "--type=merge", "-p", same],
+        "patched (no change)",
+    )
+    .await;
+    assert_eq!(generation().await, "3", "after a no-op patch");
+}
+
+#[tokio::test]
+async fn replace_from_file() {
+    let cluster = start().await;
+    create_all(&cluster).await;
 
     // replace -f: the whole object is replaced.
     let replacement = write_manifest(
@@ -807,9 +954,16 @@ async fn label_annotate_scale_patch_replace_delete() {
         stderr.contains("(NotFound)") && stderr.contains("configmaps \"ghost\" not found"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn delete_objects() {
+    let cluster = start().await;
+    let file = create_all(&cluster).await;
 
     // delete
-    ok(
+    expect_kubectl(
+        &cluster,
         &["delete", "deployment", "web"],
         "deployment.apps \"web\" deleted",
     )

@@ -25,18 +25,15 @@ fn identity<K: Resource>(obj: &K) -> (String, String) {
     )
 }
 
+const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
 async fn assert_bootstrap_objects(client: &kube::Client) {
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        let ns = namespaces
+    for name in SYSTEM_NAMESPACES {
+        namespaces
             .get(name)
             .await
             .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
-        assert_eq!(
-            ns.status.and_then(|s| s.phase).as_deref(),
-            Some("Active"),
-            "{name}"
-        );
     }
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let kubernetes = services
@@ -69,7 +66,17 @@ async fn assert_bootstrap_objects(client: &kube::Client) {
 #[tokio::test]
 async fn bootstrap_objects_exist() {
     let cluster = start().await;
-    assert_bootstrap_objects(&cluster.client().await).await;
+    let client = cluster.client().await;
+    assert_bootstrap_objects(&client).await;
+    let namespaces: Api<Namespace> = Api::all(client);
+    for name in SYSTEM_NAMESPACES {
+        let ns = namespaces.get(name).await.expect("system namespace");
+        assert_eq!(
+            ns.status.and_then(|s| s.phase).as_deref(),
+            Some("Active"),
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,3 +1,6 @@
-//! The CRI v1 protobuf API, compiled with tonic. Vendored with the kubelet
-//! issue; empty until then.
+//! Protobuf support: the Kubernetes API protos (`k8s`, decoding
+//! `application/vnd.kubernetes.protobuf` request bodies to JSON) and, with the
+//! kubelet issue, the CRI v1 API.
 #![forbid(unsafe_code)]
+
+pub mod k8s;

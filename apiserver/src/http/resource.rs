@@ -706,8 +706,8 @@ impl Ctx<'_> {
                 if allowed <= 0 {
                     let healthy = cur["status"]["currentHealthy"].as_i64().unwrap_or(0);
                     let desired = cur["status"]["desiredHealthy"].as_i64().unwrap_or(0);
-                    let mut e = ApiError::too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.", 10);
-                    e.details = Some(json!({ "causes": [{
+                    let e = ApiError::too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+                        .with_details(json!({ "causes": [{
                         "reason": "DisruptionBudget",
                         "message": format!("The disruption budget {pdb_name} needs {desired} healthy pods and has {healthy} currently"),
                     }]}));

@@ -36,10 +36,10 @@ pub fn negotiate(accept: Option<&str>) -> Result<Format, ApiError> {
         let params: Vec<&str> = params.collect();
         let has = |p: &str| params.iter().any(|x| x.replace(' ', "") == p);
         match media {
-            "application/json" | "*/*" | "application/*" if has("as=Table") => {
-                if has("g=meta.k8s.io") && (has("v=v1") || has("v=v1beta1")) {
-                    return Ok(Format::Table);
-                }
+            "application/json" | "*/*" | "application/*"
+                if has("as=Table") && has("g=meta.k8s.io") && (has("v=v1") || has("v=v1beta1")) =>
+            {
+                return Ok(Format::Table);
             }
             "application/json" | "*/*" | "application/*"
                 if (has("as=PartialObjectMetadata") || has("as=PartialObjectMetadataList"))

@@ -248,6 +248,10 @@ impl Store {
         &self.storage
     }
 
+    pub fn allocator(&self) -> &Allocator {
+        &self.allocator
+    }
+
     pub fn root(&self) -> &str {
         &self.root
     }

@@ -629,3 +629,56 @@ async fn services_get_cluster_ips_and_node_ports_once() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn repair_frees_only_reservations_unowned_twice() {
+    let f = fixture().await;
+    let info = f.info("", "services");
+    let svc = json!({"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}});
+    let kept = f
+        .store
+        .create(info, "default", svc, &WriteOptions::default())
+        .await
+        .unwrap()
+        .object;
+    // A reservation left behind by a crash before its service was stored.
+    f.store
+        .storage()
+        .create(
+            "/registry/ranges/serviceips/10.96.0.99",
+            b"default/ghost".to_vec(),
+        )
+        .await
+        .unwrap();
+    let services = vec![kept.clone()];
+    let suspects = f
+        .store
+        .allocator()
+        .repair(&services, &Default::default())
+        .await;
+    assert!(suspects.contains("/registry/ranges/serviceips/10.96.0.99"));
+    assert!(
+        f.store
+            .storage()
+            .get("/registry/ranges/serviceips/10.96.0.99")
+            .await
+            .unwrap()
+            .is_some(),
+        "not freed on first sight"
+    );
+    f.store.allocator().repair(&services, &suspects).await;
+    assert!(
+        f.store
+            .storage()
+            .get("/registry/ranges/serviceips/10.96.0.99")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let ip = kept["spec"]["clusterIP"].as_str().unwrap();
+    let owned = format!("/registry/ranges/serviceips/{ip}");
+    assert!(
+        f.store.storage().get(&owned).await.unwrap().is_some(),
+        "a held address stays"
+    );
+}

@@ -851,20 +851,125 @@ pub fn validate_resource_requirements(
     errs
 }
 
-/// A container resource name: a qualified name; unprefixed ones must be
-/// standard (cpu, memory, ephemeral-storage, hugepages-*).
+/// Upstream's standardResources (IsStandardResourceName).
+pub fn is_standard_resource_name(name: &str) -> bool {
+    matches!(
+        name,
+        "cpu"
+            | "memory"
+            | "ephemeral-storage"
+            | "requests.cpu"
+            | "requests.memory"
+            | "requests.ephemeral-storage"
+            | "limits.cpu"
+            | "limits.memory"
+            | "limits.ephemeral-storage"
+            | "pods"
+            | "resourcequotas"
+            | "services"
+            | "replicationcontrollers"
+            | "secrets"
+            | "configmaps"
+            | "persistentvolumeclaims"
+            | "storage"
+            | "requests.storage"
+            | "services.nodeports"
+            | "services.loadbalancers"
+    ) || is_huge_page_quota_name(name)
+}
+
+fn is_huge_page_quota_name(name: &str) -> bool {
+    name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
+}
+
+/// `vendor.com/gpu`: prefixed, not in the kubernetes.io domain, not `requests.`.
+pub fn is_extended_resource_name(name: &str) -> bool {
+    let native = !name.contains('/') || name.contains("kubernetes.io/");
+    !native
+        && !name.starts_with("requests.")
+        && is_qualified_name(&format!("requests.{name}")).is_empty()
+}
+
+/// Resources counted in whole units (IsIntegerResourceName).
+pub fn is_integer_resource_name(name: &str) -> bool {
+    matches!(
+        name,
+        "pods"
+            | "resourcequotas"
+            | "services"
+            | "replicationcontrollers"
+            | "secrets"
+            | "configmaps"
+            | "persistentvolumeclaims"
+            | "services.nodeports"
+            | "services.loadbalancers"
+    ) || is_extended_resource_name(name)
+}
+
+/// A resource name: qualified, and standard unless prefixed (validateResourceName).
+pub fn validate_resource_name(name: &str, path: &str) -> Vec<FieldError> {
+    let errs = validate_qualified_name(name, path);
+    if errs.is_empty() && !name.contains('/') && !is_standard_resource_name(name) {
+        return vec![FieldError::invalid(
+            path,
+            name,
+            "must be a standard resource type or fully qualified",
+        )];
+    }
+    errs
+}
+
+/// A container resource name (validateContainerResourceName): cpu, memory,
+/// ephemeral-storage, hugepages-*, or an extended resource.
 pub fn validate_container_resource_name(name: &str, path: &str) -> Vec<FieldError> {
-    let mut errs = validate_qualified_name(name, path);
-    let standard =
-        matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-");
-    if !name.contains('/') && !standard {
+    let mut errs = validate_resource_name(name, path);
+    if !name.contains('/') {
+        let standard = matches!(name, "cpu" | "memory" | "ephemeral-storage")
+            || name.starts_with("hugepages-");
+        if !standard {
+            errs.push(FieldError::invalid(
+                path,
+                name,
+                "must be a standard resource for containers",
+            ));
+        }
+    } else if !name.contains("kubernetes.io/") && !is_extended_resource_name(name) {
         errs.push(FieldError::invalid(
             path,
             name,
-            "must be a standard resource for containers",
+            "doesn't follow extended resource name standard",
         ));
     }
     errs
+}
+
+/// Non-negative, and whole for integer resources (ValidateResourceQuantityValue).
+pub fn validate_resource_quantity_value(name: &str, q: &Quantity, path: &str) -> Vec<FieldError> {
+    let mut errs = validate_resource_quantity(q, path);
+    if errs.is_empty()
+        && is_integer_resource_name(name)
+        && parse_quantity(&q.0).is_ok_and(|v| v % 1_000_000_000 != 0)
+    {
+        errs.push(FieldError::invalid(
+            path,
+            q.0.as_str(),
+            "must be an integer",
+        ));
+    }
+    errs
+}
+
+/// Upstream's ValidatePositiveQuantityValue.
+pub fn validate_positive_quantity(q: &Quantity, path: &str) -> Vec<FieldError> {
+    match parse_quantity(&q.0) {
+        Err(msg) => vec![FieldError::invalid(path, q.0.as_str(), msg)],
+        Ok(v) if v <= 0 => vec![FieldError::invalid(
+            path,
+            q.0.as_str(),
+            "must be greater than zero",
+        )],
+        Ok(_) => Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -1390,10 +1495,38 @@ mod tests {
             ..Default::default()
         };
         let errs = validate_resource_requirements(Some(&r), "r");
-        assert_eq!(fields(&errs), vec!["r.requests[cpu]", "r.requests[gpu]"]);
+        assert_eq!(
+            fields(&errs),
+            vec!["r.requests[cpu]", "r.requests[gpu]", "r.requests[gpu]"]
+        );
         assert_eq!(
             errs[0].detail,
             "must be less than or equal to cpu limit of 1"
+        );
+    }
+
+    #[test]
+    fn resource_names() {
+        assert!(validate_resource_name("requests.cpu", "p").is_empty());
+        assert!(validate_resource_name("example.com/foo", "p").is_empty());
+        assert_eq!(
+            validate_resource_name("foo", "p")[0].detail,
+            "must be a standard resource type or fully qualified"
+        );
+        assert!(validate_container_resource_name("nvidia.com/gpu", "p").is_empty());
+        assert_eq!(validate_container_resource_name("pods", "p").len(), 1);
+        assert!(is_integer_resource_name("count/pods") && is_integer_resource_name("pods"));
+        assert!(!is_integer_resource_name("cpu") && !is_integer_resource_name("kubernetes.io/x"));
+        let q = |s: &str| Quantity(s.into());
+        assert!(validate_resource_quantity_value("pods", &q("10"), "p").is_empty());
+        assert_eq!(
+            validate_resource_quantity_value("pods", &q("1500m"), "p")[0].detail,
+            "must be an integer"
+        );
+        assert!(validate_resource_quantity_value("cpu", &q("1500m"), "p").is_empty());
+        assert_eq!(
+            validate_positive_quantity(&q("0"), "p")[0].detail,
+            "must be greater than zero"
         );
     }
 

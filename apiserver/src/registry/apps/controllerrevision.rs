@@ -20,7 +20,11 @@ impl Strategy for ControllerRevisionStrategy {
         errs
     }
 
-    fn validate_update(&self, obj: &ControllerRevision, old: &ControllerRevision) -> Vec<FieldError> {
+    fn validate_update(
+        &self,
+        obj: &ControllerRevision,
+        old: &ControllerRevision,
+    ) -> Vec<FieldError> {
         let mut errs = self.validate(obj);
         errs.extend(validate_immutable(&obj.data, &old.data, "data"));
         errs
@@ -34,18 +38,34 @@ mod tests {
     use serde_json::{Value, from_value, json};
 
     fn revision(v: Value) -> ControllerRevision {
-        from_value(merged(json!({"metadata": {"name": "r", "namespace": "default"}}), v)).unwrap()
+        from_value(merged(
+            json!({"metadata": {"name": "r", "namespace": "default"}}),
+            v,
+        ))
+        .unwrap()
     }
 
     #[test]
     fn validation_table() {
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
-            ("valid", json!({"data": {"spec": {}}, "revision": 2}), vec![]),
+            (
+                "valid",
+                json!({"data": {"spec": {}}, "revision": 2}),
+                vec![],
+            ),
             ("no data", json!({"revision": 1}), vec!["data"]),
-            ("negative revision", json!({"data": {}, "revision": -1}), vec!["revision"]),
+            (
+                "negative revision",
+                json!({"data": {}, "revision": -1}),
+                vec!["revision"],
+            ),
         ];
         for (name, v, want) in cases {
-            assert_eq!(fields(&ControllerRevisionStrategy.validate(&revision(v))), want, "{name}");
+            assert_eq!(
+                fields(&ControllerRevisionStrategy.validate(&revision(v))),
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -54,8 +74,15 @@ mod tests {
         let old = revision(json!({"data": {"a": 1}, "revision": 1}));
         let mut new = old.clone();
         new.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
-        assert!(ControllerRevisionStrategy.validate_update(&new, &old).is_empty());
+        assert!(
+            ControllerRevisionStrategy
+                .validate_update(&new, &old)
+                .is_empty()
+        );
         let new = revision(json!({"data": {"a": 2}, "revision": 1}));
-        assert_eq!(fields(&ControllerRevisionStrategy.validate_update(&new, &old)), ["data"]);
+        assert_eq!(
+            fields(&ControllerRevisionStrategy.validate_update(&new, &old)),
+            ["data"]
+        );
     }
 }

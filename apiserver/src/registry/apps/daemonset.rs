@@ -1,14 +1,18 @@
 //! apps/v1 DaemonSet (upstream `pkg/registry/apps/daemonset/strategy.go`).
 
 use super::{
-    SELECTOR_MISMATCH, Selector, as_selector, int_or_percent_value, is_not_more_than_100_percent, selector_given,
-    template_labels, validate_always_restart, validate_positive_int_or_percent,
+    SELECTOR_MISMATCH, Selector, as_selector, int_or_percent_value, is_not_more_than_100_percent,
+    selector_given, template_labels, validate_always_restart, validate_positive_int_or_percent,
 };
 use crate::error::FieldError;
 use crate::registry::core::pod::{default_pod_template_spec, validate_pod_template_spec};
 use crate::registry::strategy::Strategy;
-use crate::registry::validation::{child, validate_immutable, validate_label_selector, validate_nonnegative};
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet};
+use crate::registry::validation::{
+    child, validate_immutable, validate_label_selector, validate_nonnegative,
+};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
@@ -36,15 +40,23 @@ impl Strategy for DaemonSetStrategy {
     fn prepare_for_create(&self, obj: &mut DaemonSet) {
         obj.status = None;
         // Upstream sets TemplateGeneration to at least 1 on create.
-        let annotations = obj.metadata.annotations.get_or_insert_with(Default::default);
-        let current = annotations.get(TEMPLATE_GENERATION_ANNOTATION).and_then(|g| g.parse::<i64>().ok());
+        let annotations = obj
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default);
+        let current = annotations
+            .get(TEMPLATE_GENERATION_ANNOTATION)
+            .and_then(|g| g.parse::<i64>().ok());
         if current.is_none_or(|g| g < 1) {
             annotations.insert(TEMPLATE_GENERATION_ANNOTATION.into(), "1".into());
         }
     }
 
     fn validate(&self, obj: &DaemonSet) -> Vec<FieldError> {
-        validate_spec(obj.spec.as_ref().unwrap_or(&DaemonSetSpec::default()), "spec")
+        validate_spec(
+            obj.spec.as_ref().unwrap_or(&DaemonSetSpec::default()),
+            "spec",
+        )
     }
 
     fn validate_update(&self, obj: &DaemonSet, old: &DaemonSet) -> Vec<FieldError> {
@@ -73,25 +85,49 @@ fn validate_spec(spec: &DaemonSetSpec, path: &str) -> Vec<FieldError> {
     if let Some(s) = selector
         && Selector::Of(s).is_empty()
     {
-        errs.push(FieldError::invalid(&sel_path, json!(s), "empty selector is invalid for daemonset"));
+        errs.push(FieldError::invalid(
+            &sel_path,
+            json!(s),
+            "empty selector is invalid for daemonset",
+        ));
     }
     errs.extend(validate_pod_template_spec(&spec.template, &template_path));
-    errs.extend(validate_always_restart(&spec.template, &template_path, "DaemonSet"));
-    errs.extend(validate_nonnegative(spec.min_ready_seconds.unwrap_or(0).into(), &child(path, "minReadySeconds")));
-    errs.extend(validate_update_strategy(spec.update_strategy.as_ref(), &child(path, "updateStrategy")));
+    errs.extend(validate_always_restart(
+        &spec.template,
+        &template_path,
+        "DaemonSet",
+    ));
+    errs.extend(validate_nonnegative(
+        spec.min_ready_seconds.unwrap_or(0).into(),
+        &child(path, "minReadySeconds"),
+    ));
+    errs.extend(validate_update_strategy(
+        spec.update_strategy.as_ref(),
+        &child(path, "updateStrategy"),
+    ));
     if let Some(limit) = spec.revision_history_limit {
-        errs.extend(validate_nonnegative(limit.into(), &child(path, "revisionHistoryLimit")));
+        errs.extend(validate_nonnegative(
+            limit.into(),
+            &child(path, "revisionHistoryLimit"),
+        ));
     }
     errs
 }
 
-fn validate_update_strategy(strategy: Option<&DaemonSetUpdateStrategy>, path: &str) -> Vec<FieldError> {
+fn validate_update_strategy(
+    strategy: Option<&DaemonSetUpdateStrategy>,
+    path: &str,
+) -> Vec<FieldError> {
     let kind = strategy.and_then(|s| s.type_.as_deref()).unwrap_or("");
     match (kind, strategy.and_then(|s| s.rolling_update.as_ref())) {
         ("OnDelete", _) => Vec::new(),
         ("RollingUpdate", None) => vec![FieldError::required(child(path, "rollingUpdate"), "")],
         ("RollingUpdate", Some(ru)) => validate_rolling_update(ru, &child(path, "rollingUpdate")),
-        (other, _) => vec![FieldError::not_supported(path, other, &["RollingUpdate", "OnDelete"])],
+        (other, _) => vec![FieldError::not_supported(
+            path,
+            other,
+            &["RollingUpdate", "OnDelete"],
+        )],
     }
 }
 
@@ -105,13 +141,19 @@ fn validate_rolling_update(ru: &RollingUpdateDaemonSet, path: &str) -> Vec<Field
     errs.extend(is_not_more_than_100_percent(unavailable, &unavailable_path));
     errs.extend(is_not_more_than_100_percent(surge, &surge_path));
     // Exactly one of the two must be non-zero.
-    match (int_or_percent_value(unavailable) != 0, int_or_percent_value(surge) != 0) {
+    match (
+        int_or_percent_value(unavailable) != 0,
+        int_or_percent_value(surge) != 0,
+    ) {
         (true, true) => errs.push(FieldError::invalid(
             surge_path,
             json!(surge),
             "may not be set when maxUnavailable is non-zero",
         )),
-        (false, false) => errs.push(FieldError::required(unavailable_path, "cannot be 0 when maxSurge is 0")),
+        (false, false) => errs.push(FieldError::required(
+            unavailable_path,
+            "cannot be 0 when maxSurge is 0",
+        )),
         _ => {}
     }
     errs
@@ -124,8 +166,10 @@ mod tests {
     use serde_json::{Value, from_value};
 
     fn daemon_set(spec: Value) -> DaemonSet {
-        let mut ds: DaemonSet =
-            from_value(json!({"metadata": {"name": "agent", "namespace": "kube-system"}, "spec": spec})).unwrap();
+        let mut ds: DaemonSet = from_value(
+            json!({"metadata": {"name": "agent", "namespace": "kube-system"}, "spec": spec}),
+        )
+        .unwrap();
         DaemonSetStrategy.defaults(&mut ds);
         ds
     }
@@ -151,7 +195,10 @@ mod tests {
         ds.status = Some(Default::default());
         DaemonSetStrategy.prepare_for_create(&mut ds);
         assert!(ds.status.is_none());
-        assert_eq!(ds.metadata.annotations.unwrap()[TEMPLATE_GENERATION_ANNOTATION], "1");
+        assert_eq!(
+            ds.metadata.annotations.unwrap()[TEMPLATE_GENERATION_ANNOTATION],
+            "1"
+        );
     }
 
     #[test]
@@ -163,23 +210,48 @@ mod tests {
                 merged(valid(), json!({"selector": {"matchLabels": {"app": "x"}}})),
                 vec!["spec.template.metadata.labels"],
             ),
-            ("empty selector", merged(valid(), json!({"selector": {"matchLabels": {}}})), vec!["spec.selector"]),
-            ("missing selector", json!({"template": template("agent")}), vec!["spec.template.metadata.labels"]),
+            (
+                "empty selector",
+                merged(valid(), json!({"selector": {"matchLabels": {}}})),
+                vec!["spec.selector"],
+            ),
+            (
+                "missing selector",
+                json!({"template": template("agent")}),
+                vec!["spec.template.metadata.labels"],
+            ),
             (
                 "both set",
-                merged(valid(), json!({"updateStrategy": {"rollingUpdate": {"maxSurge": 1}}})),
+                merged(
+                    valid(),
+                    json!({"updateStrategy": {"rollingUpdate": {"maxSurge": 1}}}),
+                ),
                 vec!["spec.updateStrategy.rollingUpdate.maxSurge"],
             ),
             (
                 "both zero",
-                merged(valid(), json!({"updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}}})),
+                merged(
+                    valid(),
+                    json!({"updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}}}),
+                ),
                 vec!["spec.updateStrategy.rollingUpdate.maxUnavailable"],
             ),
-            ("on delete", merged(valid(), json!({"updateStrategy": {"type": "OnDelete"}})), vec![]),
-            ("bad type", merged(valid(), json!({"updateStrategy": {"type": "Sometimes"}})), vec!["spec.updateStrategy"]),
+            (
+                "on delete",
+                merged(valid(), json!({"updateStrategy": {"type": "OnDelete"}})),
+                vec![],
+            ),
+            (
+                "bad type",
+                merged(valid(), json!({"updateStrategy": {"type": "Sometimes"}})),
+                vec!["spec.updateStrategy"],
+            ),
             (
                 "restart never",
-                merged(valid(), json!({"template": {"spec": {"restartPolicy": "Never"}}})),
+                merged(
+                    valid(),
+                    json!({"template": {"spec": {"restartPolicy": "Never"}}}),
+                ),
                 vec!["spec.template.spec.restartPolicy"],
             ),
         ];
@@ -196,6 +268,9 @@ mod tests {
             valid(),
             json!({"selector": {"matchLabels": {"tier": "x"}}, "template": {"metadata": {"labels": {"tier": "x"}}}}),
         ));
-        assert_eq!(fields(&DaemonSetStrategy.validate_update(&new, &old)), ["spec.selector"]);
+        assert_eq!(
+            fields(&DaemonSetStrategy.validate_update(&new, &old)),
+            ["spec.selector"]
+        );
     }
 }

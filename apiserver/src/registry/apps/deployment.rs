@@ -2,7 +2,8 @@
 
 use super::{
     as_selector, int_or_percent_value, is_not_more_than_100_percent, selector_given,
-    validate_positive_int_or_percent, validate_required_selector, validate_template_for_replica_set,
+    validate_positive_int_or_percent, validate_required_selector,
+    validate_template_for_replica_set,
 };
 use crate::error::FieldError;
 use crate::registry::core::pod::default_pod_template_spec;
@@ -26,8 +27,10 @@ impl Strategy for DeploymentStrategy {
         let kind = strategy.type_.get_or_insert_with(|| "RollingUpdate".into());
         if kind == "RollingUpdate" {
             let ru = strategy.rolling_update.get_or_insert_with(Default::default);
-            ru.max_unavailable.get_or_insert_with(|| IntOrString::String("25%".into()));
-            ru.max_surge.get_or_insert_with(|| IntOrString::String("25%".into()));
+            ru.max_unavailable
+                .get_or_insert_with(|| IntOrString::String("25%".into()));
+            ru.max_surge
+                .get_or_insert_with(|| IntOrString::String("25%".into()));
         }
         spec.revision_history_limit.get_or_insert(10);
         spec.progress_deadline_seconds.get_or_insert(600);
@@ -39,7 +42,10 @@ impl Strategy for DeploymentStrategy {
     }
 
     fn validate(&self, obj: &Deployment) -> Vec<FieldError> {
-        validate_spec(obj.spec.as_ref().unwrap_or(&DeploymentSpec::default()), "spec")
+        validate_spec(
+            obj.spec.as_ref().unwrap_or(&DeploymentSpec::default()),
+            "spec",
+        )
     }
 
     fn validate_update(&self, obj: &Deployment, old: &Deployment) -> Vec<FieldError> {
@@ -52,25 +58,51 @@ impl Strategy for DeploymentStrategy {
 }
 
 fn validate_spec(spec: &DeploymentSpec, path: &str) -> Vec<FieldError> {
-    let mut errs = validate_nonnegative(spec.replicas.unwrap_or(0).into(), &child(path, "replicas"));
+    let mut errs =
+        validate_nonnegative(spec.replicas.unwrap_or(0).into(), &child(path, "replicas"));
     let selector = selector_given(&spec.selector);
     let sel_path = child(path, "selector");
-    errs.extend(validate_required_selector(selector, &sel_path, "deployment"));
+    errs.extend(validate_required_selector(
+        selector,
+        &sel_path,
+        "deployment",
+    ));
     match as_selector(selector) {
-        None => errs.push(FieldError::invalid(&sel_path, json!(spec.selector), "invalid label selector")),
-        Some(sel) => errs.extend(validate_template_for_replica_set(&spec.template, &sel, &child(path, "template"))),
+        None => errs.push(FieldError::invalid(
+            &sel_path,
+            json!(spec.selector),
+            "invalid label selector",
+        )),
+        Some(sel) => errs.extend(validate_template_for_replica_set(
+            &spec.template,
+            &sel,
+            &child(path, "template"),
+        )),
     }
-    errs.extend(validate_strategy(spec.strategy.as_ref(), &child(path, "strategy")));
+    errs.extend(validate_strategy(
+        spec.strategy.as_ref(),
+        &child(path, "strategy"),
+    ));
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
-    errs.extend(validate_nonnegative(min_ready.into(), &child(path, "minReadySeconds")));
+    errs.extend(validate_nonnegative(
+        min_ready.into(),
+        &child(path, "minReadySeconds"),
+    ));
     if let Some(limit) = spec.revision_history_limit {
-        errs.extend(validate_nonnegative(limit.into(), &child(path, "revisionHistoryLimit")));
+        errs.extend(validate_nonnegative(
+            limit.into(),
+            &child(path, "revisionHistoryLimit"),
+        ));
     }
     if let Some(deadline) = spec.progress_deadline_seconds {
         let p = child(path, "progressDeadlineSeconds");
         errs.extend(validate_nonnegative(deadline.into(), &p));
         if deadline <= min_ready {
-            errs.push(FieldError::invalid(p, deadline, "must be greater than minReadySeconds"));
+            errs.push(FieldError::invalid(
+                p,
+                deadline,
+                "must be greater than minReadySeconds",
+            ));
         }
     }
     errs
@@ -90,7 +122,11 @@ fn validate_strategy(strategy: Option<&UpdateStrategy>, path: &str) -> Vec<Field
             "this should be defaulted and never be nil",
         )],
         ("RollingUpdate", Some(ru)) => validate_rolling_update(ru, &child(path, "rollingUpdate")),
-        (other, _) => vec![FieldError::not_supported(path, other, &["Recreate", "RollingUpdate"])],
+        (other, _) => vec![FieldError::not_supported(
+            path,
+            other,
+            &["Recreate", "RollingUpdate"],
+        )],
     }
 }
 
@@ -100,9 +136,16 @@ fn validate_rolling_update(ru: &RollingUpdateDeployment, path: &str) -> Vec<Fiel
     let surge = ru.max_surge.as_ref().unwrap_or(&zero);
     let unavailable_path = child(path, "maxUnavailable");
     let mut errs = validate_positive_int_or_percent(unavailable, &unavailable_path);
-    errs.extend(validate_positive_int_or_percent(surge, &child(path, "maxSurge")));
+    errs.extend(validate_positive_int_or_percent(
+        surge,
+        &child(path, "maxSurge"),
+    ));
     if int_or_percent_value(unavailable) == 0 && int_or_percent_value(surge) == 0 {
-        errs.push(FieldError::invalid(&unavailable_path, json!(unavailable), "may not be 0 when `maxSurge` is 0"));
+        errs.push(FieldError::invalid(
+            &unavailable_path,
+            json!(unavailable),
+            "may not be 0 when `maxSurge` is 0",
+        ));
     }
     errs.extend(is_not_more_than_100_percent(unavailable, &unavailable_path));
     errs
@@ -163,11 +206,21 @@ mod tests {
                 json!({"template": valid()["template"].clone()}),
                 vec!["spec.selector", "spec.template.metadata.labels"],
             ),
-            ("empty selector", with(json!({"selector": {"matchLabels": {}}})), vec!["spec.selector"]),
-            ("negative replicas", with(json!({"replicas": -1})), vec!["spec.replicas"]),
+            (
+                "empty selector",
+                with(json!({"selector": {"matchLabels": {}}})),
+                vec!["spec.selector"],
+            ),
+            (
+                "negative replicas",
+                with(json!({"replicas": -1})),
+                vec!["spec.replicas"],
+            ),
             (
                 "both zero",
-                with(json!({"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}})),
+                with(
+                    json!({"strategy": {"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}}}),
+                ),
                 vec!["spec.strategy.rollingUpdate.maxUnavailable"],
             ),
             (
@@ -185,7 +238,11 @@ mod tests {
                 with(json!({"strategy": {"type": "Recreate", "rollingUpdate": {"maxSurge": 1}}})),
                 vec!["spec.strategy.rollingUpdate"],
             ),
-            ("unknown strategy", with(json!({"strategy": {"type": "Blue"}})), vec!["spec.strategy"]),
+            (
+                "unknown strategy",
+                with(json!({"strategy": {"type": "Blue"}})),
+                vec!["spec.strategy"],
+            ),
             (
                 "restart policy",
                 with(json!({"template": {"spec": {"restartPolicy": "Never"}}})),
@@ -215,8 +272,14 @@ mod tests {
 
     #[test]
     fn mismatch_message_is_upstreams() {
-        let errs = DeploymentStrategy.validate(&deployment(with(json!({"selector": {"matchLabels": {"app": "x"}}}))));
-        assert!(errs[0].to_string().ends_with("`selector` does not match template `labels`"));
+        let errs = DeploymentStrategy.validate(&deployment(with(
+            json!({"selector": {"matchLabels": {"app": "x"}}}),
+        )));
+        assert!(
+            errs[0]
+                .to_string()
+                .ends_with("`selector` does not match template `labels`")
+        );
     }
 
     #[test]
@@ -229,7 +292,10 @@ mod tests {
             "selector": {"matchLabels": {"app": "web", "v": "2"}},
             "template": {"metadata": {"labels": {"app": "web", "v": "2"}}},
         })));
-        assert_eq!(fields(&DeploymentStrategy.validate_update(&new, &old)), ["spec.selector"]);
+        assert_eq!(
+            fields(&DeploymentStrategy.validate_update(&new, &old)),
+            ["spec.selector"]
+        );
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl Selector<'_> {
     }
 
     pub(crate) fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
-        let Selector::Of(sel) = self else { return false };
+        let Selector::Of(sel) = self else {
+            return false;
+        };
         let get = |k: &str| labels.and_then(|l| l.get(k));
         let labels_ok = sel
             .match_labels
@@ -77,8 +79,11 @@ impl Selector<'_> {
 /// Converts a selector as `LabelSelectorAsSelector` does; `None` when it
 /// would fail (an unknown operator, wrong value counts, bad keys or values).
 pub(crate) fn as_selector(sel: Option<&LabelSelector>) -> Option<Selector<'_>> {
-    let Some(s) = sel else { return Some(Selector::Nothing) };
-    let label_ok = |k: &str, v: &str| is_qualified_name(k).is_empty() && is_valid_label_value(v).is_empty();
+    let Some(s) = sel else {
+        return Some(Selector::Nothing);
+    };
+    let label_ok =
+        |k: &str, v: &str| is_qualified_name(k).is_empty() && is_valid_label_value(v).is_empty();
     if !s.match_labels.iter().flatten().all(|(k, v)| label_ok(k, v)) {
         return None;
     }
@@ -89,7 +94,10 @@ pub(crate) fn as_selector(sel: Option<&LabelSelector>) -> Option<Selector<'_>> {
             "Exists" | "DoesNotExist" => values.is_empty(),
             _ => false,
         };
-        if !count_ok || !values.iter().all(|v| label_ok(&req.key, v)) || !is_qualified_name(&req.key).is_empty() {
+        if !count_ok
+            || !values.iter().all(|v| label_ok(&req.key, v))
+            || !is_qualified_name(&req.key).is_empty()
+        {
             return None;
         }
     }
@@ -104,11 +112,21 @@ pub(crate) fn selector_given(sel: &LabelSelector) -> Option<&LabelSelector> {
 
 /// A selector that must be present, valid and non-empty (Deployment,
 /// ReplicaSet, StatefulSet); `kind` words the empty-selector message.
-pub(crate) fn validate_required_selector(sel: Option<&LabelSelector>, path: &str, kind: &str) -> Vec<FieldError> {
-    let Some(s) = sel else { return vec![FieldError::required(path, "")] };
+pub(crate) fn validate_required_selector(
+    sel: Option<&LabelSelector>,
+    path: &str,
+    kind: &str,
+) -> Vec<FieldError> {
+    let Some(s) = sel else {
+        return vec![FieldError::required(path, "")];
+    };
     let mut errs = validate_label_selector(Some(s), path);
     if Selector::Of(s).is_empty() {
-        errs.push(FieldError::invalid(path, json!(s), format!("empty selector is invalid for {kind}")));
+        errs.push(FieldError::invalid(
+            path,
+            json!(s),
+            format!("empty selector is invalid for {kind}"),
+        ));
     }
     errs
 }
@@ -118,21 +136,37 @@ pub(crate) fn template_labels(t: &PodTemplateSpec) -> Option<&BTreeMap<String, S
 }
 
 /// The selector-matches-template check of the apps controllers.
-pub(crate) fn validate_selector_matches(sel: &Selector, t: &PodTemplateSpec, path: &str) -> Vec<FieldError> {
+pub(crate) fn validate_selector_matches(
+    sel: &Selector,
+    t: &PodTemplateSpec,
+    path: &str,
+) -> Vec<FieldError> {
     if sel.is_empty() || sel.matches(template_labels(t)) {
         return Vec::new();
     }
     let labels = template_labels(t).cloned().unwrap_or_default();
-    vec![FieldError::invalid(child(path, "metadata.labels"), json!(labels), SELECTOR_MISMATCH)]
+    vec![FieldError::invalid(
+        child(path, "metadata.labels"),
+        json!(labels),
+        SELECTOR_MISMATCH,
+    )]
 }
 
 /// Controllers' pods restart in place and run forever.
-pub(crate) fn validate_always_restart(t: &PodTemplateSpec, path: &str, kind: &str) -> Vec<FieldError> {
+pub(crate) fn validate_always_restart(
+    t: &PodTemplateSpec,
+    path: &str,
+    kind: &str,
+) -> Vec<FieldError> {
     let spec = t.spec.as_ref();
     let mut errs = Vec::new();
     let policy = spec.and_then(|s| s.restart_policy.as_deref()).unwrap_or("");
     if policy != "Always" {
-        errs.push(FieldError::not_supported(child(path, "spec.restartPolicy"), policy, &["Always"]));
+        errs.push(FieldError::not_supported(
+            child(path, "spec.restartPolicy"),
+            policy,
+            &["Always"],
+        ));
     }
     if spec.is_some_and(|s| s.active_deadline_seconds.is_some()) {
         errs.push(FieldError::forbidden(
@@ -145,7 +179,11 @@ pub(crate) fn validate_always_restart(t: &PodTemplateSpec, path: &str, kind: &st
 
 /// Upstream's ValidatePodTemplateSpecForReplicaSet (Deployments use it too,
 /// hence the "ReplicaSet" wording in both).
-pub(crate) fn validate_template_for_replica_set(t: &PodTemplateSpec, sel: &Selector, path: &str) -> Vec<FieldError> {
+pub(crate) fn validate_template_for_replica_set(
+    t: &PodTemplateSpec,
+    sel: &Selector,
+    path: &str,
+) -> Vec<FieldError> {
     let mut errs = validate_selector_matches(sel, t, path);
     errs.extend(validate_pod_template_spec(t, path));
     errs.extend(validate_always_restart(t, path, "ReplicaSet"));
@@ -191,7 +229,11 @@ pub(crate) fn validate_positive_int_or_percent(v: &IntOrString, path: &str) -> V
 
 pub(crate) fn is_not_more_than_100_percent(v: &IntOrString, path: &str) -> Vec<FieldError> {
     match percent_value(v) {
-        Some(p) if p > 100 => vec![FieldError::invalid(path, json!(v), "must not be greater than 100%")],
+        Some(p) if p > 100 => vec![FieldError::invalid(
+            path,
+            json!(v),
+            "must not be greater than 100%",
+        )],
         _ => Vec::new(),
     }
 }
@@ -244,7 +286,10 @@ mod tests {
     use serde_json::from_value;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -252,12 +297,36 @@ mod tests {
         let pod = labels(&[("app", "web"), ("tier", "fe")]);
         let cases: &[(&str, serde_json::Value, bool)] = &[
             ("match labels", json!({"matchLabels": {"app": "web"}}), true),
-            ("label differs", json!({"matchLabels": {"app": "db"}}), false),
-            ("in", json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}), true),
-            ("not in absent key", json!({"matchExpressions": [{"key": "x", "operator": "NotIn", "values": ["a"]}]}), true),
-            ("not in present", json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]}), false),
-            ("exists", json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}), true),
-            ("does not exist", json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}), false),
+            (
+                "label differs",
+                json!({"matchLabels": {"app": "db"}}),
+                false,
+            ),
+            (
+                "in",
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["fe", "be"]}]}),
+                true,
+            ),
+            (
+                "not in absent key",
+                json!({"matchExpressions": [{"key": "x", "operator": "NotIn", "values": ["a"]}]}),
+                true,
+            ),
+            (
+                "not in present",
+                json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["fe"]}]}),
+                false,
+            ),
+            (
+                "exists",
+                json!({"matchExpressions": [{"key": "app", "operator": "Exists"}]}),
+                true,
+            ),
+            (
+                "does not exist",
+                json!({"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}),
+                false,
+            ),
             ("empty matches all", json!({}), true),
         ];
         for (name, sel, want) in cases {
@@ -294,8 +363,16 @@ mod tests {
         ];
         for (v, value, positive_errs, percent_errs) in cases {
             assert_eq!(int_or_percent_value(v), *value, "{v:?}");
-            assert_eq!(validate_positive_int_or_percent(v, "p").len(), *positive_errs, "{v:?}");
-            assert_eq!(is_not_more_than_100_percent(v, "p").len(), *percent_errs, "{v:?}");
+            assert_eq!(
+                validate_positive_int_or_percent(v, "p").len(),
+                *positive_errs,
+                "{v:?}"
+            );
+            assert_eq!(
+                is_not_more_than_100_percent(v, "p").len(),
+                *percent_errs,
+                "{v:?}"
+            );
         }
     }
 }

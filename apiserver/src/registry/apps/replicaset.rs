@@ -1,6 +1,8 @@
 //! apps/v1 ReplicaSet (upstream `pkg/registry/apps/replicaset/strategy.go`).
 
-use super::{as_selector, selector_given, validate_required_selector, validate_template_for_replica_set};
+use super::{
+    as_selector, selector_given, validate_required_selector, validate_template_for_replica_set,
+};
 use crate::error::FieldError;
 use crate::registry::core::pod::default_pod_template_spec;
 use crate::registry::strategy::Strategy;
@@ -26,7 +28,10 @@ impl Strategy for ReplicaSetStrategy {
     }
 
     fn validate(&self, obj: &ReplicaSet) -> Vec<FieldError> {
-        validate_spec(obj.spec.as_ref().unwrap_or(&ReplicaSetSpec::default()), "spec")
+        validate_spec(
+            obj.spec.as_ref().unwrap_or(&ReplicaSetSpec::default()),
+            "spec",
+        )
     }
 
     fn validate_update(&self, obj: &ReplicaSet, old: &ReplicaSet) -> Vec<FieldError> {
@@ -38,16 +43,32 @@ impl Strategy for ReplicaSetStrategy {
 }
 
 fn validate_spec(spec: &ReplicaSetSpec, path: &str) -> Vec<FieldError> {
-    let mut errs = validate_nonnegative(spec.replicas.unwrap_or(0).into(), &child(path, "replicas"));
-    errs.extend(validate_nonnegative(spec.min_ready_seconds.unwrap_or(0).into(), &child(path, "minReadySeconds")));
+    let mut errs =
+        validate_nonnegative(spec.replicas.unwrap_or(0).into(), &child(path, "replicas"));
+    errs.extend(validate_nonnegative(
+        spec.min_ready_seconds.unwrap_or(0).into(),
+        &child(path, "minReadySeconds"),
+    ));
     let selector = selector_given(&spec.selector);
     let sel_path = child(path, "selector");
     // Upstream words the message "for deployment" here too.
-    errs.extend(validate_required_selector(selector, &sel_path, "deployment"));
+    errs.extend(validate_required_selector(
+        selector,
+        &sel_path,
+        "deployment",
+    ));
     let template = spec.template.clone().unwrap_or_default();
     match as_selector(selector) {
-        None => errs.push(FieldError::invalid(&sel_path, json!(spec.selector), "invalid label selector")),
-        Some(sel) => errs.extend(validate_template_for_replica_set(&template, &sel, &child(path, "template"))),
+        None => errs.push(FieldError::invalid(
+            &sel_path,
+            json!(spec.selector),
+            "invalid label selector",
+        )),
+        Some(sel) => errs.extend(validate_template_for_replica_set(
+            &template,
+            &sel,
+            &child(path, "template"),
+        )),
     }
     errs
 }
@@ -60,7 +81,8 @@ mod tests {
 
     fn replica_set(spec: Value) -> ReplicaSet {
         let mut rs: ReplicaSet =
-            from_value(json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec})).unwrap();
+            from_value(json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec}))
+                .unwrap();
         ReplicaSetStrategy.defaults(&mut rs);
         rs
     }
@@ -72,7 +94,13 @@ mod tests {
     #[test]
     fn defaults_replicas() {
         assert_eq!(replica_set(valid()).spec.unwrap().replicas, Some(1));
-        assert_eq!(replica_set(merged(valid(), json!({"replicas": 0}))).spec.unwrap().replicas, Some(0));
+        assert_eq!(
+            replica_set(merged(valid(), json!({"replicas": 0})))
+                .spec
+                .unwrap()
+                .replicas,
+            Some(0)
+        );
     }
 
     #[test]
@@ -84,11 +112,21 @@ mod tests {
                 merged(valid(), json!({"selector": {"matchLabels": {"app": "x"}}})),
                 vec!["spec.template.metadata.labels"],
             ),
-            ("negative minReadySeconds", merged(valid(), json!({"minReadySeconds": -1})), vec!["spec.minReadySeconds"]),
+            (
+                "negative minReadySeconds",
+                merged(valid(), json!({"minReadySeconds": -1})),
+                vec!["spec.minReadySeconds"],
+            ),
             (
                 "bad operator",
-                merged(valid(), json!({"selector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}})),
-                vec!["spec.selector.matchExpressions[0].operator", "spec.selector"],
+                merged(
+                    valid(),
+                    json!({"selector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}}),
+                ),
+                vec![
+                    "spec.selector.matchExpressions[0].operator",
+                    "spec.selector",
+                ],
             ),
         ];
         for (name, spec, want) in cases {
@@ -99,7 +137,9 @@ mod tests {
 
     #[test]
     fn missing_template_is_an_empty_one() {
-        let errs = ReplicaSetStrategy.validate(&replica_set(json!({"selector": {"matchLabels": {"app": "web"}}})));
+        let errs = ReplicaSetStrategy.validate(&replica_set(
+            json!({"selector": {"matchLabels": {"app": "web"}}}),
+        ));
         let got = fields(&errs);
         assert_eq!(got[0], "spec.template.metadata.labels");
         assert!(got.contains(&"spec.template.spec.containers"), "{got:?}");
@@ -110,8 +150,12 @@ mod tests {
         let old = replica_set(valid());
         let mut new = old.clone();
         new.spec.as_mut().unwrap().selector.match_labels = None;
-        new.spec.as_mut().unwrap().selector.match_expressions =
-            Some(vec![from_value(json!({"key": "app", "operator": "Exists"})).unwrap()]);
-        assert_eq!(fields(&ReplicaSetStrategy.validate_update(&new, &old)), ["spec.selector"]);
+        new.spec.as_mut().unwrap().selector.match_expressions = Some(vec![
+            from_value(json!({"key": "app", "operator": "Exists"})).unwrap(),
+        ]);
+        assert_eq!(
+            fields(&ReplicaSetStrategy.validate_update(&new, &old)),
+            ["spec.selector"]
+        );
     }
 }

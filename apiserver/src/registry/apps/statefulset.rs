@@ -3,15 +3,17 @@
 //! `<name>-<ordinal>` and use it as their hostname.
 
 use super::{
-    as_selector, int_or_percent_value, is_not_more_than_100_percent, selector_given, validate_always_restart,
-    validate_positive_int_or_percent, validate_required_selector, validate_selector_matches,
+    as_selector, int_or_percent_value, is_not_more_than_100_percent, selector_given,
+    validate_always_restart, validate_positive_int_or_percent, validate_required_selector,
+    validate_selector_matches,
 };
 use crate::error::FieldError;
 use crate::registry::core::pod::{default_pod_template_spec, validate_pod_template_spec};
 use crate::registry::strategy::Strategy;
-use crate::registry::validation::{child, is_dns1123_label, invalid_each, validate_nonnegative};
+use crate::registry::validation::{child, invalid_each, is_dns1123_label, validate_nonnegative};
 use k8s_openapi::api::apps::v1::{
-    RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+    RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
+    StatefulSetSpec,
 };
 use serde_json::json;
 
@@ -31,7 +33,8 @@ impl Strategy for StatefulSetStrategy {
 
     fn defaults(&self, obj: &mut StatefulSet) {
         let spec = obj.spec.get_or_insert_with(Default::default);
-        spec.pod_management_policy.get_or_insert_with(|| "OrderedReady".into());
+        spec.pod_management_policy
+            .get_or_insert_with(|| "OrderedReady".into());
         let strategy = spec.update_strategy.get_or_insert_with(Default::default);
         if strategy.type_.is_none() {
             strategy.type_ = Some("RollingUpdate".into());
@@ -43,7 +46,9 @@ impl Strategy for StatefulSetStrategy {
             // maxUnavailable is only defaulted behind the alpha MaxUnavailableStatefulSet gate.
             ru.partition.get_or_insert(0);
         }
-        let retention = spec.persistent_volume_claim_retention_policy.get_or_insert_with(Default::default);
+        let retention = spec
+            .persistent_volume_claim_retention_policy
+            .get_or_insert_with(Default::default);
         for policy in [&mut retention.when_deleted, &mut retention.when_scaled] {
             if policy.as_deref().is_none_or(str::is_empty) {
                 *policy = Some("Retain".into());
@@ -55,7 +60,9 @@ impl Strategy for StatefulSetStrategy {
         // The generated defaulter runs the PersistentVolumeClaim defaults on templates.
         for pvc in spec.volume_claim_templates.iter_mut().flatten() {
             let pvc_spec = pvc.spec.get_or_insert_with(Default::default);
-            pvc_spec.volume_mode.get_or_insert_with(|| "Filesystem".into());
+            pvc_spec
+                .volume_mode
+                .get_or_insert_with(|| "Filesystem".into());
             let status = pvc.status.get_or_insert_with(Default::default);
             status.phase.get_or_insert_with(|| "Pending".into());
         }
@@ -84,7 +91,8 @@ impl Strategy for StatefulSetStrategy {
         probe.template = old_spec.template.clone();
         probe.update_strategy = old_spec.update_strategy.clone();
         probe.revision_history_limit = old_spec.revision_history_limit;
-        probe.persistent_volume_claim_retention_policy = old_spec.persistent_volume_claim_retention_policy.clone();
+        probe.persistent_volume_claim_retention_policy =
+            old_spec.persistent_volume_claim_retention_policy.clone();
         probe.min_ready_seconds = old_spec.min_ready_seconds;
         if probe != *old_spec {
             errs.push(FieldError::forbidden(
@@ -99,7 +107,8 @@ impl Strategy for StatefulSetStrategy {
 }
 
 fn spec_of(obj: &StatefulSet) -> &StatefulSetSpec {
-    static EMPTY: std::sync::LazyLock<StatefulSetSpec> = std::sync::LazyLock::new(StatefulSetSpec::default);
+    static EMPTY: std::sync::LazyLock<StatefulSetSpec> =
+        std::sync::LazyLock::new(StatefulSetSpec::default);
     obj.spec.as_ref().unwrap_or(&EMPTY)
 }
 
@@ -109,36 +118,71 @@ fn validate_spec(spec: &StatefulSetSpec, path: &str, opts: Options) -> Vec<Field
     match spec.pod_management_policy.as_deref().unwrap_or("") {
         "" => errs.push(FieldError::required(policy_path, "")),
         "OrderedReady" | "Parallel" => {}
-        other => errs.push(FieldError::invalid(policy_path, other, "must be 'OrderedReady' or 'Parallel'")),
+        other => errs.push(FieldError::invalid(
+            policy_path,
+            other,
+            "must be 'OrderedReady' or 'Parallel'",
+        )),
     }
-    errs.extend(validate_update_strategy(spec, &child(path, "updateStrategy")));
+    errs.extend(validate_update_strategy(
+        spec,
+        &child(path, "updateStrategy"),
+    ));
     if let Some(policy) = &spec.persistent_volume_claim_retention_policy {
-        errs.extend(validate_retention_policy(policy, &child(path, "persistentVolumeClaimRetentionPolicy")));
+        errs.extend(validate_retention_policy(
+            policy,
+            &child(path, "persistentVolumeClaimRetentionPolicy"),
+        ));
     }
-    errs.extend(validate_nonnegative(spec.replicas.unwrap_or(0).into(), &child(path, "replicas")));
-    errs.extend(validate_nonnegative(spec.min_ready_seconds.unwrap_or(0).into(), &child(path, "minReadySeconds")));
+    errs.extend(validate_nonnegative(
+        spec.replicas.unwrap_or(0).into(),
+        &child(path, "replicas"),
+    ));
+    errs.extend(validate_nonnegative(
+        spec.min_ready_seconds.unwrap_or(0).into(),
+        &child(path, "minReadySeconds"),
+    ));
     if let Some(ordinals) = &spec.ordinals {
-        errs.extend(validate_nonnegative(ordinals.start.unwrap_or(0).into(), &child(path, "ordinals.start")));
+        errs.extend(validate_nonnegative(
+            ordinals.start.unwrap_or(0).into(),
+            &child(path, "ordinals.start"),
+        ));
     }
     if let Some(name) = spec.service_name.as_deref().filter(|n| !n.is_empty())
         && !opts.allow_invalid_service_name
     {
-        errs.extend(invalid_each(&child(path, "serviceName"), name, is_dns1123_label(name)));
+        errs.extend(invalid_each(
+            &child(path, "serviceName"),
+            name,
+            is_dns1123_label(name),
+        ));
     }
     let selector = selector_given(&spec.selector);
     let sel_path = child(path, "selector");
-    errs.extend(validate_required_selector(selector, &sel_path, "statefulset"));
+    errs.extend(validate_required_selector(
+        selector,
+        &sel_path,
+        "statefulset",
+    ));
     let template_path = child(path, "template");
     match as_selector(selector) {
         None => errs.push(FieldError::invalid(&sel_path, json!(spec.selector), "")),
         Some(sel) => {
-            errs.extend(validate_selector_matches(&sel, &spec.template, &template_path));
+            errs.extend(validate_selector_matches(
+                &sel,
+                &spec.template,
+                &template_path,
+            ));
             if !opts.skip_template {
                 errs.extend(validate_pod_template_spec(&spec.template, &template_path));
             }
         }
     }
-    errs.extend(validate_always_restart(&spec.template, &template_path, "StatefulSet"));
+    errs.extend(validate_always_restart(
+        &spec.template,
+        &template_path,
+        "StatefulSet",
+    ));
     errs
 }
 
@@ -155,13 +199,20 @@ fn validate_update_strategy(spec: &StatefulSetSpec, path: &str) -> Vec<FieldErro
             )],
             None => Vec::new(),
         },
-        "RollingUpdate" => rolling.map(|ru| validate_rolling_update(ru, &child(path, "rollingUpdate"))).unwrap_or_default(),
-        other => vec![FieldError::invalid(path, other, "must be 'RollingUpdate' or 'OnDelete'")],
+        "RollingUpdate" => rolling
+            .map(|ru| validate_rolling_update(ru, &child(path, "rollingUpdate")))
+            .unwrap_or_default(),
+        other => vec![FieldError::invalid(
+            path,
+            other,
+            "must be 'RollingUpdate' or 'OnDelete'",
+        )],
     }
 }
 
 fn validate_rolling_update(ru: &RollingUpdateStatefulSetStrategy, path: &str) -> Vec<FieldError> {
-    let mut errs = validate_nonnegative(ru.partition.unwrap_or(0).into(), &child(path, "partition"));
+    let mut errs =
+        validate_nonnegative(ru.partition.unwrap_or(0).into(), &child(path, "partition"));
     if let Some(max) = &ru.max_unavailable {
         let p = child(path, "maxUnavailable");
         errs.extend(validate_positive_int_or_percent(max, &p));
@@ -173,15 +224,21 @@ fn validate_rolling_update(ru: &RollingUpdateStatefulSetStrategy, path: &str) ->
     errs
 }
 
-fn validate_retention_policy(policy: &StatefulSetPersistentVolumeClaimRetentionPolicy, path: &str) -> Vec<FieldError> {
-    [("whenDeleted", &policy.when_deleted), ("whenScaled", &policy.when_scaled)]
-        .into_iter()
-        .filter_map(|(name, value)| {
-            let value = value.as_deref().unwrap_or("");
-            (!matches!(value, "Retain" | "Delete"))
-                .then(|| FieldError::not_supported(child(path, name), value, &["Retain", "Delete"]))
-        })
-        .collect()
+fn validate_retention_policy(
+    policy: &StatefulSetPersistentVolumeClaimRetentionPolicy,
+    path: &str,
+) -> Vec<FieldError> {
+    [
+        ("whenDeleted", &policy.when_deleted),
+        ("whenScaled", &policy.when_scaled),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        let value = value.as_deref().unwrap_or("");
+        (!matches!(value, "Retain" | "Delete"))
+            .then(|| FieldError::not_supported(child(path, name), value, &["Retain", "Delete"]))
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -192,7 +249,8 @@ mod tests {
 
     fn stateful_set(spec: Value) -> StatefulSet {
         let mut s: StatefulSet =
-            from_value(json!({"metadata": {"name": "db", "namespace": "default"}, "spec": spec})).unwrap();
+            from_value(json!({"metadata": {"name": "db", "namespace": "default"}, "spec": spec}))
+                .unwrap();
         StatefulSetStrategy.defaults(&mut s);
         s
     }
@@ -219,50 +277,101 @@ mod tests {
         assert_eq!(spec.replicas, Some(1));
         assert_eq!(spec.revision_history_limit, Some(10));
         let pvc = &spec.volume_claim_templates.unwrap()[0];
-        assert_eq!(pvc.spec.as_ref().unwrap().volume_mode.as_deref(), Some("Filesystem"));
-        assert_eq!(pvc.status.as_ref().unwrap().phase.as_deref(), Some("Pending"));
+        assert_eq!(
+            pvc.spec.as_ref().unwrap().volume_mode.as_deref(),
+            Some("Filesystem")
+        );
+        assert_eq!(
+            pvc.status.as_ref().unwrap().phase.as_deref(),
+            Some("Pending")
+        );
         // An explicit OnDelete gets no rollingUpdate.
-        let s = stateful_set(merged(valid(), json!({"updateStrategy": {"type": "OnDelete"}})));
-        assert!(s.spec.unwrap().update_strategy.unwrap().rolling_update.is_none());
+        let s = stateful_set(merged(
+            valid(),
+            json!({"updateStrategy": {"type": "OnDelete"}}),
+        ));
+        assert!(
+            s.spec
+                .unwrap()
+                .update_strategy
+                .unwrap()
+                .rolling_update
+                .is_none()
+        );
     }
 
     #[test]
     fn validation_table() {
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
             ("valid", valid(), vec![]),
-            ("no service name", json!({"selector": {"matchLabels": {"app": "db"}}, "template": template("db")}), vec![]),
-            ("bad service name", merged(valid(), json!({"serviceName": "Db_1"})), vec!["spec.serviceName"]),
-            ("bad policy", merged(valid(), json!({"podManagementPolicy": "Random"})), vec!["spec.podManagementPolicy"]),
+            (
+                "no service name",
+                json!({"selector": {"matchLabels": {"app": "db"}}, "template": template("db")}),
+                vec![],
+            ),
+            (
+                "bad service name",
+                merged(valid(), json!({"serviceName": "Db_1"})),
+                vec!["spec.serviceName"],
+            ),
+            (
+                "bad policy",
+                merged(valid(), json!({"podManagementPolicy": "Random"})),
+                vec!["spec.podManagementPolicy"],
+            ),
             (
                 "mismatch",
                 merged(valid(), json!({"selector": {"matchLabels": {"app": "x"}}})),
                 vec!["spec.template.metadata.labels"],
             ),
-            ("empty selector", merged(valid(), json!({"selector": {"matchLabels": {}}})), vec!["spec.selector"]),
+            (
+                "empty selector",
+                merged(valid(), json!({"selector": {"matchLabels": {}}})),
+                vec!["spec.selector"],
+            ),
             (
                 "on delete with rolling update",
-                merged(valid(), json!({"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}}})),
+                merged(
+                    valid(),
+                    json!({"updateStrategy": {"type": "OnDelete", "rollingUpdate": {"partition": 1}}}),
+                ),
                 vec!["spec.updateStrategy.rollingUpdate"],
             ),
             (
                 "negative partition",
-                merged(valid(), json!({"updateStrategy": {"rollingUpdate": {"partition": -1}}})),
+                merged(
+                    valid(),
+                    json!({"updateStrategy": {"rollingUpdate": {"partition": -1}}}),
+                ),
                 vec!["spec.updateStrategy.rollingUpdate.partition"],
             ),
             (
                 "zero max unavailable",
-                merged(valid(), json!({"updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}}})),
+                merged(
+                    valid(),
+                    json!({"updateStrategy": {"rollingUpdate": {"maxUnavailable": 0}}}),
+                ),
                 vec!["spec.updateStrategy.rollingUpdate.maxUnavailable"],
             ),
             (
                 "retention policy",
-                merged(valid(), json!({"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Keep"}})),
+                merged(
+                    valid(),
+                    json!({"persistentVolumeClaimRetentionPolicy": {"whenScaled": "Keep"}}),
+                ),
                 vec!["spec.persistentVolumeClaimRetentionPolicy.whenScaled"],
             ),
-            ("ordinals", merged(valid(), json!({"ordinals": {"start": -2}})), vec!["spec.ordinals.start"]),
+            (
+                "ordinals",
+                merged(valid(), json!({"ordinals": {"start": -2}})),
+                vec!["spec.ordinals.start"],
+            ),
             (
                 "active deadline",
-                merged(valid(), json!({"template": {"spec": {"activeDeadlineSeconds": 1}}})),
+                merged(
+                    valid(),
+                    json!({"template": {"spec": {"activeDeadlineSeconds": 1}}}),
+                ),
                 vec!["spec.template.spec.activeDeadlineSeconds"],
             ),
             (
@@ -284,16 +393,30 @@ mod tests {
             valid(),
             json!({"replicas": 3, "minReadySeconds": 5, "revisionHistoryLimit": 2, "ordinals": {"start": 1}}),
         ));
-        assert!(StatefulSetStrategy.validate_update(&allowed, &old).is_empty());
-        for patch in [json!({"serviceName": "other"}), json!({"podManagementPolicy": "Parallel"})] {
+        assert!(
+            StatefulSetStrategy
+                .validate_update(&allowed, &old)
+                .is_empty()
+        );
+        for patch in [
+            json!({"serviceName": "other"}),
+            json!({"podManagementPolicy": "Parallel"}),
+        ] {
             let new = stateful_set(merged(valid(), patch.clone()));
-            assert_eq!(fields(&StatefulSetStrategy.validate_update(&new, &old)), ["spec"], "{patch}");
+            assert_eq!(
+                fields(&StatefulSetStrategy.validate_update(&new, &old)),
+                ["spec"],
+                "{patch}"
+            );
         }
     }
 
     #[test]
     fn update_ratchets_stored_invalid_values() {
-        let old = stateful_set(merged(valid(), json!({"serviceName": "Bad_Name", "template": {"spec": {"containers": []}}})));
+        let old = stateful_set(merged(
+            valid(),
+            json!({"serviceName": "Bad_Name", "template": {"spec": {"containers": []}}}),
+        ));
         let mut new = old.clone();
         new.spec.as_mut().unwrap().replicas = Some(4);
         assert!(StatefulSetStrategy.validate_update(&new, &old).is_empty());
@@ -301,7 +424,11 @@ mod tests {
         let mut new = old.clone();
         let t = &mut new.spec.as_mut().unwrap().template;
         t.spec.as_mut().unwrap().restart_policy = Some("Always".into());
-        t.metadata.as_mut().unwrap().annotations = Some([("a".to_string(), "b".to_string())].into());
-        assert_eq!(fields(&StatefulSetStrategy.validate_update(&new, &old)), ["spec.template.spec.containers"]);
+        t.metadata.as_mut().unwrap().annotations =
+            Some([("a".to_string(), "b".to_string())].into());
+        assert_eq!(
+            fields(&StatefulSetStrategy.validate_update(&new, &old)),
+            ["spec.template.spec.containers"]
+        );
     }
 }

@@ -7,7 +7,7 @@ use crate::error::FieldError;
 use crate::registry::core::pod::default_pod_template_spec;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{child, max_len_error, validate_nonnegative};
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobTemplateSpec};
 use serde_json::json;
 
 /// The controller appends an 11-character `-<timestamp>` to Job names,
@@ -21,7 +21,8 @@ impl Strategy for CronJobStrategy {
 
     fn defaults(&self, obj: &mut CronJob) {
         let spec = obj.spec.get_or_insert_with(Default::default);
-        spec.concurrency_policy.get_or_insert_with(|| "Allow".into());
+        spec.concurrency_policy
+            .get_or_insert_with(|| "Allow".into());
         spec.suspend.get_or_insert(false);
         spec.successful_jobs_history_limit.get_or_insert(3);
         spec.failed_jobs_history_limit.get_or_insert(1);
@@ -38,7 +39,11 @@ impl Strategy for CronJobStrategy {
         let mut errs = validate_spec(&spec_of(obj), None, "spec");
         let name = obj.metadata.name.as_deref().unwrap_or("");
         if name.len() > MAX_NAME_LENGTH {
-            errs.push(FieldError::invalid("metadata.name", name, max_len_error(MAX_NAME_LENGTH)));
+            errs.push(FieldError::invalid(
+                "metadata.name",
+                name,
+                max_len_error(MAX_NAME_LENGTH),
+            ));
         }
         errs
     }
@@ -61,23 +66,44 @@ fn validate_spec(spec: &CronJobSpec, old: Option<&CronJobSpec>, path: &str) -> V
     } else {
         // TZ= in the schedule is only tolerated where it was stored before.
         let allow_tz = old.is_some_and(|o| o.schedule.contains("TZ"));
-        errs.extend(validate_schedule(&spec.schedule, allow_tz, spec.time_zone.is_some(), &schedule_path));
+        errs.extend(validate_schedule(
+            &spec.schedule,
+            allow_tz,
+            spec.time_zone.is_some(),
+            &schedule_path,
+        ));
     }
     if let Some(d) = spec.starting_deadline_seconds {
-        errs.extend(validate_nonnegative(d, &child(path, "startingDeadlineSeconds")));
+        errs.extend(validate_nonnegative(
+            d,
+            &child(path, "startingDeadlineSeconds"),
+        ));
     }
     if old.is_none_or(|o| o.time_zone != spec.time_zone) {
-        errs.extend(validate_time_zone(spec.time_zone.as_deref(), &child(path, "timeZone")));
+        errs.extend(validate_time_zone(
+            spec.time_zone.as_deref(),
+            &child(path, "timeZone"),
+        ));
     }
     let policy_path = child(path, "concurrencyPolicy");
     match spec.concurrency_policy.as_deref().unwrap_or("") {
         "Allow" | "Forbid" | "Replace" => {}
         "" => errs.push(FieldError::required(policy_path, "")),
-        other => errs.push(FieldError::not_supported(policy_path, other, &["Allow", "Forbid", "Replace"])),
+        other => errs.push(FieldError::not_supported(
+            policy_path,
+            other,
+            &["Allow", "Forbid", "Replace"],
+        )),
     }
-    errs.extend(validate_job_template(&spec.job_template, &child(path, "jobTemplate")));
+    errs.extend(validate_job_template(
+        &spec.job_template,
+        &child(path, "jobTemplate"),
+    ));
     for (name, limit) in [
-        ("successfulJobsHistoryLimit", spec.successful_jobs_history_limit),
+        (
+            "successfulJobsHistoryLimit",
+            spec.successful_jobs_history_limit,
+        ),
         ("failedJobsHistoryLimit", spec.failed_jobs_history_limit),
     ] {
         if let Some(limit) = limit {
@@ -89,19 +115,32 @@ fn validate_spec(spec: &CronJobSpec, old: Option<&CronJobSpec>, path: &str) -> V
 
 /// Jobs created from the template always get a generated selector.
 fn validate_job_template(template: &JobTemplateSpec, path: &str) -> Vec<FieldError> {
-    let spec = template.spec.clone().unwrap_or_else(JobSpec::default);
+    let spec = template.spec.clone().unwrap_or_default();
     let spec_path = child(path, "spec");
     let mut errs = validate_job_spec_common(&spec, &spec_path);
     if let Some(sel) = &spec.selector {
-        errs.push(FieldError::invalid(child(&spec_path, "selector"), json!(sel), "`selector` will be auto-generated"));
+        errs.push(FieldError::invalid(
+            child(&spec_path, "selector"),
+            json!(sel),
+            "`selector` will be auto-generated",
+        ));
     }
     if spec.manual_selector == Some(true) {
-        errs.push(FieldError::not_supported(child(&spec_path, "manualSelector"), true, &["nil", "false"]));
+        errs.push(FieldError::not_supported(
+            child(&spec_path, "manualSelector"),
+            true,
+            &["nil", "false"],
+        ));
     }
     errs
 }
 
-fn validate_schedule(schedule: &str, allow_tz: bool, has_time_zone: bool, path: &str) -> Vec<FieldError> {
+fn validate_schedule(
+    schedule: &str,
+    allow_tz: bool,
+    has_time_zone: bool,
+    path: &str,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Err(e) = parse_schedule(schedule) {
         errs.push(FieldError::invalid(path, schedule, e));
@@ -114,7 +153,11 @@ fn validate_schedule(schedule: &str, allow_tz: bool, has_time_zone: bool, path: 
                 "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
             ));
         } else if has_time_zone {
-            errs.push(FieldError::invalid(path, schedule, "cannot use both timeZone field and TZ or CRON_TZ in schedule"));
+            errs.push(FieldError::invalid(
+                path,
+                schedule,
+                "cannot use both timeZone field and TZ or CRON_TZ in schedule",
+            ));
         }
     }
     errs
@@ -123,7 +166,11 @@ fn validate_schedule(schedule: &str, allow_tz: bool, has_time_zone: bool, path: 
 fn validate_time_zone(tz: Option<&str>, path: &str) -> Vec<FieldError> {
     let Some(tz) = tz else { return Vec::new() };
     if tz.is_empty() {
-        return vec![FieldError::invalid(path, tz, "timeZone must be nil or non-empty string")];
+        return vec![FieldError::invalid(
+            path,
+            tz,
+            "timeZone must be nil or non-empty string",
+        )];
     }
     // IANA naming rules, with digits and '+' tolerated for legacy names.
     let part_ok = |p: &str| {
@@ -131,10 +178,15 @@ fn validate_time_zone(tz: Option<&str>, path: &str) -> Vec<FieldError> {
             && p != ".."
             && !p.starts_with('-')
             && (1..=14).contains(&p.len())
-            && p.bytes().all(|c| c.is_ascii_alphanumeric() || b".-_+".contains(&c))
+            && p.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b".-_+".contains(&c))
     };
     if !tz.split('/').all(part_ok) {
-        return vec![FieldError::invalid(path, tz, format!("unknown time zone {tz}"))];
+        return vec![FieldError::invalid(
+            path,
+            tz,
+            format!("unknown time zone {tz}"),
+        )];
     }
     let mut errs = Vec::new();
     if tz.eq_ignore_ascii_case("Local") {
@@ -145,7 +197,11 @@ fn validate_time_zone(tz: Option<&str>, path: &str) -> Vec<FieldError> {
         ));
     }
     if load_location(tz).is_err() {
-        errs.push(FieldError::invalid(path, tz, format!("unknown time zone {tz}")));
+        errs.push(FieldError::invalid(
+            path,
+            tz,
+            format!("unknown time zone {tz}"),
+        ));
     }
     errs
 }
@@ -156,7 +212,10 @@ fn load_location(tz: &str) -> Result<(), String> {
     if tz == "UTC" || tz == "Local" {
         return Ok(());
     }
-    jiff::tz::db().get(tz).map(|_| ()).map_err(|_| format!("unknown time zone {tz}"))
+    jiff::tz::db()
+        .get(tz)
+        .map(|_| ())
+        .map_err(|_| format!("unknown time zone {tz}"))
 }
 
 /// A cron field's allowed range and names.
@@ -167,11 +226,33 @@ struct Bounds {
 }
 
 const FIELDS: [Bounds; 5] = [
-    Bounds { min: 0, max: 59, names: &[] },
-    Bounds { min: 0, max: 23, names: &[] },
-    Bounds { min: 1, max: 31, names: &[] },
-    Bounds { min: 1, max: 12, names: &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] },
-    Bounds { min: 0, max: 6, names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"] },
+    Bounds {
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    Bounds {
+        min: 0,
+        max: 23,
+        names: &[],
+    },
+    Bounds {
+        min: 1,
+        max: 31,
+        names: &[],
+    },
+    Bounds {
+        min: 1,
+        max: 12,
+        names: &[
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ],
+    },
+    Bounds {
+        min: 0,
+        max: 6,
+        names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+    },
 ];
 
 /// robfig/cron v3's ParseStandard, reporting its error messages.
@@ -191,7 +272,11 @@ fn parse_schedule(spec: &str) -> Result<(), String> {
     }
     let fields: Vec<&str> = spec.split_whitespace().collect();
     if fields.len() != 5 {
-        return Err(format!("expected exactly 5 fields, found {}: [{}]", fields.len(), fields.join(" ")));
+        return Err(format!(
+            "expected exactly 5 fields, found {}: [{}]",
+            fields.len(),
+            fields.join(" ")
+        ));
     }
     for (field, bounds) in fields.iter().zip(&FIELDS) {
         for expr in field.split(',').filter(|e| !e.is_empty()) {
@@ -203,9 +288,13 @@ fn parse_schedule(spec: &str) -> Result<(), String> {
 
 fn parse_descriptor(spec: &str) -> Result<(), String> {
     match spec {
-        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => Ok(()),
+        "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" => {
+            Ok(())
+        }
         _ => match spec.strip_prefix("@every ") {
-            Some(d) => parse_go_duration(d).map_err(|e| format!("failed to parse duration {spec}: {e}")),
+            Some(d) => {
+                parse_go_duration(d).map_err(|e| format!("failed to parse duration {spec}: {e}"))
+            }
             None => Err(format!("unrecognized descriptor: {spec}")),
         },
     }
@@ -236,13 +325,21 @@ fn parse_range(expr: &str, b: &Bounds) -> Result<(), String> {
         _ => return Err(format!("too many slashes: {expr}")),
     };
     if start < b.min {
-        return Err(format!("beginning of range ({start}) below minimum ({}): {expr}", b.min));
+        return Err(format!(
+            "beginning of range ({start}) below minimum ({}): {expr}",
+            b.min
+        ));
     }
     if end > b.max {
-        return Err(format!("end of range ({end}) above maximum ({}): {expr}", b.max));
+        return Err(format!(
+            "end of range ({end}) above maximum ({}): {expr}",
+            b.max
+        ));
     }
     if start > end {
-        return Err(format!("beginning of range ({start}) beyond end of range ({end}): {expr}"));
+        return Err(format!(
+            "beginning of range ({start}) beyond end of range ({end}): {expr}"
+        ));
     }
     if step == 0 {
         return Err(format!("step of range should be a positive number: {expr}"));
@@ -258,9 +355,9 @@ fn parse_int_or_name(expr: &str, b: &Bounds) -> Result<u32, String> {
 }
 
 fn parse_uint(expr: &str) -> Result<u32, String> {
-    let n: i64 = expr
-        .parse()
-        .map_err(|_| format!("failed to parse int from {expr}: strconv.Atoi: parsing {expr:?}: invalid syntax"))?;
+    let n: i64 = expr.parse().map_err(|_| {
+        format!("failed to parse int from {expr}: strconv.Atoi: parsing {expr:?}: invalid syntax")
+    })?;
     if n < 0 {
         return Err(format!("negative number ({n}) not allowed: {expr}"));
     }
@@ -283,14 +380,19 @@ fn parse_go_duration(s: &str) -> Result<(), String> {
         let mut num_len = int_len;
         let mut frac_len = 0;
         if rest[num_len..].starts_with('.') {
-            frac_len = rest[num_len + 1..].bytes().take_while(u8::is_ascii_digit).count();
+            frac_len = rest[num_len + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
             num_len += 1 + frac_len;
         }
         if int_len == 0 && frac_len == 0 {
             return Err(invalid());
         }
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         if unit.is_empty() {
             return Err(format!("time: missing unit in duration {s:?}"));
@@ -340,20 +442,68 @@ mod tests {
             ("valid", json!({}), vec![]),
             ("descriptor", json!({"schedule": "@hourly"}), vec![]),
             ("every", json!({"schedule": "@every 1h30m"}), vec![]),
-            ("names and lists", json!({"schedule": "0 9-17/2 * jan-mar MON,fri"}), vec![]),
+            (
+                "names and lists",
+                json!({"schedule": "0 9-17/2 * jan-mar MON,fri"}),
+                vec![],
+            ),
             ("time zone", json!({"timeZone": "Europe/Berlin"}), vec![]),
-            ("empty schedule", json!({"schedule": ""}), vec!["spec.schedule"]),
-            ("four fields", json!({"schedule": "* * * *"}), vec!["spec.schedule"]),
-            ("minute 60", json!({"schedule": "60 * * * *"}), vec!["spec.schedule"]),
-            ("bad step", json!({"schedule": "*/0 * * * *"}), vec!["spec.schedule"]),
-            ("bad word", json!({"schedule": "* * * * funday"}), vec!["spec.schedule"]),
-            ("tz in schedule", json!({"schedule": "TZ=UTC 0 * * * *"}), vec!["spec.schedule"]),
-            ("unknown zone", json!({"timeZone": "Mars/Olympus"}), vec!["spec.timeZone"]),
-            ("local zone", json!({"timeZone": "Local"}), vec!["spec.timeZone"]),
+            (
+                "empty schedule",
+                json!({"schedule": ""}),
+                vec!["spec.schedule"],
+            ),
+            (
+                "four fields",
+                json!({"schedule": "* * * *"}),
+                vec!["spec.schedule"],
+            ),
+            (
+                "minute 60",
+                json!({"schedule": "60 * * * *"}),
+                vec!["spec.schedule"],
+            ),
+            (
+                "bad step",
+                json!({"schedule": "*/0 * * * *"}),
+                vec!["spec.schedule"],
+            ),
+            (
+                "bad word",
+                json!({"schedule": "* * * * funday"}),
+                vec!["spec.schedule"],
+            ),
+            (
+                "tz in schedule",
+                json!({"schedule": "TZ=UTC 0 * * * *"}),
+                vec!["spec.schedule"],
+            ),
+            (
+                "unknown zone",
+                json!({"timeZone": "Mars/Olympus"}),
+                vec!["spec.timeZone"],
+            ),
+            (
+                "local zone",
+                json!({"timeZone": "Local"}),
+                vec!["spec.timeZone"],
+            ),
             ("empty zone", json!({"timeZone": ""}), vec!["spec.timeZone"]),
-            ("policy", json!({"concurrencyPolicy": "Sometimes"}), vec!["spec.concurrencyPolicy"]),
-            ("deadline", json!({"startingDeadlineSeconds": -1}), vec!["spec.startingDeadlineSeconds"]),
-            ("history", json!({"failedJobsHistoryLimit": -1}), vec!["spec.failedJobsHistoryLimit"]),
+            (
+                "policy",
+                json!({"concurrencyPolicy": "Sometimes"}),
+                vec!["spec.concurrencyPolicy"],
+            ),
+            (
+                "deadline",
+                json!({"startingDeadlineSeconds": -1}),
+                vec!["spec.startingDeadlineSeconds"],
+            ),
+            (
+                "history",
+                json!({"failedJobsHistoryLimit": -1}),
+                vec!["spec.failedJobsHistoryLimit"],
+            ),
             (
                 "selector given",
                 json!({"jobTemplate": {"spec": {"selector": {"matchLabels": {"a": "b"}}}}}),
@@ -382,9 +532,16 @@ mod tests {
     #[test]
     fn stored_tz_schedule_stays_updatable() {
         let old = cron_job(json!({"schedule": "CRON_TZ=UTC 0 * * * *"}));
-        assert!(CronJobStrategy.validate_update(&old, &old.clone()).is_empty());
+        assert!(
+            CronJobStrategy
+                .validate_update(&old, &old.clone())
+                .is_empty()
+        );
         let new = cron_job(json!({"schedule": "CRON_TZ=UTC 0 * * * *", "timeZone": "UTC"}));
-        assert_eq!(fields(&CronJobStrategy.validate_update(&new, &old)), ["spec.schedule"]);
+        assert_eq!(
+            fields(&CronJobStrategy.validate_update(&new, &old)),
+            ["spec.schedule"]
+        );
     }
 
     #[test]
@@ -393,13 +550,20 @@ mod tests {
             ("* * * *", "expected exactly 5 fields, found 4: [* * * *]"),
             ("61 * * * *", "end of range (61) above maximum (59): 61"),
             ("* * 0 * *", "beginning of range (0) below minimum (1): 0"),
-            ("5-1 * * * *", "beginning of range (5) beyond end of range (1): 5-1"),
+            (
+                "5-1 * * * *",
+                "beginning of range (5) beyond end of range (1): 5-1",
+            ),
             ("1-2-3 * * * *", "too many hyphens: 1-2-3"),
             ("@often", "unrecognized descriptor: @often"),
         ];
         for (s, want) in cases {
             assert_eq!(parse_schedule(s), Err(want.to_string()), "{s}");
         }
-        assert!(parse_schedule("@every 1x").unwrap_err().starts_with("failed to parse duration @every 1x"));
+        assert!(
+            parse_schedule("@every 1x")
+                .unwrap_err()
+                .starts_with("failed to parse duration @every 1x")
+        );
     }
 }

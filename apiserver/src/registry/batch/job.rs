@@ -10,8 +10,8 @@ use crate::registry::core::pod::{default_pod_template_spec, validate_pod_templat
 use crate::registry::networking::validate_domain_prefixed_path;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{
-    child, index, is_dns1123_label, key, validate_immutable, validate_label_selector, validate_nonnegative,
-    validate_qualified_name,
+    child, index, is_dns1123_label, key, validate_immutable, validate_label_selector,
+    validate_nonnegative, validate_qualified_name,
 };
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyOnPodConditionsPattern,
@@ -65,24 +65,38 @@ impl Strategy for JobStrategy {
             spec.completions = Some(1);
         }
         spec.parallelism.get_or_insert(1);
-        let backoff = if spec.backoff_limit_per_index.is_some() { i32::MAX } else { 6 };
+        let backoff = if spec.backoff_limit_per_index.is_some() {
+            i32::MAX
+        } else {
+            6
+        };
         spec.backoff_limit.get_or_insert(backoff);
         if let Some(labels) = template_labels(&spec.template)
             && obj.metadata.labels.as_ref().is_none_or(BTreeMap::is_empty)
         {
             obj.metadata.labels = Some(labels.clone());
         }
-        spec.completion_mode.get_or_insert_with(|| "NonIndexed".into());
+        spec.completion_mode
+            .get_or_insert_with(|| "NonIndexed".into());
         spec.suspend.get_or_insert(false);
         if let Some(policy) = spec.pod_failure_policy.as_mut() {
-            for pattern in policy.rules.iter_mut().flat_map(|r| r.on_pod_conditions.iter_mut().flatten()) {
+            for pattern in policy
+                .rules
+                .iter_mut()
+                .flat_map(|r| r.on_pod_conditions.iter_mut().flatten())
+            {
                 if pattern.status.is_empty() {
                     pattern.status = "True".into();
                 }
             }
         }
-        let replacement = if spec.pod_failure_policy.is_some() { "Failed" } else { "TerminatingOrFailed" };
-        spec.pod_replacement_policy.get_or_insert_with(|| replacement.into());
+        let replacement = if spec.pod_failure_policy.is_some() {
+            "Failed"
+        } else {
+            "TerminatingOrFailed"
+        };
+        spec.pod_replacement_policy
+            .get_or_insert_with(|| replacement.into());
         default_pod_template_spec(&mut spec.template);
     }
 
@@ -94,7 +108,10 @@ impl Strategy for JobStrategy {
     }
 
     fn validate(&self, obj: &Job) -> Vec<FieldError> {
-        let opts = Options { require_prefixed_labels: true, allow_mutable_scheduling_directives: false };
+        let opts = Options {
+            require_prefixed_labels: true,
+            allow_mutable_scheduling_directives: false,
+        };
         validate_job(obj, opts)
     }
 
@@ -183,18 +200,28 @@ fn validate_generated_selector(job: &Job, require_prefixed_labels: bool) -> Vec<
         errs.push(FieldError::required("metadata.uid", ""));
     }
     let meta = spec.template.metadata.clone().unwrap_or_default();
-    let mut expected = vec![(LEGACY_CONTROLLER_UID_LABEL, uid), (LEGACY_JOB_NAME_LABEL, name)];
+    let mut expected = vec![
+        (LEGACY_CONTROLLER_UID_LABEL, uid),
+        (LEGACY_JOB_NAME_LABEL, name),
+    ];
     if require_prefixed_labels {
         expected.extend([(CONTROLLER_UID_LABEL, uid), (JOB_NAME_LABEL, name)]);
     }
     for (k, v) in &expected {
         errs.extend(validate_has_label(&meta, "spec.template.metadata", k, v));
     }
-    let expected: BTreeMap<String, String> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let expected: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     if let Some(sel) = as_selector(spec.selector.as_ref())
         && !sel.matches(Some(&expected))
     {
-        errs.push(FieldError::invalid("spec.selector", json!(spec.selector), "`selector` not auto-generated"));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            json!(spec.selector),
+            "`selector` not auto-generated",
+        ));
     }
     errs
 }
@@ -203,7 +230,11 @@ fn validate_has_label(meta: &ObjectMeta, path: &str, k: &str, expected: &str) ->
     let p = key(&child(path, "labels"), k);
     match meta.labels.as_ref().and_then(|l| l.get(k)) {
         None => vec![FieldError::required(p, format!("must be '{expected}'"))],
-        Some(v) if v != expected => vec![FieldError::invalid(p, json!(meta.labels), format!("must be '{expected}'"))],
+        Some(v) if v != expected => vec![FieldError::invalid(
+            p,
+            json!(meta.labels),
+            format!("must be '{expected}'"),
+        )],
         Some(_) => Vec::new(),
     }
 }
@@ -220,7 +251,11 @@ fn validate_job_spec(spec: &JobSpec, path: &str) -> Vec<FieldError> {
         && !sel.matches(template_labels(&spec.template))
     {
         let labels = template_labels(&spec.template).cloned().unwrap_or_default();
-        errs.push(FieldError::invalid(child(path, "template.metadata.labels"), json!(labels), SELECTOR_MISMATCH));
+        errs.push(FieldError::invalid(
+            child(path, "template.metadata.labels"),
+            json!(labels),
+            SELECTOR_MISMATCH,
+        ));
     }
     errs
 }
@@ -228,15 +263,30 @@ fn validate_job_spec(spec: &JobSpec, path: &str) -> Vec<FieldError> {
 /// Upstream's validateJobSpec, shared with CronJob's jobTemplate.
 pub(crate) fn validate_job_spec_common(spec: &JobSpec, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let nonneg = |v: Option<i64>, name: &str| v.map(|v| validate_nonnegative(v, &child(path, name))).unwrap_or_default();
+    let nonneg = |v: Option<i64>, name: &str| {
+        v.map(|v| validate_nonnegative(v, &child(path, name)))
+            .unwrap_or_default()
+    };
     errs.extend(nonneg(spec.parallelism.map(i64::from), "parallelism"));
     errs.extend(nonneg(spec.completions.map(i64::from), "completions"));
-    errs.extend(nonneg(spec.active_deadline_seconds, "activeDeadlineSeconds"));
+    errs.extend(nonneg(
+        spec.active_deadline_seconds,
+        "activeDeadlineSeconds",
+    ));
     errs.extend(nonneg(spec.backoff_limit.map(i64::from), "backoffLimit"));
-    errs.extend(nonneg(spec.ttl_seconds_after_finished.map(i64::from), "ttlSecondsAfterFinished"));
-    errs.extend(nonneg(spec.backoff_limit_per_index.map(i64::from), "backoffLimitPerIndex"));
+    errs.extend(nonneg(
+        spec.ttl_seconds_after_finished.map(i64::from),
+        "ttlSecondsAfterFinished",
+    ));
+    errs.extend(nonneg(
+        spec.backoff_limit_per_index.map(i64::from),
+        "backoffLimitPerIndex",
+    ));
     if let Some(max_failed) = spec.max_failed_indexes {
-        errs.extend(validate_nonnegative(max_failed.into(), &child(path, "maxFailedIndexes")));
+        errs.extend(validate_nonnegative(
+            max_failed.into(),
+            &child(path, "maxFailedIndexes"),
+        ));
         if spec.backoff_limit_per_index.is_none() {
             errs.push(FieldError::required(
                 child(path, "backoffLimitPerIndex"),
@@ -254,36 +304,66 @@ pub(crate) fn validate_job_spec_common(spec: &JobSpec, path: &str) -> Vec<FieldE
     let indexed = spec.completion_mode.as_deref() == Some("Indexed");
     if let Some(mode) = spec.completion_mode.as_deref() {
         if mode != "NonIndexed" && mode != "Indexed" {
-            errs.push(FieldError::not_supported(child(path, "completionMode"), mode, &["NonIndexed", "Indexed"]));
+            errs.push(FieldError::not_supported(
+                child(path, "completionMode"),
+                mode,
+                &["NonIndexed", "Indexed"],
+            ));
         }
         if indexed {
             errs.extend(validate_indexed_limits(spec, path));
         }
     }
     if !indexed {
-        for (name, value) in [("backoffLimitPerIndex", spec.backoff_limit_per_index), ("maxFailedIndexes", spec.max_failed_indexes)] {
+        for (name, value) in [
+            ("backoffLimitPerIndex", spec.backoff_limit_per_index),
+            ("maxFailedIndexes", spec.max_failed_indexes),
+        ] {
             if let Some(v) = value {
-                errs.push(FieldError::invalid(child(path, name), v, "requires indexed completion mode"));
+                errs.push(FieldError::invalid(
+                    child(path, name),
+                    v,
+                    "requires indexed completion mode",
+                ));
             }
         }
     }
     if spec.pod_failure_policy.is_some() {
-        errs.extend(validate_pod_failure_policy(spec, &child(path, "podFailurePolicy")));
+        errs.extend(validate_pod_failure_policy(
+            spec,
+            &child(path, "podFailurePolicy"),
+        ));
     }
     if let Some(policy) = &spec.success_policy {
         let p = child(path, "successPolicy");
         if indexed {
             errs.extend(validate_success_policy(spec, &policy.rules, &p));
         } else {
-            errs.push(FieldError::invalid(p, json!(policy), "requires indexed completion mode"));
+            errs.push(FieldError::invalid(
+                p,
+                json!(policy),
+                "requires indexed completion mode",
+            ));
         }
     }
-    errs.extend(validate_pod_replacement_policy(spec, &child(path, "podReplacementPolicy")));
+    errs.extend(validate_pod_replacement_policy(
+        spec,
+        &child(path, "podReplacementPolicy"),
+    ));
     let template_path = child(path, "template");
     errs.extend(validate_pod_template_spec(&spec.template, &template_path));
     let restart_path = child(&template_path, "spec.restartPolicy");
-    match spec.template.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("") {
-        "" | "Always" => errs.push(FieldError::required(restart_path, "valid values: \"OnFailure\", \"Never\"")),
+    match spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.as_deref())
+        .unwrap_or("")
+    {
+        "" | "Always" => errs.push(FieldError::required(
+            restart_path,
+            "valid values: \"OnFailure\", \"Never\"",
+        )),
         "OnFailure" | "Never" if spec.pod_failure_policy.is_none() => {}
         "Never" => {}
         "OnFailure" => errs.push(FieldError::invalid(
@@ -291,18 +371,29 @@ pub(crate) fn validate_job_spec_common(spec: &JobSpec, path: &str) -> Vec<FieldE
             "OnFailure",
             "only \"Never\" is supported when podFailurePolicy is specified",
         )),
-        other => errs.push(FieldError::not_supported(restart_path, other, &["OnFailure", "Never"])),
+        other => errs.push(FieldError::not_supported(
+            restart_path,
+            other,
+            &["OnFailure", "Never"],
+        )),
     }
     errs
 }
 
 fn validate_indexed_limits(spec: &JobSpec, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let (parallelism_path, max_failed_path) = (child(path, "parallelism"), child(path, "maxFailedIndexes"));
+    let (parallelism_path, max_failed_path) =
+        (child(path, "parallelism"), child(path, "maxFailedIndexes"));
     if spec.completions.is_none() {
-        errs.push(FieldError::required(child(path, "completions"), "when completion mode is Indexed"));
+        errs.push(FieldError::required(
+            child(path, "completions"),
+            "when completion mode is Indexed",
+        ));
     }
-    if let Some(p) = spec.parallelism.filter(|p| *p > MAX_PARALLELISM_FOR_INDEXED_JOB) {
+    if let Some(p) = spec
+        .parallelism
+        .filter(|p| *p > MAX_PARALLELISM_FOR_INDEXED_JOB)
+    {
         errs.push(FieldError::invalid(
             &parallelism_path,
             p,
@@ -312,31 +403,50 @@ fn validate_indexed_limits(spec: &JobSpec, path: &str) -> Vec<FieldError> {
     if let (Some(c), Some(m)) = (spec.completions, spec.max_failed_indexes)
         && m > c
     {
-        errs.push(FieldError::invalid(&max_failed_path, m, "must be less than or equal to completions"));
+        errs.push(FieldError::invalid(
+            &max_failed_path,
+            m,
+            "must be less than or equal to completions",
+        ));
     }
-    if let Some(m) = spec.max_failed_indexes.filter(|m| *m > MAX_FAILED_INDEXES_FOR_INDEXED_JOB) {
+    if let Some(m) = spec
+        .max_failed_indexes
+        .filter(|m| *m > MAX_FAILED_INDEXES_FOR_INDEXED_JOB)
+    {
         errs.push(FieldError::invalid(
             &max_failed_path,
             m,
             format!("must be less than or equal to {MAX_FAILED_INDEXES_FOR_INDEXED_JOB}"),
         ));
     }
-    if spec.completions.is_some_and(|c| c > COMPLETIONS_SOFT_LIMIT) && spec.backoff_limit_per_index.is_some() {
-        let high = format!("when completions are above {COMPLETIONS_SOFT_LIMIT} and used with backoff limit per index");
+    if spec.completions.is_some_and(|c| c > COMPLETIONS_SOFT_LIMIT)
+        && spec.backoff_limit_per_index.is_some()
+    {
+        let high = format!(
+            "when completions are above {COMPLETIONS_SOFT_LIMIT} and used with backoff limit per index"
+        );
         if spec.max_failed_indexes.is_none() {
             errs.push(FieldError::required(
                 &max_failed_path,
                 format!("must be specified when completions is above {COMPLETIONS_SOFT_LIMIT}"),
             ));
         }
-        if let Some(p) = spec.parallelism.filter(|p| *p > PARALLELISM_LIMIT_FOR_HIGH_COMPLETIONS) {
+        if let Some(p) = spec
+            .parallelism
+            .filter(|p| *p > PARALLELISM_LIMIT_FOR_HIGH_COMPLETIONS)
+        {
             errs.push(FieldError::invalid(
                 &parallelism_path,
                 p,
-                format!("must be less than or equal to {PARALLELISM_LIMIT_FOR_HIGH_COMPLETIONS} {high}"),
+                format!(
+                    "must be less than or equal to {PARALLELISM_LIMIT_FOR_HIGH_COMPLETIONS} {high}"
+                ),
             ));
         }
-        if let Some(m) = spec.max_failed_indexes.filter(|m| *m > MAX_FAILED_INDEXES_LIMIT_FOR_HIGH_COMPLETIONS) {
+        if let Some(m) = spec
+            .max_failed_indexes
+            .filter(|m| *m > MAX_FAILED_INDEXES_LIMIT_FOR_HIGH_COMPLETIONS)
+        {
             errs.push(FieldError::invalid(
                 &max_failed_path,
                 m,
@@ -349,27 +459,58 @@ fn validate_indexed_limits(spec: &JobSpec, path: &str) -> Vec<FieldError> {
 
 /// Go's `%q` of a string slice: `["a" "b"]`.
 fn quoted(values: &[&str]) -> String {
-    format!("[{}]", values.iter().map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(" "))
+    format!(
+        "[{}]",
+        values
+            .iter()
+            .map(|v| format!("\"{v}\""))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
 }
 
 /// An Invalid error without a value (upstream's `field.OmitValueType{}`).
 fn invalid_omitted(path: &str, detail: &str) -> FieldError {
-    FieldError { kind: FieldErrorKind::Invalid, field: path.to_string(), value: None, detail: detail.to_string() }
+    FieldError {
+        kind: FieldErrorKind::Invalid,
+        field: path.to_string(),
+        value: None,
+        detail: detail.to_string(),
+    }
 }
 
 fn validate_pod_failure_policy(spec: &JobSpec, path: &str) -> Vec<FieldError> {
-    let rules = spec.pod_failure_policy.as_ref().map(|p| p.rules.as_slice()).unwrap_or_default();
+    let rules = spec
+        .pod_failure_policy
+        .as_ref()
+        .map(|p| p.rules.as_slice())
+        .unwrap_or_default();
     let rules_path = child(path, "rules");
     let mut errs = Vec::new();
     if rules.len() > MAX_POD_FAILURE_POLICY_RULES {
-        errs.push(FieldError::too_many(&rules_path, rules.len(), MAX_POD_FAILURE_POLICY_RULES));
+        errs.push(FieldError::too_many(
+            &rules_path,
+            rules.len(),
+            MAX_POD_FAILURE_POLICY_RULES,
+        ));
     }
     let pod = spec.template.spec.as_ref();
     let containers: BTreeSet<&str> = pod
-        .map(|p| p.containers.iter().chain(p.init_containers.iter().flatten()).map(|c| c.name.as_str()).collect())
+        .map(|p| {
+            p.containers
+                .iter()
+                .chain(p.init_containers.iter().flatten())
+                .map(|c| c.name.as_str())
+                .collect()
+        })
         .unwrap_or_default();
     for (i, rule) in rules.iter().enumerate() {
-        errs.extend(validate_pod_failure_policy_rule(spec, rule, &index(&rules_path, i), &containers));
+        errs.extend(validate_pod_failure_policy_rule(
+            spec,
+            rule,
+            &index(&rules_path, i),
+            &containers,
+        ));
     }
     errs
 }
@@ -383,46 +524,76 @@ fn validate_pod_failure_policy_rule(
     let mut errs = Vec::new();
     let action_path = child(path, "action");
     match rule.action.as_str() {
-        "" => errs.push(FieldError::required(action_path, format!("valid values: {}", quoted(POD_FAILURE_ACTIONS)))),
+        "" => errs.push(FieldError::required(
+            action_path,
+            format!("valid values: {}", quoted(POD_FAILURE_ACTIONS)),
+        )),
         "FailIndex" if spec.backoff_limit_per_index.is_none() => errs.push(FieldError::invalid(
             action_path,
             "FailIndex",
             "requires the backoffLimitPerIndex to be set",
         )),
-        a if !POD_FAILURE_ACTIONS.contains(&a) => {
-            errs.push(FieldError::not_supported(action_path, a, POD_FAILURE_ACTIONS))
-        }
+        a if !POD_FAILURE_ACTIONS.contains(&a) => errs.push(FieldError::not_supported(
+            action_path,
+            a,
+            POD_FAILURE_ACTIONS,
+        )),
         _ => {}
     }
     if let Some(on_exit) = &rule.on_exit_codes {
-        errs.extend(validate_on_exit_codes(on_exit, &child(path, "onExitCodes"), containers));
+        errs.extend(validate_on_exit_codes(
+            on_exit,
+            &child(path, "onExitCodes"),
+            containers,
+        ));
     }
     let conditions = rule.on_pod_conditions.as_deref().unwrap_or_default();
     if !conditions.is_empty() {
-        errs.extend(validate_on_pod_conditions(conditions, &child(path, "onPodConditions")));
+        errs.extend(validate_on_pod_conditions(
+            conditions,
+            &child(path, "onPodConditions"),
+        ));
     }
     match (rule.on_exit_codes.is_some(), conditions.is_empty()) {
-        (true, false) => errs.push(invalid_omitted(path, "specifying both OnExitCodes and OnPodConditions is not supported")),
-        (false, true) => errs.push(invalid_omitted(path, "specifying one of OnExitCodes and OnPodConditions is required")),
+        (true, false) => errs.push(invalid_omitted(
+            path,
+            "specifying both OnExitCodes and OnPodConditions is not supported",
+        )),
+        (false, true) => errs.push(invalid_omitted(
+            path,
+            "specifying one of OnExitCodes and OnPodConditions is required",
+        )),
         _ => {}
     }
     errs
 }
 
-fn validate_on_pod_conditions(patterns: &[PodFailurePolicyOnPodConditionsPattern], path: &str) -> Vec<FieldError> {
+fn validate_on_pod_conditions(
+    patterns: &[PodFailurePolicyOnPodConditionsPattern],
+    path: &str,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if patterns.len() > MAX_ON_POD_CONDITIONS_PATTERNS {
-        errs.push(FieldError::too_many(path, patterns.len(), MAX_ON_POD_CONDITIONS_PATTERNS));
+        errs.push(FieldError::too_many(
+            path,
+            patterns.len(),
+            MAX_ON_POD_CONDITIONS_PATTERNS,
+        ));
     }
     for (j, pattern) in patterns.iter().enumerate() {
         let p = index(path, j);
         errs.extend(validate_qualified_name(&pattern.type_, &child(&p, "type")));
         let status_path = child(&p, "status");
         match pattern.status.as_str() {
-            "" => errs.push(FieldError::required(status_path, format!("valid values: {}", quoted(CONDITION_STATUSES)))),
-            s if !CONDITION_STATUSES.contains(&s) => {
-                errs.push(FieldError::not_supported(status_path, s, CONDITION_STATUSES))
-            }
+            "" => errs.push(FieldError::required(
+                status_path,
+                format!("valid values: {}", quoted(CONDITION_STATUSES)),
+            )),
+            s if !CONDITION_STATUSES.contains(&s) => errs.push(FieldError::not_supported(
+                status_path,
+                s,
+                CONDITION_STATUSES,
+            )),
             _ => {}
         }
     }
@@ -437,13 +608,22 @@ fn validate_on_exit_codes(
     let mut errs = Vec::new();
     let operator_path = child(path, "operator");
     match req.operator.as_str() {
-        "" => errs.push(FieldError::required(operator_path, format!("valid values: {}", quoted(EXIT_CODE_OPERATORS)))),
-        op if !EXIT_CODE_OPERATORS.contains(&op) => {
-            errs.push(FieldError::not_supported(operator_path, op, EXIT_CODE_OPERATORS))
-        }
+        "" => errs.push(FieldError::required(
+            operator_path,
+            format!("valid values: {}", quoted(EXIT_CODE_OPERATORS)),
+        )),
+        op if !EXIT_CODE_OPERATORS.contains(&op) => errs.push(FieldError::not_supported(
+            operator_path,
+            op,
+            EXIT_CODE_OPERATORS,
+        )),
         _ => {}
     }
-    if let Some(name) = req.container_name.as_deref().filter(|n| !containers.contains(n)) {
+    if let Some(name) = req
+        .container_name
+        .as_deref()
+        .filter(|n| !containers.contains(n))
+    {
         errs.push(FieldError::invalid(
             child(path, "containerName"),
             name,
@@ -452,27 +632,47 @@ fn validate_on_exit_codes(
     }
     let values_path = child(path, "values");
     if req.values.is_empty() {
-        errs.push(FieldError::invalid(&values_path, json!(req.values), "at least one value is required"));
+        errs.push(FieldError::invalid(
+            &values_path,
+            json!(req.values),
+            "at least one value is required",
+        ));
     } else if req.values.len() > MAX_ON_EXIT_CODES_VALUES {
-        errs.push(FieldError::too_many(&values_path, req.values.len(), MAX_ON_EXIT_CODES_VALUES));
+        errs.push(FieldError::too_many(
+            &values_path,
+            req.values.len(),
+            MAX_ON_EXIT_CODES_VALUES,
+        ));
     }
     let mut seen = BTreeSet::new();
     for (j, v) in req.values.iter().enumerate() {
         let p = index(&values_path, j);
         if req.operator == "In" && *v == 0 {
-            errs.push(FieldError::invalid(&p, *v, "must not be 0 for the In operator"));
+            errs.push(FieldError::invalid(
+                &p,
+                *v,
+                "must not be 0 for the In operator",
+            ));
         }
         if !seen.insert(*v) {
             errs.push(FieldError::duplicate(&p, *v));
         }
     }
     if req.values.windows(2).any(|w| w[0] > w[1]) {
-        errs.push(FieldError::invalid(values_path, json!(req.values), "must be ordered"));
+        errs.push(FieldError::invalid(
+            values_path,
+            json!(req.values),
+            "must be ordered",
+        ));
     }
     errs
 }
 
-fn validate_success_policy(spec: &JobSpec, rules: &[SuccessPolicyRule], path: &str) -> Vec<FieldError> {
+fn validate_success_policy(
+    spec: &JobSpec,
+    rules: &[SuccessPolicyRule],
+    path: &str,
+) -> Vec<FieldError> {
     let rules_path = child(path, "rules");
     let mut errs = Vec::new();
     if rules.is_empty() {
@@ -482,13 +682,20 @@ fn validate_success_policy(spec: &JobSpec, rules: &[SuccessPolicyRule], path: &s
         ));
     }
     if rules.len() > MAX_SUCCESS_POLICY_RULES {
-        errs.push(FieldError::too_many(&rules_path, rules.len(), MAX_SUCCESS_POLICY_RULES));
+        errs.push(FieldError::too_many(
+            &rules_path,
+            rules.len(),
+            MAX_SUCCESS_POLICY_RULES,
+        ));
     }
     let completions = spec.completions.unwrap_or(0);
     for (i, rule) in rules.iter().enumerate() {
         let p = index(&rules_path, i);
         if rule.succeeded_count.is_none() && rule.succeeded_indexes.is_none() {
-            errs.push(FieldError::required(&p, "at least one of succeededCount or succeededIndexes must be specified"));
+            errs.push(FieldError::required(
+                &p,
+                "at least one of succeededCount or succeededIndexes must be specified",
+            ));
         }
         let mut total = 0;
         if let Some(indexes) = &rule.succeeded_indexes {
@@ -498,7 +705,11 @@ fn validate_success_policy(spec: &JobSpec, rules: &[SuccessPolicyRule], path: &s
             }
             match indexes_total(indexes, completions) {
                 Ok(t) => total = t,
-                Err(e) => errs.push(FieldError::invalid(ip, indexes.as_str(), format!("error parsing succeededIndexes: {e}"))),
+                Err(e) => errs.push(FieldError::invalid(
+                    ip,
+                    indexes.as_str(),
+                    format!("error parsing succeededIndexes: {e}"),
+                )),
             }
         }
         if let Some(count) = rule.succeeded_count {
@@ -538,7 +749,9 @@ fn indexes_total(indexes: &str, completions: i32) -> Result<i32, String> {
             ));
         }
         let parse = |s: &str| -> Result<i64, String> {
-            let v: i64 = s.parse().map_err(|_| format!("cannot convert string to integer for index: {s:?}"))?;
+            let v: i64 = s
+                .parse()
+                .map_err(|_| format!("cannot convert string to integer for index: {s:?}"))?;
             if v >= i64::from(completions) {
                 return Err(format!("too large index: {s:?}"));
             }
@@ -556,7 +769,9 @@ fn indexes_total(indexes: &str, completions: i32) -> Result<i32, String> {
             None => x,
         };
         if let Some(prev) = last.filter(|prev| *prev >= x) {
-            return Err(format!("non-increasing order, previous: {prev}, current: {x}"));
+            return Err(format!(
+                "non-increasing order, previous: {prev}, current: {x}"
+            ));
         }
         total += (y - x + 1) as i32;
         last = Some(y);
@@ -576,19 +791,44 @@ fn validate_pod_replacement_policy(spec: &JobSpec, path: &str) -> Vec<FieldError
     }
 }
 
-fn validate_spec_update(spec: &JobSpec, old: &JobSpec, path: &str, opts: Options) -> Vec<FieldError> {
+fn validate_spec_update(
+    spec: &JobSpec,
+    old: &JobSpec,
+    path: &str,
+    opts: Options,
+) -> Vec<FieldError> {
     let mut errs = validate_completions_update(spec, old, &child(path, "completions"));
-    errs.extend(validate_immutable(&spec.selector, &old.selector, &child(path, "selector")));
+    errs.extend(validate_immutable(
+        &spec.selector,
+        &old.selector,
+        &child(path, "selector"),
+    ));
     errs.extend(validate_template_update(spec, old, path, opts));
-    errs.extend(validate_immutable(&spec.completion_mode, &old.completion_mode, &child(path, "completionMode")));
-    errs.extend(validate_immutable(&spec.pod_failure_policy, &old.pod_failure_policy, &child(path, "podFailurePolicy")));
+    errs.extend(validate_immutable(
+        &spec.completion_mode,
+        &old.completion_mode,
+        &child(path, "completionMode"),
+    ));
+    errs.extend(validate_immutable(
+        &spec.pod_failure_policy,
+        &old.pod_failure_policy,
+        &child(path, "podFailurePolicy"),
+    ));
     errs.extend(validate_immutable(
         &spec.backoff_limit_per_index,
         &old.backoff_limit_per_index,
         &child(path, "backoffLimitPerIndex"),
     ));
-    errs.extend(validate_immutable(&spec.managed_by, &old.managed_by, &child(path, "managedBy")));
-    errs.extend(validate_immutable(&spec.success_policy, &old.success_policy, &child(path, "successPolicy")));
+    errs.extend(validate_immutable(
+        &spec.managed_by,
+        &old.managed_by,
+        &child(path, "managedBy"),
+    ));
+    errs.extend(validate_immutable(
+        &spec.success_policy,
+        &old.success_policy,
+        &child(path, "successPolicy"),
+    ));
     errs
 }
 
@@ -599,16 +839,23 @@ fn validate_completions_update(spec: &JobSpec, old: &JobSpec, path: &str) -> Vec
         return validate_immutable(&spec.completions, &old.completions, path);
     }
     match spec.completions {
-        Some(c) if spec.completions != old.completions && Some(c) != spec.parallelism => vec![FieldError::invalid(
-            path,
-            c,
-            "can only be modified in tandem with spec.parallelism",
-        )],
+        Some(c) if spec.completions != old.completions && Some(c) != spec.parallelism => {
+            vec![FieldError::invalid(
+                path,
+                c,
+                "can only be modified in tandem with spec.parallelism",
+            )]
+        }
         _ => Vec::new(),
     }
 }
 
-fn validate_template_update(spec: &JobSpec, old: &JobSpec, path: &str, opts: Options) -> Vec<FieldError> {
+fn validate_template_update(
+    spec: &JobSpec,
+    old: &JobSpec,
+    path: &str,
+    opts: Options,
+) -> Vec<FieldError> {
     let mut old_template = old.template.clone();
     if opts.allow_mutable_scheduling_directives {
         allow_scheduling_changes(&spec.template, &mut old_template);
@@ -625,15 +872,20 @@ fn allow_scheduling_changes(new: &PodTemplateSpec, old: &mut PodTemplateSpec) {
     old_spec.affinity = match (new_spec.affinity.as_ref(), old_spec.affinity.take()) {
         // Clearing is allowed when node affinity was all the old one had.
         (None, Some(old_affinity)) => {
-            let rest = Affinity { node_affinity: None, ..old_affinity };
+            let rest = Affinity {
+                node_affinity: None,
+                ..old_affinity
+            };
             (rest != Affinity::default()).then_some(rest)
         }
-        (Some(new_affinity), Some(old_affinity)) => {
-            Some(Affinity { node_affinity: new_affinity.node_affinity.clone(), ..old_affinity })
-        }
-        (Some(new_affinity), None) => {
-            Some(Affinity { node_affinity: new_affinity.node_affinity.clone(), ..Default::default() })
-        }
+        (Some(new_affinity), Some(old_affinity)) => Some(Affinity {
+            node_affinity: new_affinity.node_affinity.clone(),
+            ..old_affinity
+        }),
+        (Some(new_affinity), None) => Some(Affinity {
+            node_affinity: new_affinity.node_affinity.clone(),
+            ..Default::default()
+        }),
         (None, None) => None,
     };
     old_spec.node_selector = new_spec.node_selector;
@@ -676,10 +928,16 @@ mod tests {
         assert_eq!(spec.backoff_limit, Some(6));
         assert_eq!(spec.completion_mode.as_deref(), Some("NonIndexed"));
         assert_eq!(spec.suspend, Some(false));
-        assert_eq!(spec.pod_replacement_policy.as_deref(), Some("TerminatingOrFailed"));
+        assert_eq!(
+            spec.pod_replacement_policy.as_deref(),
+            Some("TerminatingOrFailed")
+        );
         let spec = job(json!({"parallelism": 3})).spec.unwrap();
         assert_eq!((spec.completions, spec.parallelism), (None, Some(3)));
-        let spec = job(json!({"completionMode": "Indexed", "completions": 4, "backoffLimitPerIndex": 1})).spec.unwrap();
+        let spec =
+            job(json!({"completionMode": "Indexed", "completions": 4, "backoffLimitPerIndex": 1}))
+                .spec
+                .unwrap();
         assert_eq!(spec.backoff_limit, Some(i32::MAX));
     }
 
@@ -693,7 +951,13 @@ mod tests {
     fn create_generates_selector_and_labels() {
         let j = job(json!({}));
         let spec = j.spec.as_ref().unwrap();
-        let sel = spec.selector.as_ref().unwrap().match_labels.as_ref().unwrap();
+        let sel = spec
+            .selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap();
         assert_eq!(sel.len(), 1);
         assert_eq!(sel[CONTROLLER_UID_LABEL], UID);
         let labels = template_labels(&spec.template).unwrap();
@@ -705,7 +969,11 @@ mod tests {
         ] {
             assert_eq!(labels[k], v, "{k}");
         }
-        assert!(JobStrategy.validate(&j).is_empty(), "{:?}", JobStrategy.validate(&j));
+        assert!(
+            JobStrategy.validate(&j).is_empty(),
+            "{:?}",
+            JobStrategy.validate(&j)
+        );
     }
 
     #[test]
@@ -717,22 +985,46 @@ mod tests {
                 json!({"template": {"spec": {"restartPolicy": "Always"}}}),
                 vec!["spec.template.spec.restartPolicy"],
             ),
-            ("negative parallelism", json!({"parallelism": -1}), vec!["spec.parallelism"]),
-            ("negative backoff", json!({"backoffLimit": -1}), vec!["spec.backoffLimit"]),
+            (
+                "negative parallelism",
+                json!({"parallelism": -1}),
+                vec!["spec.parallelism"],
+            ),
+            (
+                "negative backoff",
+                json!({"backoffLimit": -1}),
+                vec!["spec.backoffLimit"],
+            ),
             (
                 "user label conflicts",
                 json!({"template": {"metadata": {"labels": {"controller-uid": "other"}}}}),
                 vec!["spec.template.metadata.labels[controller-uid]"],
             ),
-            ("indexed needs completions", json!({"completionMode": "Indexed", "parallelism": 2}), vec!["spec.completions"]),
-            ("unknown mode", json!({"completionMode": "Sometimes"}), vec!["spec.completionMode"]),
+            (
+                "indexed needs completions",
+                json!({"completionMode": "Indexed", "parallelism": 2}),
+                vec!["spec.completions"],
+            ),
+            (
+                "unknown mode",
+                json!({"completionMode": "Sometimes"}),
+                vec!["spec.completionMode"],
+            ),
             (
                 "per-index limit needs indexed",
                 json!({"backoffLimitPerIndex": 1}),
                 vec!["spec.backoffLimitPerIndex"],
             ),
-            ("max failed without per-index", json!({"completionMode": "Indexed", "completions": 3, "maxFailedIndexes": 1}), vec!["spec.backoffLimitPerIndex"]),
-            ("managedBy", json!({"managedBy": "nodomain"}), vec!["spec.managedBy"]),
+            (
+                "max failed without per-index",
+                json!({"completionMode": "Indexed", "completions": 3, "maxFailedIndexes": 1}),
+                vec!["spec.backoffLimitPerIndex"],
+            ),
+            (
+                "managedBy",
+                json!({"managedBy": "nodomain"}),
+                vec!["spec.managedBy"],
+            ),
             (
                 "pod failure policy",
                 json!({"podFailurePolicy": {"rules": [
@@ -766,7 +1058,11 @@ mod tests {
                     "spec.successPolicy.rules[0].succeededCount",
                 ],
             ),
-            ("replacement policy", json!({"podReplacementPolicy": "Never"}), vec!["spec.podReplacementPolicy"]),
+            (
+                "replacement policy",
+                json!({"podReplacementPolicy": "Never"}),
+                vec!["spec.podReplacementPolicy"],
+            ),
         ];
         for (name, spec, want) in cases {
             let errs = JobStrategy.validate(&job(spec));
@@ -788,15 +1084,35 @@ mod tests {
 
     #[test]
     fn manual_selector_is_kept() {
-        let j = job(json!({"manualSelector": true, "selector": {"matchLabels": {"app": "x"}},
-                           "template": {"metadata": {"labels": {"app": "x"}}}}));
+        let j = job(
+            json!({"manualSelector": true, "selector": {"matchLabels": {"app": "x"}},
+                           "template": {"metadata": {"labels": {"app": "x"}}}}),
+        );
         let spec = j.spec.as_ref().unwrap();
-        assert_eq!(spec.selector.as_ref().unwrap().match_labels.as_ref().unwrap().len(), 1);
-        assert!(!template_labels(&spec.template).unwrap().contains_key(CONTROLLER_UID_LABEL));
+        assert_eq!(
+            spec.selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            !template_labels(&spec.template)
+                .unwrap()
+                .contains_key(CONTROLLER_UID_LABEL)
+        );
         assert!(JobStrategy.validate(&j).is_empty());
-        let j = job(json!({"manualSelector": true, "selector": {"matchLabels": {"app": "y"}},
-                           "template": {"metadata": {"labels": {"app": "x"}}}}));
-        assert_eq!(fields(&JobStrategy.validate(&j)), ["spec.template.metadata.labels"]);
+        let j = job(
+            json!({"manualSelector": true, "selector": {"matchLabels": {"app": "y"}},
+                           "template": {"metadata": {"labels": {"app": "x"}}}}),
+        );
+        assert_eq!(
+            fields(&JobStrategy.validate(&j)),
+            ["spec.template.metadata.labels"]
+        );
     }
 
     #[test]
@@ -809,12 +1125,18 @@ mod tests {
 
         let mut new = old.clone();
         new.spec.as_mut().unwrap().completions = Some(2);
-        assert_eq!(fields(&JobStrategy.validate_update(&new, &old)), ["spec.completions"]);
+        assert_eq!(
+            fields(&JobStrategy.validate_update(&new, &old)),
+            ["spec.completions"]
+        );
 
         let mut new = old.clone();
         let pod = new.spec.as_mut().unwrap().template.spec.as_mut().unwrap();
         pod.node_selector = Some([("zone".to_string(), "a".to_string())].into());
-        assert_eq!(fields(&JobStrategy.validate_update(&new, &old)), ["spec.template"]);
+        assert_eq!(
+            fields(&JobStrategy.validate_update(&new, &old)),
+            ["spec.template"]
+        );
 
         // A suspended Job that never started may change scheduling directives.
         let mut suspended = old.clone();
@@ -822,8 +1144,19 @@ mod tests {
         new.spec.as_mut().unwrap().suspend = Some(true);
         assert!(JobStrategy.validate_update(&new, &suspended).is_empty());
         // But not the containers.
-        new.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].image = Some("other".into());
-        assert_eq!(fields(&JobStrategy.validate_update(&new, &suspended)), ["spec.template"]);
+        new.spec
+            .as_mut()
+            .unwrap()
+            .template
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers[0]
+            .image = Some("other".into());
+        assert_eq!(
+            fields(&JobStrategy.validate_update(&new, &suspended)),
+            ["spec.template"]
+        );
     }
 
     #[test]
@@ -834,7 +1167,10 @@ mod tests {
         (spec.completions, spec.parallelism) = (Some(5), Some(5));
         assert!(JobStrategy.validate_update(&new, &old).is_empty());
         new.spec.as_mut().unwrap().parallelism = Some(4);
-        assert_eq!(fields(&JobStrategy.validate_update(&new, &old)), ["spec.completions"]);
+        assert_eq!(
+            fields(&JobStrategy.validate_update(&new, &old)),
+            ["spec.completions"]
+        );
     }
 
     #[test]

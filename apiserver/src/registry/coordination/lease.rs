@@ -18,17 +18,28 @@ impl Strategy for LeaseStrategy {
     type Object = Lease;
 
     fn validate(&self, obj: &Lease) -> Vec<FieldError> {
-        obj.spec.as_ref().map(|s| validate_spec(s, "spec")).unwrap_or_default()
+        obj.spec
+            .as_ref()
+            .map(|s| validate_spec(s, "spec"))
+            .unwrap_or_default()
     }
 }
 
 fn validate_spec(spec: &LeaseSpec, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(d) = spec.lease_duration_seconds.filter(|d| *d <= 0) {
-        errs.push(FieldError::invalid(child(path, "leaseDurationSeconds"), d, "must be greater than 0"));
+        errs.push(FieldError::invalid(
+            child(path, "leaseDurationSeconds"),
+            d,
+            "must be greater than 0",
+        ));
     }
     if let Some(t) = spec.lease_transitions.filter(|t| *t < 0) {
-        errs.push(FieldError::invalid(child(path, "leaseTransitions"), t, "must be greater than or equal to 0"));
+        errs.push(FieldError::invalid(
+            child(path, "leaseTransitions"),
+            t,
+            "must be greater than or equal to 0",
+        ));
     }
     if let Some(strategy) = &spec.strategy {
         // Upstream nests the child twice: spec.strategy.strategy.
@@ -36,12 +47,24 @@ fn validate_spec(spec: &LeaseSpec, path: &str) -> Vec<FieldError> {
         if strategy.contains('/') {
             errs.extend(invalid_each(&p, strategy, is_qualified_name(strategy)));
         } else if !LEASE_STRATEGIES.contains(&strategy.as_str()) {
-            errs.push(FieldError::not_supported(p, strategy.as_str(), LEASE_STRATEGIES));
+            errs.push(FieldError::not_supported(
+                p,
+                strategy.as_str(),
+                LEASE_STRATEGIES,
+            ));
         }
     }
     let has_strategy = spec.strategy.as_deref().is_some_and(|s| !s.is_empty());
-    if spec.preferred_holder.as_deref().is_some_and(|h| !h.is_empty()) && !has_strategy {
-        errs.push(FieldError::forbidden(child(path, "preferredHolder"), "may only be specified if `strategy` is defined"));
+    if spec
+        .preferred_holder
+        .as_deref()
+        .is_some_and(|h| !h.is_empty())
+        && !has_strategy
+    {
+        errs.push(FieldError::forbidden(
+            child(path, "preferredHolder"),
+            "may only be specified if `strategy` is defined",
+        ));
     }
     errs
 }
@@ -53,7 +76,10 @@ mod tests {
     use serde_json::{Value, from_value, json};
 
     fn lease(spec: Value) -> Lease {
-        from_value(json!({"metadata": {"name": "node-1", "namespace": "kube-node-lease"}, "spec": spec})).unwrap()
+        from_value(
+            json!({"metadata": {"name": "node-1", "namespace": "kube-node-lease"}, "spec": spec}),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -64,13 +90,41 @@ mod tests {
                 json!({"holderIdentity": "node-1", "leaseDurationSeconds": 40, "renewTime": "2024-01-01T00:00:00.000000Z"}),
                 vec![],
             ),
-            ("zero duration", json!({"leaseDurationSeconds": 0}), vec!["spec.leaseDurationSeconds"]),
-            ("negative transitions", json!({"leaseTransitions": -1}), vec!["spec.leaseTransitions"]),
-            ("known strategy", json!({"strategy": "OldestEmulationVersion", "preferredHolder": "a"}), vec![]),
-            ("custom strategy", json!({"strategy": "example.com/mine"}), vec![]),
-            ("unknown strategy", json!({"strategy": "Newest"}), vec!["spec.strategy.strategy"]),
-            ("bad custom strategy", json!({"strategy": "example.com/-x"}), vec!["spec.strategy.strategy"]),
-            ("holder without strategy", json!({"preferredHolder": "a"}), vec!["spec.preferredHolder"]),
+            (
+                "zero duration",
+                json!({"leaseDurationSeconds": 0}),
+                vec!["spec.leaseDurationSeconds"],
+            ),
+            (
+                "negative transitions",
+                json!({"leaseTransitions": -1}),
+                vec!["spec.leaseTransitions"],
+            ),
+            (
+                "known strategy",
+                json!({"strategy": "OldestEmulationVersion", "preferredHolder": "a"}),
+                vec![],
+            ),
+            (
+                "custom strategy",
+                json!({"strategy": "example.com/mine"}),
+                vec![],
+            ),
+            (
+                "unknown strategy",
+                json!({"strategy": "Newest"}),
+                vec!["spec.strategy.strategy"],
+            ),
+            (
+                "bad custom strategy",
+                json!({"strategy": "example.com/-x"}),
+                vec!["spec.strategy.strategy"],
+            ),
+            (
+                "holder without strategy",
+                json!({"preferredHolder": "a"}),
+                vec!["spec.preferredHolder"],
+            ),
         ];
         for (name, spec, want) in cases {
             let errs = LeaseStrategy.validate(&lease(spec));

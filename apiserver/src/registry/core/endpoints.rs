@@ -17,7 +17,11 @@ impl Strategy for EndpointsStrategy {
     type Object = Endpoints;
 
     fn defaults(&self, ep: &mut Endpoints) {
-        let ports = ep.subsets.iter_mut().flatten().flat_map(|s| s.ports.iter_mut().flatten());
+        let ports = ep
+            .subsets
+            .iter_mut()
+            .flatten()
+            .flat_map(|s| s.ports.iter_mut().flatten());
         for p in ports {
             p.protocol.get_or_insert_with(|| "TCP".into());
         }
@@ -30,7 +34,10 @@ impl Strategy for EndpointsStrategy {
             let ready = ss.addresses.as_deref().unwrap_or_default();
             let not_ready = ss.not_ready_addresses.as_deref().unwrap_or_default();
             if ready.is_empty() && not_ready.is_empty() {
-                errs.push(FieldError::required(&p, "must specify `addresses` or `notReadyAddresses`"));
+                errs.push(FieldError::required(
+                    &p,
+                    "must specify `addresses` or `notReadyAddresses`",
+                ));
             }
             for (field, list) in [("addresses", ready), ("notReadyAddresses", not_ready)] {
                 for (j, a) in list.iter().enumerate() {
@@ -39,7 +46,11 @@ impl Strategy for EndpointsStrategy {
             }
             let ports = ss.ports.as_deref().unwrap_or_default();
             for (j, port) in ports.iter().enumerate() {
-                errs.extend(validate_port(port, ports.len() > 1, &index(&child(&p, "ports"), j)));
+                errs.extend(validate_port(
+                    port,
+                    ports.len() > 1,
+                    &index(&child(&p, "ports"), j),
+                ));
             }
         }
         errs
@@ -69,7 +80,12 @@ pub fn validate_endpoint_ip(ip: &str, path: &str) -> Vec<FieldError> {
     let (unspecified, loopback, link_local, link_local_multicast) = match addr {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            (v4.is_unspecified(), v4.is_loopback(), v4.is_link_local(), o[0] == 224 && o[1] == 0 && o[2] == 0)
+            (
+                v4.is_unspecified(),
+                v4.is_loopback(),
+                v4.is_link_local(),
+                o[0] == 224 && o[1] == 0 && o[2] == 0,
+            )
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -82,13 +98,25 @@ pub fn validate_endpoint_ip(ip: &str, path: &str) -> Vec<FieldError> {
         }
     };
     if unspecified {
-        errs.push(FieldError::invalid(path, ip, format!("may not be unspecified ({ip})")));
+        errs.push(FieldError::invalid(
+            path,
+            ip,
+            format!("may not be unspecified ({ip})"),
+        ));
     }
     if loopback {
-        errs.push(FieldError::invalid(path, ip, "may not be in the loopback range (127.0.0.0/8, ::1/128)"));
+        errs.push(FieldError::invalid(
+            path,
+            ip,
+            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
+        ));
     }
     if link_local {
-        errs.push(FieldError::invalid(path, ip, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
+        errs.push(FieldError::invalid(
+            path,
+            ip,
+            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+        ));
     }
     if link_local_multicast {
         errs.push(FieldError::invalid(
@@ -113,7 +141,11 @@ fn validate_port(port: &EndpointPort, require_name: bool, path: &str) -> Vec<Fie
     }
     match port.protocol.as_deref().unwrap_or("") {
         "" => errs.push(FieldError::required(child(path, "protocol"), "")),
-        p if !PROTOCOLS.contains(&p) => errs.push(FieldError::not_supported(child(path, "protocol"), p, PROTOCOLS)),
+        p if !PROTOCOLS.contains(&p) => errs.push(FieldError::not_supported(
+            child(path, "protocol"),
+            p,
+            PROTOCOLS,
+        )),
         _ => {}
     }
     if let Some(ap) = port.app_protocol.as_deref() {
@@ -128,16 +160,27 @@ mod tests {
     use k8s_openapi::api::core::v1::EndpointSubset;
 
     fn addr(ip: &str) -> EndpointAddress {
-        EndpointAddress { ip: ip.into(), ..Default::default() }
+        EndpointAddress {
+            ip: ip.into(),
+            ..Default::default()
+        }
     }
 
     fn port(name: Option<&str>, port: i32) -> EndpointPort {
-        EndpointPort { name: name.map(Into::into), port, ..Default::default() }
+        EndpointPort {
+            name: name.map(Into::into),
+            port,
+            ..Default::default()
+        }
     }
 
     fn ep(addresses: Vec<EndpointAddress>, ports: Vec<EndpointPort>) -> Endpoints {
         let mut e = Endpoints {
-            subsets: Some(vec![EndpointSubset { addresses: Some(addresses), ports: Some(ports), ..Default::default() }]),
+            subsets: Some(vec![EndpointSubset {
+                addresses: Some(addresses),
+                ports: Some(ports),
+                ..Default::default()
+            }]),
             ..Default::default()
         };
         EndpointsStrategy.defaults(&mut e);
@@ -147,24 +190,75 @@ mod tests {
     #[test]
     fn defaults_protocol() {
         let e = ep(vec![addr("10.0.0.1")], vec![port(None, 80)]);
-        assert_eq!(e.subsets.unwrap()[0].ports.as_ref().unwrap()[0].protocol.as_deref(), Some("TCP"));
+        assert_eq!(
+            e.subsets.unwrap()[0].ports.as_ref().unwrap()[0]
+                .protocol
+                .as_deref(),
+            Some("TCP")
+        );
     }
 
     #[test]
     fn validate_cases() {
         let cases: Vec<(&str, Endpoints, Vec<&str>)> = vec![
-            ("valid", ep(vec![addr("10.0.0.1"), addr("fd00::1")], vec![port(Some("http"), 80), port(Some("https"), 443)]), vec![]),
-            ("no ports is fine", ep(vec![addr("10.0.0.1")], vec![]), vec![]),
-            ("no addresses", ep(vec![], vec![port(None, 80)]), vec!["subsets[0]"]),
-            ("bad ip", ep(vec![addr("10.0.0")], vec![]), vec!["subsets[0].addresses[0].ip", "subsets[0].addresses[0].ip"]),
-            ("loopback", ep(vec![addr("127.0.0.1")], vec![]), vec!["subsets[0].addresses[0].ip"]),
-            ("link local", ep(vec![addr("169.254.169.254")], vec![]), vec!["subsets[0].addresses[0].ip"]),
-            ("unspecified", ep(vec![addr("::")], vec![]), vec!["subsets[0].addresses[0].ip"]),
-            ("unnamed ports", ep(vec![addr("10.0.0.1")], vec![port(None, 80), port(Some("b"), 81)]), vec!["subsets[0].ports[0].name"]),
-            ("bad port", ep(vec![addr("10.0.0.1")], vec![port(None, 0)]), vec!["subsets[0].ports[0].port"]),
+            (
+                "valid",
+                ep(
+                    vec![addr("10.0.0.1"), addr("fd00::1")],
+                    vec![port(Some("http"), 80), port(Some("https"), 443)],
+                ),
+                vec![],
+            ),
+            (
+                "no ports is fine",
+                ep(vec![addr("10.0.0.1")], vec![]),
+                vec![],
+            ),
+            (
+                "no addresses",
+                ep(vec![], vec![port(None, 80)]),
+                vec!["subsets[0]"],
+            ),
+            (
+                "bad ip",
+                ep(vec![addr("10.0.0")], vec![]),
+                vec!["subsets[0].addresses[0].ip", "subsets[0].addresses[0].ip"],
+            ),
+            (
+                "loopback",
+                ep(vec![addr("127.0.0.1")], vec![]),
+                vec!["subsets[0].addresses[0].ip"],
+            ),
+            (
+                "link local",
+                ep(vec![addr("169.254.169.254")], vec![]),
+                vec!["subsets[0].addresses[0].ip"],
+            ),
+            (
+                "unspecified",
+                ep(vec![addr("::")], vec![]),
+                vec!["subsets[0].addresses[0].ip"],
+            ),
+            (
+                "unnamed ports",
+                ep(
+                    vec![addr("10.0.0.1")],
+                    vec![port(None, 80), port(Some("b"), 81)],
+                ),
+                vec!["subsets[0].ports[0].name"],
+            ),
+            (
+                "bad port",
+                ep(vec![addr("10.0.0.1")], vec![port(None, 0)]),
+                vec!["subsets[0].ports[0].port"],
+            ),
         ];
         for (name, e, want) in cases {
-            let got: Vec<String> = EndpointsStrategy.validate(&e).into_iter().map(|e| e.field).collect();
+            let got: Vec<String> = EndpointsStrategy
+                .validate(&e)
+                .into_iter()
+                .map(|e| e.field)
+                .collect();
             assert_eq!(got, want, "{name}");
         }
         let e = EndpointsStrategy.validate(&ep(vec![addr("127.0.0.1")], vec![]));

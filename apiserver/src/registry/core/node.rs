@@ -5,7 +5,7 @@ use super::pod::TAINT_EFFECTS;
 use crate::error::FieldError;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{
-    child, index, is_valid_label_value, parse_quantity, validate_qualified_name,
+    child, index, is_valid_label_value, validate_qualified_name, validate_resource_quantity_value,
 };
 use k8s_openapi::api::core::v1::{Node, NodeSpec, NodeStatus, Taint};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -28,7 +28,10 @@ impl Strategy for NodeStrategy {
             status.allocatable = status.capacity.clone();
         }
         if let Some(spec) = node.spec.as_mut() {
-            match (spec.pod_cidr.as_deref().unwrap_or(""), spec.pod_cidrs.as_deref().unwrap_or_default()) {
+            match (
+                spec.pod_cidr.as_deref().unwrap_or(""),
+                spec.pod_cidrs.as_deref().unwrap_or_default(),
+            ) {
                 ("", [first, ..]) => spec.pod_cidr = Some(first.clone()),
                 (cidr, []) if !cidr.is_empty() => spec.pod_cidrs = Some(vec![cidr.to_string()]),
                 _ => {}
@@ -78,7 +81,11 @@ impl Strategy for NodeStrategy {
         let spec = node.spec.clone().unwrap_or_default();
         let old_spec = old.spec.clone().unwrap_or_default();
         errs.extend(self.validate(node));
-        let addresses = node.status.as_ref().and_then(|s| s.addresses.as_deref()).unwrap_or_default();
+        let addresses = node
+            .status
+            .as_ref()
+            .and_then(|s| s.addresses.as_deref())
+            .unwrap_or_default();
         for (i, a) in addresses.iter().enumerate() {
             if addresses[..i].contains(a) {
                 errs.push(FieldError::duplicate(
@@ -92,7 +99,8 @@ impl Strategy for NodeStrategy {
             errs.push(FieldError::forbidden("spec.podCIDRs", POD_CIDR_FORBIDDEN));
         }
         let old_provider = old_spec.provider_id.clone().unwrap_or_default();
-        if !old_provider.is_empty() && spec.provider_id.clone().unwrap_or_default() != old_provider {
+        if !old_provider.is_empty() && spec.provider_id.clone().unwrap_or_default() != old_provider
+        {
             errs.push(FieldError::forbidden(
                 "spec.providerID",
                 "node updates may not change providerID except from \"\" to valid",
@@ -140,11 +148,19 @@ pub fn validate_taints(taints: &[Taint]) -> Vec<FieldError> {
         let value = t.value.as_deref().unwrap_or("");
         let msgs = is_valid_label_value(value);
         if !msgs.is_empty() {
-            errs.push(FieldError::invalid(child(&p, "value"), value, msgs.join(";")));
+            errs.push(FieldError::invalid(
+                child(&p, "value"),
+                value,
+                msgs.join(";"),
+            ));
         }
         match t.effect.as_str() {
             "" => errs.push(FieldError::required(child(&p, "effect"), "")),
-            e if !TAINT_EFFECTS.contains(&e) => errs.push(FieldError::not_supported(child(&p, "effect"), e, TAINT_EFFECTS)),
+            e if !TAINT_EFFECTS.contains(&e) => errs.push(FieldError::not_supported(
+                child(&p, "effect"),
+                e,
+                TAINT_EFFECTS,
+            )),
             _ => {}
         }
         if !seen.insert((t.key.as_str(), t.effect.as_str())) {
@@ -161,11 +177,14 @@ fn validate_resources(status: Option<&NodeStatus>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let lists: [(&str, Option<&BTreeMap<String, Quantity>>); 2] = [
         ("status.capacity", status.and_then(|s| s.capacity.as_ref())),
-        ("status.allocatable", status.and_then(|s| s.allocatable.as_ref())),
+        (
+            "status.allocatable",
+            status.and_then(|s| s.allocatable.as_ref()),
+        ),
     ];
     for (path, list) in lists {
         for (k, q) in list.into_iter().flatten() {
-            errs.extend(crate::registry::core::resourcequota::validate_resource_quantity_value(k, q, &child(path, k)));
+            errs.extend(validate_resource_quantity_value(k, q, &child(path, k)));
         }
     }
     errs
@@ -187,18 +206,28 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn taint(key: &str, effect: &str) -> Taint {
-        Taint { key: key.into(), effect: effect.into(), ..Default::default() }
+        Taint {
+            key: key.into(),
+            effect: effect.into(),
+            ..Default::default()
+        }
     }
 
     fn node(f: impl FnOnce(&mut NodeSpec, &mut NodeStatus)) -> Node {
         let mut spec = NodeSpec::default();
         let mut status = NodeStatus {
-            capacity: Some(BTreeMap::from([("cpu".into(), Quantity("4".into())), ("pods".into(), Quantity("110".into()))])),
+            capacity: Some(BTreeMap::from([
+                ("cpu".into(), Quantity("4".into())),
+                ("pods".into(), Quantity("110".into())),
+            ])),
             ..Default::default()
         };
         f(&mut spec, &mut status);
         let mut n = Node {
-            metadata: ObjectMeta { name: Some("n1".into()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some("n1".into()),
+                ..Default::default()
+            },
             spec: Some(spec),
             status: Some(status),
         };
@@ -213,33 +242,77 @@ mod tests {
     #[test]
     fn defaults_applied() {
         let n = node(|s, _| s.pod_cidr = Some("10.244.0.0/24".into()));
-        assert_eq!(n.status.as_ref().unwrap().allocatable, n.status.as_ref().unwrap().capacity);
-        assert_eq!(n.spec.unwrap().pod_cidrs, Some(vec!["10.244.0.0/24".to_string()]));
+        assert_eq!(
+            n.status.as_ref().unwrap().allocatable,
+            n.status.as_ref().unwrap().capacity
+        );
+        assert_eq!(
+            n.spec.unwrap().pod_cidrs,
+            Some(vec!["10.244.0.0/24".to_string()])
+        );
     }
 
     #[test]
     fn validate_cases() {
         let cases: Vec<(&str, Node, Vec<&str>)> = vec![
-            ("valid", node(|s, _| s.taints = Some(vec![taint("dedicated", "NoSchedule")])), vec![]),
-            ("dual stack", node(|s, _| s.pod_cidrs = Some(vec!["10.244.0.0/24".into(), "fd00::/64".into()])), vec![]),
-            ("bad effect", node(|s, _| s.taints = Some(vec![taint("k", "Sometimes")])), vec!["metadata.taints[0].effect"]),
-            ("no effect", node(|s, _| s.taints = Some(vec![taint("k", "")])), vec!["metadata.taints[0].effect"]),
-            ("bad key", node(|s, _| s.taints = Some(vec![taint("a/b/c", "NoSchedule")])), vec!["metadata.taints[0].key"]),
+            (
+                "valid",
+                node(|s, _| s.taints = Some(vec![taint("dedicated", "NoSchedule")])),
+                vec![],
+            ),
+            (
+                "dual stack",
+                node(|s, _| s.pod_cidrs = Some(vec!["10.244.0.0/24".into(), "fd00::/64".into()])),
+                vec![],
+            ),
+            (
+                "bad effect",
+                node(|s, _| s.taints = Some(vec![taint("k", "Sometimes")])),
+                vec!["metadata.taints[0].effect"],
+            ),
+            (
+                "no effect",
+                node(|s, _| s.taints = Some(vec![taint("k", "")])),
+                vec!["metadata.taints[0].effect"],
+            ),
+            (
+                "bad key",
+                node(|s, _| s.taints = Some(vec![taint("a/b/c", "NoSchedule")])),
+                vec!["metadata.taints[0].key"],
+            ),
             (
                 "duplicate taint",
-                node(|s, _| s.taints = Some(vec![taint("k", "NoSchedule"), taint("k", "NoSchedule"), taint("k", "NoExecute")])),
+                node(|s, _| {
+                    s.taints = Some(vec![
+                        taint("k", "NoSchedule"),
+                        taint("k", "NoSchedule"),
+                        taint("k", "NoExecute"),
+                    ])
+                }),
                 vec!["metadata.taints[1]"],
             ),
-            ("bad cidr", node(|s, _| s.pod_cidrs = Some(vec!["10.0.0.0/33".into()])), vec!["spec.podCIDRs[0]"]),
-            ("two v4 cidrs", node(|s, _| s.pod_cidrs = Some(vec!["10.0.0.0/24".into(), "10.1.0.0/24".into()])), vec!["spec.podCIDRs"]),
+            (
+                "bad cidr",
+                node(|s, _| s.pod_cidrs = Some(vec!["10.0.0.0/33".into()])),
+                vec!["spec.podCIDRs[0]"],
+            ),
+            (
+                "two v4 cidrs",
+                node(|s, _| s.pod_cidrs = Some(vec!["10.0.0.0/24".into(), "10.1.0.0/24".into()])),
+                vec!["spec.podCIDRs"],
+            ),
             (
                 "negative capacity",
-                node(|_, st| st.capacity = Some(BTreeMap::from([("cpu".into(), Quantity("-1".into()))]))),
+                node(|_, st| {
+                    st.capacity = Some(BTreeMap::from([("cpu".into(), Quantity("-1".into()))]))
+                }),
                 vec!["status.capacity.cpu", "status.allocatable.cpu"],
             ),
             (
                 "fractional pods",
-                node(|_, st| st.capacity = Some(BTreeMap::from([("pods".into(), Quantity("1500m".into()))]))),
+                node(|_, st| {
+                    st.capacity = Some(BTreeMap::from([("pods".into(), Quantity("1500m".into()))]))
+                }),
                 vec!["status.capacity.pods", "status.allocatable.pods"],
             ),
         ];
@@ -260,24 +333,47 @@ mod tests {
             n
         };
         let cases: Vec<(&str, Node, Vec<&str>)> = vec![
-            ("cordon and taint", change(&|s, _| {
-                s.unschedulable = Some(true);
-                s.taints = Some(vec![taint("k", "NoSchedule")]);
-            }), vec![]),
-            ("change cidr", change(&|s, _| s.pod_cidrs = Some(vec!["10.245.0.0/24".into()])), vec!["spec.podCIDRs", ""]),
-            ("change provider", change(&|s, _| s.provider_id = Some("other".into())), vec!["spec.providerID", ""]),
-            ("change externalID", change(&|s, _| s.external_id = Some("x".into())), vec![""]),
+            (
+                "cordon and taint",
+                change(&|s, _| {
+                    s.unschedulable = Some(true);
+                    s.taints = Some(vec![taint("k", "NoSchedule")]);
+                }),
+                vec![],
+            ),
+            (
+                "change cidr",
+                change(&|s, _| s.pod_cidrs = Some(vec!["10.245.0.0/24".into()])),
+                vec!["spec.podCIDRs"],
+            ),
+            (
+                "change provider",
+                change(&|s, _| s.provider_id = Some("other".into())),
+                vec!["spec.providerID"],
+            ),
+            (
+                "change externalID",
+                change(&|s, _| s.external_id = Some("x".into())),
+                vec![""],
+            ),
             (
                 "duplicate addresses",
                 change(&|_, st| {
-                    let a = NodeAddress { type_: "InternalIP".into(), address: "10.0.0.1".into() };
+                    let a = NodeAddress {
+                        type_: "InternalIP".into(),
+                        address: "10.0.0.1".into(),
+                    };
                     st.addresses = Some(vec![a.clone(), a]);
                 }),
                 vec!["status.addresses[1]"],
             ),
         ];
         for (name, n, want) in cases {
-            assert_eq!(fields(NodeStrategy.validate_update(&n, &old)), want, "{name}");
+            assert_eq!(
+                fields(NodeStrategy.validate_update(&n, &old)),
+                want,
+                "{name}"
+            );
         }
         // A node without a CIDR may get one.
         let bare = node(|_, _| {});

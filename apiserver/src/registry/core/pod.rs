@@ -1319,23 +1319,8 @@ pub fn validate_pod_update(new: &Pod, old: &Pod) -> Vec<FieldError> {
     let old_spec = old.spec.clone().unwrap_or_default();
     let mut errs = validate_pod_spec(&new_spec, "spec");
 
-    for (field, list) in [
-        ("containers", &new_spec.containers),
-        (
-            "initContainers",
-            new_spec.init_containers.as_ref().unwrap_or(&Vec::new()),
-        ),
-    ] {
-        for (i, c) in list.iter().enumerate() {
-            if c.image.as_deref().unwrap_or("").is_empty() {
-                let p = child(&index(&child("spec", field), i), "image");
-                if !errs.iter().any(|e| e.field == p) {
-                    errs.push(FieldError::required(p, ""));
-                }
-            }
-        }
-    }
-
+    // (Empty images are already Required via validate_pod_spec, as upstream's
+    // update check demands.)
     match (
         new_spec.active_deadline_seconds,
         old_spec.active_deadline_seconds,

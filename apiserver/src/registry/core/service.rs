@@ -33,6 +33,7 @@ impl Strategy for ServiceStrategy {
 
     fn prepare_for_create(&self, svc: &mut Service) {
         svc.status = None;
+        init_ip_families(svc.spec.get_or_insert_with(Default::default), None);
     }
 
     fn validate(&self, svc: &Service) -> Vec<FieldError> {
@@ -170,6 +171,7 @@ impl ServiceStrategy {
                 spec.health_check_node_port = None;
             }
         }
+        init_ip_families(spec, Some(old_spec));
     }
 }
 
@@ -196,8 +198,8 @@ fn family_of(ip: &str) -> Option<&'static str> {
     }
 }
 
-/// SetDefaults_Service plus the ipFamily initialization upstream does in the
-/// service REST storage (initIPFamilyFields) for a single-stack IPv4 cluster.
+/// SetDefaults_Service, plus keeping clusterIP and clusterIPs[0] in step
+/// (upstream's NormalizeClusterIPs).
 pub fn default_service_spec(spec: &mut ServiceSpec) {
     let affinity = spec
         .session_affinity
@@ -258,34 +260,48 @@ pub fn default_service_spec(spec: &mut ServiceSpec) {
         (ip, []) if !ip.is_empty() => spec.cluster_ips = Some(vec![ip.to_string()]),
         _ => {}
     }
+}
 
-    if ty == "ExternalName" {
+/// Upstream's initIPFamilyFields (service REST storage) for a single-stack
+/// IPv4 cluster: the policy defaults to the old one on update, else to
+/// SingleStack (RequireDualStack for headless services without a selector);
+/// families are inferred from clusterIPs, else the cluster default. A
+/// RequireDualStack service other than headless+selectorless is left to the
+/// allocator to reject ("this cluster is not configured for dual-stack services").
+pub fn init_ip_families(spec: &mut ServiceSpec, old: Option<&ServiceSpec>) {
+    if spec.type_.as_deref() == Some("ExternalName") {
         return;
     }
-    if spec.ip_families.as_ref().is_none_or(Vec::is_empty) {
-        let from_ips: Vec<String> = spec
-            .cluster_ips
-            .iter()
-            .flatten()
-            .filter_map(|ip| family_of(ip))
-            .map(String::from)
-            .collect();
-        spec.ip_families = Some(if from_ips.is_empty() {
-            vec!["IPv4".into()]
-        } else {
-            from_ips
+    let headless_without_selector =
+        is_headless(spec) && spec.selector.as_ref().is_none_or(|s| s.is_empty());
+    if spec.ip_family_policy.is_none() {
+        spec.ip_family_policy = Some(match old.and_then(|o| o.ip_family_policy.clone()) {
+            Some(p) => p,
+            None if headless_without_selector => "RequireDualStack".into(),
+            None => "SingleStack".into(),
         });
     }
-    if spec.ip_family_policy.is_none() {
-        let headless_without_selector =
-            is_headless(spec) && spec.selector.as_ref().is_none_or(|s| s.is_empty());
-        let multiple = spec.ip_families.as_ref().is_some_and(|f| f.len() > 1)
-            || spec.cluster_ips.as_ref().is_some_and(|ips| ips.len() > 1);
-        if headless_without_selector {
-            spec.ip_family_policy = Some("RequireDualStack".into());
-        } else if !multiple {
-            spec.ip_family_policy = Some("SingleStack".into());
+    let families = spec.ip_families.get_or_insert_with(Vec::new);
+    for (i, ip) in spec.cluster_ips.iter().flatten().enumerate() {
+        let Some(fam) = family_of(ip) else { break };
+        if i >= families.len() {
+            families.push(fam.into());
         }
+    }
+    if families.is_empty() {
+        families.push("IPv4".into());
+    }
+    // Headless+selectorless services may carry both families even here.
+    if headless_without_selector
+        && families.len() < 2
+        && spec.ip_family_policy.as_deref() != Some("SingleStack")
+    {
+        let alt = if families[0] == "IPv4" {
+            "IPv6"
+        } else {
+            "IPv4"
+        };
+        families.push(alt.into());
     }
 }
 
@@ -522,22 +538,28 @@ fn validate_ip_families(spec: &ServiceSpec) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let policy = spec.ip_family_policy.as_deref();
     let families = spec.ip_families.as_deref().unwrap_or_default();
-    match policy {
-        None if families.len() > 1 => errs.push(FieldError::required(
+    if let Some(p) = policy.filter(|p| !IP_FAMILY_POLICIES.contains(p)) {
+        errs.push(FieldError::not_supported(
             "spec.ipFamilyPolicy",
-            "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
-        )),
-        Some(p) if !IP_FAMILY_POLICIES.contains(&p) => {
-            errs.push(FieldError::not_supported("spec.ipFamilyPolicy", p, IP_FAMILY_POLICIES))
+            p,
+            IP_FAMILY_POLICIES,
+        ));
+    }
+    if policy == Some("SingleStack") {
+        if spec.cluster_ips.as_ref().is_some_and(|ips| ips.len() == 2) {
+            errs.push(FieldError::invalid(
+                "spec.ipFamilyPolicy",
+                "SingleStack",
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified",
+            ));
         }
-        Some("SingleStack") if families.len() > 1 || spec.cluster_ips.as_ref().is_some_and(|ips| ips.len() > 1) => {
+        if families.len() == 2 {
             errs.push(FieldError::invalid(
                 "spec.ipFamilyPolicy",
                 "SingleStack",
                 "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
-            ))
+            ));
         }
-        _ => {}
     }
     let mut seen = BTreeSet::new();
     for (i, f) in families.iter().enumerate() {
@@ -613,6 +635,7 @@ mod tests {
         };
         f(s.spec.as_mut().unwrap());
         ServiceStrategy.defaults(&mut s);
+        ServiceStrategy.prepare_for_create(&mut s);
         s
     }
 
@@ -781,6 +804,14 @@ mod tests {
                 "bad selector",
                 svc(|s| s.selector = Some(BTreeMap::from([("a".into(), "b c".into())]))),
                 vec!["spec.selector"],
+            ),
+            (
+                "single stack with two families",
+                svc(|s| {
+                    s.ip_family_policy = Some("SingleStack".into());
+                    s.ip_families = Some(vec!["IPv4".into(), "IPv6".into()]);
+                }),
+                vec!["spec.ipFamilyPolicy"],
             ),
             (
                 "bad family",

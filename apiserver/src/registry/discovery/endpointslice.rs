@@ -3,8 +3,8 @@
 use crate::error::FieldError;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{
-    child, index, invalid_each, is_dns1123_label, is_dns1123_subdomain, is_valid_label_value, validate_dns1123_label,
-    validate_immutable, validate_labels, validate_qualified_name,
+    child, index, invalid_each, is_dns1123_label, is_dns1123_subdomain, is_valid_label_value,
+    validate_dns1123_label, validate_immutable, validate_labels, validate_qualified_name,
 };
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointHints, EndpointPort, EndpointSlice};
 use std::collections::BTreeSet;
@@ -43,7 +43,11 @@ impl Strategy for EndpointSliceStrategy {
 
     fn validate_update(&self, obj: &EndpointSlice, old: &EndpointSlice) -> Vec<FieldError> {
         let mut errs = validate_slice(obj, Some(old));
-        errs.extend(validate_immutable(&obj.address_type, &old.address_type, "addressType"));
+        errs.extend(validate_immutable(
+            &obj.address_type,
+            &old.address_type,
+            "addressType",
+        ));
         errs
     }
 }
@@ -52,14 +56,23 @@ fn validate_slice(slice: &EndpointSlice, old: Option<&EndpointSlice>) -> Vec<Fie
     let mut errs = Vec::new();
     match slice.address_type.as_str() {
         "" => errs.push(FieldError::required("addressType", "")),
-        t if !ADDRESS_TYPES.contains(&t) => errs.push(FieldError::not_supported("addressType", t, ADDRESS_TYPES)),
+        t if !ADDRESS_TYPES.contains(&t) => {
+            errs.push(FieldError::not_supported("addressType", t, ADDRESS_TYPES))
+        }
         _ => {}
     }
-    errs.extend(validate_ports(slice.ports.as_deref().unwrap_or_default(), "ports"));
+    errs.extend(validate_ports(
+        slice.ports.as_deref().unwrap_or_default(),
+        "ports",
+    ));
     // Unchanged endpoints are not revalidated: they may hold addresses that
     // older, looser rules accepted.
     if old.is_none_or(|o| o.endpoints != slice.endpoints) {
-        errs.extend(validate_endpoints(&slice.endpoints, &slice.address_type, "endpoints"));
+        errs.extend(validate_endpoints(
+            &slice.endpoints,
+            &slice.address_type,
+            "endpoints",
+        ));
     }
     errs
 }
@@ -73,9 +86,16 @@ fn validate_endpoints(endpoints: &[Endpoint], address_type: &str, path: &str) ->
         let p = index(path, i);
         let addresses_path = child(&p, "addresses");
         if ep.addresses.is_empty() {
-            errs.push(FieldError::required(&addresses_path, "must contain at least 1 address"));
+            errs.push(FieldError::required(
+                &addresses_path,
+                "must contain at least 1 address",
+            ));
         } else if ep.addresses.len() > MAX_ADDRESSES {
-            errs.push(FieldError::too_many(&addresses_path, ep.addresses.len(), MAX_ADDRESSES));
+            errs.push(FieldError::too_many(
+                &addresses_path,
+                ep.addresses.len(),
+                MAX_ADDRESSES,
+            ));
         }
         for (j, address) in ep.addresses.iter().enumerate() {
             let ap = index(&addresses_path, j);
@@ -83,13 +103,21 @@ fn validate_endpoints(endpoints: &[Endpoint], address_type: &str, path: &str) ->
             match address_type {
                 "IPv4" => {
                     if !parse_ip(address).is_some_and(is_ipv4) {
-                        errs.push(FieldError::invalid(&ap, address.as_str(), "must be a valid IPv4 address"));
+                        errs.push(FieldError::invalid(
+                            &ap,
+                            address.as_str(),
+                            "must be a valid IPv4 address",
+                        ));
                     }
                     errs.extend(validate_non_special_ip(address, &ap));
                 }
                 "IPv6" => {
-                    if !parse_ip(address).is_some_and(|ip| !is_ipv4(ip)) {
-                        errs.push(FieldError::invalid(&ap, address.as_str(), "must be a valid IPv6 address"));
+                    if parse_ip(address).is_none_or(is_ipv4) {
+                        errs.push(FieldError::invalid(
+                            &ap,
+                            address.as_str(),
+                            "must be a valid IPv6 address",
+                        ));
                     }
                     errs.extend(validate_non_special_ip(address, &ap));
                 }
@@ -98,12 +126,20 @@ fn validate_endpoints(endpoints: &[Endpoint], address_type: &str, path: &str) ->
             }
         }
         if let Some(node) = &ep.node_name {
-            errs.extend(invalid_each(&child(&p, "nodeName"), node, is_dns1123_subdomain(node)));
+            errs.extend(invalid_each(
+                &child(&p, "nodeName"),
+                node,
+                is_dns1123_subdomain(node),
+            ));
         }
         let topology_path = child(&p, "deprecatedTopology");
         let topology = ep.deprecated_topology.as_ref();
         if topology.is_some_and(|t| t.len() > MAX_TOPOLOGY_LABELS) {
-            errs.push(FieldError::too_many(&topology_path, topology.map_or(0, |t| t.len()), MAX_TOPOLOGY_LABELS));
+            errs.push(FieldError::too_many(
+                &topology_path,
+                topology.map_or(0, |t| t.len()),
+                MAX_TOPOLOGY_LABELS,
+            ));
         }
         errs.extend(validate_labels(topology, &topology_path));
         if let Some(hostname) = &ep.hostname {
@@ -132,7 +168,11 @@ fn is_ipv4(ip: IpAddr) -> bool {
 /// at link-local ranges.
 fn validate_non_special_ip(address: &str, path: &str) -> Vec<FieldError> {
     let Some(ip) = parse_ip(address) else {
-        return vec![FieldError::invalid(path, address, "must be a valid IP address")];
+        return vec![FieldError::invalid(
+            path,
+            address,
+            "must be a valid IP address",
+        )];
     };
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
@@ -141,22 +181,44 @@ fn validate_non_special_ip(address: &str, path: &str) -> Vec<FieldError> {
     let (unspecified, loopback, link_local, link_local_multicast) = match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
-            (v4.is_unspecified(), v4.is_loopback(), v4.is_link_local(), o[0] == 224 && o[1] == 0 && o[2] == 0)
+            (
+                v4.is_unspecified(),
+                v4.is_loopback(),
+                v4.is_link_local(),
+                o[0] == 224 && o[1] == 0 && o[2] == 0,
+            )
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            (v6.is_unspecified(), v6.is_loopback(), s[0] & 0xffc0 == 0xfe80, s[0] & 0xff0f == 0xff02)
+            (
+                v6.is_unspecified(),
+                v6.is_loopback(),
+                s[0] & 0xffc0 == 0xfe80,
+                s[0] & 0xff0f == 0xff02,
+            )
         }
     };
     let mut errs = Vec::new();
     if unspecified {
-        errs.push(FieldError::invalid(path, address, format!("may not be unspecified ({address})")));
+        errs.push(FieldError::invalid(
+            path,
+            address,
+            format!("may not be unspecified ({address})"),
+        ));
     }
     if loopback {
-        errs.push(FieldError::invalid(path, address, "may not be in the loopback range (127.0.0.0/8, ::1/128)"));
+        errs.push(FieldError::invalid(
+            path,
+            address,
+            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
+        ));
     }
     if link_local {
-        errs.push(FieldError::invalid(path, address, "may not be in the link-local range (169.254.0.0/16, fe80::/10)"));
+        errs.push(FieldError::invalid(
+            path,
+            address,
+            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
+        ));
     }
     if link_local_multicast {
         errs.push(FieldError::invalid(
@@ -179,7 +241,11 @@ fn validate_fqdn(name: &str, path: &str) -> Vec<FieldError> {
         return vec![FieldError::invalid(path, name, errs.join(","))];
     }
     if !name.contains('.') {
-        return vec![FieldError::invalid(path, name, "should be a domain with at least two segments separated by dots")];
+        return vec![FieldError::invalid(
+            path,
+            name,
+            "should be a domain with at least two segments separated by dots",
+        )];
     }
     for label in name.split('.') {
         let errs = is_dns1123_label(label);
@@ -203,7 +269,11 @@ fn validate_hints(hints: &EndpointHints, path: &str) -> Vec<FieldError> {
         if !seen.insert(&zone.name) {
             errs.push(FieldError::duplicate(&p, zone.name.as_str()));
         }
-        errs.extend(invalid_each(&p, &zone.name, is_valid_label_value(&zone.name)));
+        errs.extend(invalid_each(
+            &p,
+            &zone.name,
+            is_valid_label_value(&zone.name),
+        ));
     }
     let nodes = hints.for_nodes.as_deref().unwrap_or_default();
     let nodes_path = child(path, "forNodes");
@@ -217,7 +287,11 @@ fn validate_hints(hints: &EndpointHints, path: &str) -> Vec<FieldError> {
         if !seen.insert(&node.name) {
             errs.push(FieldError::duplicate(&p, node.name.as_str()));
         }
-        errs.extend(invalid_each(&p, &node.name, is_dns1123_subdomain(&node.name)));
+        errs.extend(invalid_each(
+            &p,
+            &node.name,
+            is_dns1123_subdomain(&node.name),
+        ));
     }
     errs
 }
@@ -239,9 +313,11 @@ fn validate_ports(ports: &[EndpointPort], path: &str) -> Vec<FieldError> {
         }
         match port.protocol.as_deref() {
             None => errs.push(FieldError::required(child(&p, "protocol"), "")),
-            Some(proto) if !PROTOCOLS.contains(&proto) => {
-                errs.push(FieldError::not_supported(child(&p, "protocol"), proto, PROTOCOLS))
-            }
+            Some(proto) if !PROTOCOLS.contains(&proto) => errs.push(FieldError::not_supported(
+                child(&p, "protocol"),
+                proto,
+                PROTOCOLS,
+            )),
             Some(_) => {}
         }
         if let Some(app) = &port.app_protocol {
@@ -291,11 +367,35 @@ mod tests {
                 ),
                 vec![],
             ),
-            ("valid v6", slice("IPv6", json!([{"addresses": ["2001:db8::1"]}]), json!([])), vec![]),
-            ("valid fqdn", slice("FQDN", json!([{"addresses": ["db.example.com"]}]), json!([])), vec![]),
-            ("no type", slice("", json!([]), json!([])), vec!["addressType"]),
-            ("bad type", slice("IPv5", json!([{"addresses": ["x"]}]), json!([])), vec!["addressType"]),
-            ("no addresses", slice("IPv4", json!([{"addresses": []}]), json!([])), vec!["endpoints[0].addresses"]),
+            (
+                "valid v6",
+                slice("IPv6", json!([{"addresses": ["2001:db8::1"]}]), json!([])),
+                vec![],
+            ),
+            (
+                "valid fqdn",
+                slice(
+                    "FQDN",
+                    json!([{"addresses": ["db.example.com"]}]),
+                    json!([]),
+                ),
+                vec![],
+            ),
+            (
+                "no type",
+                slice("", json!([]), json!([])),
+                vec!["addressType"],
+            ),
+            (
+                "bad type",
+                slice("IPv5", json!([{"addresses": ["x"]}]), json!([])),
+                vec!["addressType"],
+            ),
+            (
+                "no addresses",
+                slice("IPv4", json!([{"addresses": []}]), json!([])),
+                vec!["endpoints[0].addresses"],
+            ),
             (
                 "wrong family",
                 slice("IPv4", json!([{"addresses": ["2001:db8::1"]}]), json!([])),
@@ -306,22 +406,46 @@ mod tests {
                 slice("IPv6", json!([{"addresses": ["nope"]}]), json!([])),
                 vec!["endpoints[0].addresses[0]", "endpoints[0].addresses[0]"],
             ),
-            ("loopback", slice("IPv4", json!([{"addresses": ["127.0.0.1"]}]), json!([])), vec!["endpoints[0].addresses[0]"]),
-            ("link local", slice("IPv6", json!([{"addresses": ["fe80::1"]}]), json!([])), vec!["endpoints[0].addresses[0]"]),
-            ("short fqdn", slice("FQDN", json!([{"addresses": ["localhost"]}]), json!([])), vec!["endpoints[0].addresses[0]"]),
+            (
+                "loopback",
+                slice("IPv4", json!([{"addresses": ["127.0.0.1"]}]), json!([])),
+                vec!["endpoints[0].addresses[0]"],
+            ),
+            (
+                "link local",
+                slice("IPv6", json!([{"addresses": ["fe80::1"]}]), json!([])),
+                vec!["endpoints[0].addresses[0]"],
+            ),
+            (
+                "short fqdn",
+                slice("FQDN", json!([{"addresses": ["localhost"]}]), json!([])),
+                vec!["endpoints[0].addresses[0]"],
+            ),
             (
                 "hostname",
-                slice("IPv4", json!([{"addresses": ["10.0.0.1"], "hostname": "a.b"}]), json!([])),
+                slice(
+                    "IPv4",
+                    json!([{"addresses": ["10.0.0.1"], "hostname": "a.b"}]),
+                    json!([]),
+                ),
                 vec!["endpoints[0].hostname"],
             ),
             (
                 "duplicate zone hint",
-                slice("IPv4", json!([{"addresses": ["10.0.0.1"], "hints": {"forZones": [{"name": "a"}, {"name": "a"}]}}]), json!([])),
+                slice(
+                    "IPv4",
+                    json!([{"addresses": ["10.0.0.1"], "hints": {"forZones": [{"name": "a"}, {"name": "a"}]}}]),
+                    json!([]),
+                ),
                 vec!["endpoints[0].hints.forZones[1].name"],
             ),
             (
                 "ports",
-                slice("IPv4", json!([]), json!([{"name": "http"}, {"name": "http", "protocol": "ICMP"}, {"name": "Bad"}])),
+                slice(
+                    "IPv4",
+                    json!([]),
+                    json!([{"name": "http"}, {"name": "http", "protocol": "ICMP"}, {"name": "Bad"}]),
+                ),
                 vec!["ports[1].name", "ports[1].protocol", "ports[2].name"],
             ),
         ];
@@ -335,16 +459,27 @@ mod tests {
     fn update_rules() {
         let old = slice("IPv4", json!([{"addresses": ["127.0.0.1"]}]), json!([]));
         // Stored endpoints are not revalidated when unchanged.
-        assert!(EndpointSliceStrategy.validate_update(&old, &old.clone()).is_empty());
+        assert!(
+            EndpointSliceStrategy
+                .validate_update(&old, &old.clone())
+                .is_empty()
+        );
         let mut new = old.clone();
         new.address_type = "IPv6".into();
         new.endpoints.clear();
-        assert_eq!(fields(&EndpointSliceStrategy.validate_update(&new, &old)), ["addressType"]);
+        assert_eq!(
+            fields(&EndpointSliceStrategy.validate_update(&new, &old)),
+            ["addressType"]
+        );
     }
 
     #[test]
     fn create_drops_deprecated_topology() {
-        let mut s = slice("IPv4", json!([{"addresses": ["10.0.0.1"], "deprecatedTopology": {"a": "b"}}]), json!([]));
+        let mut s = slice(
+            "IPv4",
+            json!([{"addresses": ["10.0.0.1"], "deprecatedTopology": {"a": "b"}}]),
+            json!([]),
+        );
         EndpointSliceStrategy.prepare_for_create(&mut s);
         assert!(s.endpoints[0].deprecated_topology.is_none());
     }

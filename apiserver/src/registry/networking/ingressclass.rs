@@ -26,7 +26,10 @@ impl Strategy for IngressClassStrategy {
         let controller = spec.controller.as_deref().unwrap_or("");
         let mut errs = Vec::new();
         if controller.len() > MAX_CONTROLLER_LENGTH {
-            errs.push(FieldError::too_long("spec.controller", MAX_CONTROLLER_LENGTH));
+            errs.push(FieldError::too_long(
+                "spec.controller",
+                MAX_CONTROLLER_LENGTH,
+            ));
         }
         errs.extend(validate_domain_prefixed_path(controller, "spec.controller"));
         if let Some(params) = &spec.parameters {
@@ -36,7 +39,12 @@ impl Strategy for IngressClassStrategy {
     }
 
     fn validate_update(&self, obj: &IngressClass, old: &IngressClass) -> Vec<FieldError> {
-        let controller = |c: &IngressClass| c.spec.as_ref().and_then(|s| s.controller.clone()).unwrap_or_default();
+        let controller = |c: &IngressClass| {
+            c.spec
+                .as_ref()
+                .and_then(|s| s.controller.clone())
+                .unwrap_or_default()
+        };
         let mut errs = validate_immutable(&controller(obj), &controller(old), "spec.controller");
         errs.extend(self.validate(obj));
         errs
@@ -54,15 +62,25 @@ fn validate_parameters(params: &IngressClassParametersReference, path: &str) -> 
     match params.scope.as_deref() {
         None => errs.push(FieldError::required(child(path, "scope"), "")),
         Some("Namespace") => match &params.namespace {
-            None => errs.push(FieldError::required(namespace_path, "`parameters.scope` is set to 'Namespace'")),
+            None => errs.push(FieldError::required(
+                namespace_path,
+                "`parameters.scope` is set to 'Namespace'",
+            )),
             Some(ns) => errs.extend(invalid_each(&namespace_path, ns, is_dns1123_label(ns))),
         },
         Some("Cluster") => {
             if params.namespace.is_some() {
-                errs.push(FieldError::forbidden(namespace_path, "`parameters.scope` is set to 'Cluster'"));
+                errs.push(FieldError::forbidden(
+                    namespace_path,
+                    "`parameters.scope` is set to 'Cluster'",
+                ));
             }
         }
-        Some(other) => errs.push(FieldError::not_supported(child(path, "scope"), other, &["Cluster", "Namespace"])),
+        Some(other) => errs.push(FieldError::not_supported(
+            child(path, "scope"),
+            other,
+            &["Cluster", "Namespace"],
+        )),
     }
     errs
 }
@@ -74,24 +92,42 @@ mod tests {
     use serde_json::{Value, from_value, json};
 
     fn class(spec: Value) -> IngressClass {
-        let mut c: IngressClass = from_value(json!({"metadata": {"name": "nginx"}, "spec": spec})).unwrap();
+        let mut c: IngressClass =
+            from_value(json!({"metadata": {"name": "nginx"}, "spec": spec})).unwrap();
         IngressClassStrategy.defaults(&mut c);
         c
     }
 
     #[test]
     fn defaults_parameters_scope() {
-        let c = class(json!({"controller": "k8s.io/ingress-nginx", "parameters": {"kind": "Config", "name": "c"}}));
-        assert_eq!(c.spec.unwrap().parameters.unwrap().scope.as_deref(), Some("Cluster"));
+        let c = class(
+            json!({"controller": "k8s.io/ingress-nginx", "parameters": {"kind": "Config", "name": "c"}}),
+        );
+        assert_eq!(
+            c.spec.unwrap().parameters.unwrap().scope.as_deref(),
+            Some("Cluster")
+        );
     }
 
     #[test]
     fn validation_table() {
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
-            ("valid", json!({"controller": "k8s.io/ingress-nginx"}), vec![]),
+            (
+                "valid",
+                json!({"controller": "k8s.io/ingress-nginx"}),
+                vec![],
+            ),
             ("no controller", json!({}), vec!["spec.controller"]),
-            ("not prefixed", json!({"controller": "nginx"}), vec!["spec.controller"]),
-            ("too long", json!({"controller": format!("k8s.io/{}", "a".repeat(250))}), vec!["spec.controller"]),
+            (
+                "not prefixed",
+                json!({"controller": "nginx"}),
+                vec!["spec.controller"],
+            ),
+            (
+                "too long",
+                json!({"controller": format!("k8s.io/{}", "a".repeat(250))}),
+                vec!["spec.controller"],
+            ),
             (
                 "namespace scope needs namespace",
                 json!({"controller": "k8s.io/x", "parameters": {"kind": "Config", "name": "c", "scope": "Namespace"}}),
@@ -105,7 +141,11 @@ mod tests {
             (
                 "parameters",
                 json!({"controller": "k8s.io/x", "parameters": {"kind": "", "name": "a/b", "scope": "Galaxy"}}),
-                vec!["spec.parameters.kind", "spec.parameters.name", "spec.parameters.scope"],
+                vec![
+                    "spec.parameters.kind",
+                    "spec.parameters.name",
+                    "spec.parameters.scope",
+                ],
             ),
         ];
         for (name, spec, want) in cases {
@@ -118,6 +158,9 @@ mod tests {
     fn controller_is_immutable() {
         let old = class(json!({"controller": "k8s.io/a"}));
         let new = class(json!({"controller": "k8s.io/b"}));
-        assert_eq!(fields(&IngressClassStrategy.validate_update(&new, &old)), ["spec.controller"]);
+        assert_eq!(
+            fields(&IngressClassStrategy.validate_update(&new, &old)),
+            ["spec.controller"]
+        );
     }
 }

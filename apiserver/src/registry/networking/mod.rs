@@ -21,14 +21,29 @@ pub(crate) fn validate_domain_prefixed_path(value: &str, path: &str) -> Vec<Fiel
     if value.is_empty() {
         return vec![FieldError::required(path, "")];
     }
-    let Some((host, rest)) = value.split_once('/').filter(|(h, r)| !h.is_empty() && !r.is_empty()) else {
-        return vec![FieldError::invalid(path, value, "must be a domain-prefixed path (such as \"acme.io/foo\")")];
+    let Some((host, rest)) = value
+        .split_once('/')
+        .filter(|(h, r)| !h.is_empty() && !r.is_empty())
+    else {
+        return vec![FieldError::invalid(
+            path,
+            value,
+            "must be a domain-prefixed path (such as \"acme.io/foo\")",
+        )];
     };
-    let mut errs: Vec<FieldError> =
-        is_dns1123_subdomain(host).into_iter().map(|m| FieldError::invalid(path, host, m)).collect();
-    let path_ok = rest.bytes().all(|c| c.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:".contains(&c));
+    let mut errs: Vec<FieldError> = is_dns1123_subdomain(host)
+        .into_iter()
+        .map(|m| FieldError::invalid(path, host, m))
+        .collect();
+    let path_ok = rest
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || b"/-._~%!$&'()*+,;=:".contains(&c));
     if !path_ok {
-        errs.push(FieldError::invalid(path, rest, regex_error("must be a valid path", HTTP_PATH_FMT, &[])));
+        errs.push(FieldError::invalid(
+            path,
+            rest,
+            regex_error("must be a valid path", HTTP_PATH_FMT, &[]),
+        ));
     }
     errs
 }
