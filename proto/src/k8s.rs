@@ -14,7 +14,8 @@ use std::sync::LazyLock;
 
 use base64::Engine as _;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value,
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    ReflectMessage as _, Value,
 };
 use serde_json::{Map, Value as Json};
 
@@ -104,7 +105,9 @@ pub fn protobuf_to_json_as(body: &[u8], api_version: &str, kind: &str) -> Result
     }
     let encoding = string_field(&unknown, "contentEncoding")?;
     if !encoding.is_empty() {
-        return Err(format!("unsupported protobuf content encoding {encoding:?}"));
+        return Err(format!(
+            "unsupported protobuf content encoding {encoding:?}"
+        ));
     }
     let raw = bytes_field(&unknown, "raw")?;
     let desc = reg.kind(&object_api_version, &object_kind)?;
@@ -174,13 +177,17 @@ impl Registry {
                     reg.api_versions.insert(api_version.to_string());
                 }
                 ["kind", api_version, kind, message] => {
-                    reg.kinds
-                        .insert((api_version.to_string(), kind.to_string()), message.to_string());
+                    reg.kinds.insert(
+                        (api_version.to_string(), kind.to_string()),
+                        message.to_string(),
+                    );
                 }
                 ["wrap", message] => {
                     reg.wrapped.insert(message.to_string());
                 }
-                ["alias", message, target] => aliases.push((message.to_string(), target.to_string())),
+                ["alias", message, target] => {
+                    aliases.push((message.to_string(), target.to_string()))
+                }
                 ["msg", message] => {
                     reg.structs.insert(message.to_string(), Vec::new());
                     current = Some(message.to_string());
@@ -232,9 +239,9 @@ impl Registry {
         }
         let known = self.api_versions.contains(api_version);
         let meta_group = api_version == "meta.k8s.io/v1";
-        if ((known || meta_group) && META_OPTION_KINDS.contains(&kind))
-            || ((known || meta_group) && META_UNVERSIONED_KINDS.contains(&kind))
-            || (meta_group && META_GROUP_KINDS.contains(&kind))
+        let everywhere =
+            META_OPTION_KINDS.contains(&kind) || META_UNVERSIONED_KINDS.contains(&kind);
+        if ((known || meta_group) && everywhere) || (meta_group && META_GROUP_KINDS.contains(&kind))
         {
             return self.message(&format!("{META}.{kind}"));
         }
@@ -252,7 +259,10 @@ impl Registry {
             TIME => return time(msg, false),
             MICRO_TIME => return time(msg, true),
             DURATION => {
-                let nanos = msg.get_field_by_number(1).and_then(|v| v.as_i64()).unwrap_or(0);
+                let nanos = msg
+                    .get_field_by_number(1)
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
                 return Ok(Json::String(go_duration(nanos)));
             }
             FIELDS_V1 => return raw_json(msg, "metav1.FieldsV1"),
@@ -303,10 +313,19 @@ impl Registry {
     /// Emits one Go field as encoding/json would after the Go protobuf
     /// unmarshaller: absent pointers are nil, absent values are zero, repeated
     /// and map fields without entries are nil (null unless omitempty).
-    fn go_field(&self, msg: &DynamicMessage, go: &GoField, out: &mut Map<String, Json>) -> Result<(), String> {
+    fn go_field(
+        &self,
+        msg: &DynamicMessage,
+        go: &GoField,
+        out: &mut Map<String, Json>,
+    ) -> Result<(), String> {
         let desc = msg.descriptor();
         let Some(field) = desc.get_field(go.number) else {
-            return Err(format!("{} has no proto field {}", desc.full_name(), go.number));
+            return Err(format!(
+                "{} has no proto field {}",
+                desc.full_name(),
+                go.number
+            ));
         };
         let present = msg.has_field(&field);
         let value = msg.get_field(&field);
@@ -316,7 +335,12 @@ impl Registry {
             }
             match self.field_value(&value, &field)? {
                 Json::Object(inner) => out.extend(inner),
-                _ => return Err(format!("inlined field {} is not an object", field.full_name())),
+                _ => {
+                    return Err(format!(
+                        "inlined field {} is not an object",
+                        field.full_name()
+                    ));
+                }
             }
             return Ok(());
         };
@@ -324,7 +348,10 @@ impl Registry {
             (_, true) => !present,
             (Kind::Bytes, false) => !present,
             (Kind::Message(m), false) if self.wrapped.contains(m.full_name()) => {
-                !present || value.as_message().is_none_or(|inner| inner.fields().next().is_none())
+                !present
+                    || value
+                        .as_message()
+                        .is_none_or(|inner| inner.fields().next().is_none())
             }
             _ => false,
         };
@@ -419,21 +446,30 @@ fn is_zero(json: &Json) -> bool {
 fn message_field(msg: &DynamicMessage, name: &str) -> Result<DynamicMessage, String> {
     match msg.get_field_by_name(name).as_deref() {
         Some(Value::Message(m)) => Ok(m.clone()),
-        _ => Err(format!("{} has no message field {name}", msg.descriptor().full_name())),
+        _ => Err(format!(
+            "{} has no message field {name}",
+            msg.descriptor().full_name()
+        )),
     }
 }
 
 fn string_field(msg: &DynamicMessage, name: &str) -> Result<String, String> {
     match msg.get_field_by_name(name).as_deref() {
         Some(Value::String(s)) => Ok(s.clone()),
-        _ => Err(format!("{} has no string field {name}", msg.descriptor().full_name())),
+        _ => Err(format!(
+            "{} has no string field {name}",
+            msg.descriptor().full_name()
+        )),
     }
 }
 
 fn bytes_field(msg: &DynamicMessage, name: &str) -> Result<Vec<u8>, String> {
     match msg.get_field_by_name(name).as_deref() {
         Some(Value::Bytes(b)) => Ok(b.to_vec()),
-        _ => Err(format!("{} has no bytes field {name}", msg.descriptor().full_name())),
+        _ => Err(format!(
+            "{} has no bytes field {name}",
+            msg.descriptor().full_name()
+        )),
     }
 }
 
@@ -444,10 +480,15 @@ fn quantity(msg: &DynamicMessage) -> Result<String, String> {
 }
 
 fn int_or_string(msg: &DynamicMessage) -> Result<Json, String> {
-    let kind = msg.get_field_by_number(1).and_then(|v| v.as_i64()).unwrap_or(0);
+    let kind = msg
+        .get_field_by_number(1)
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
     match kind {
         0 => Ok(Json::from(
-            msg.get_field_by_number(2).and_then(|v| v.as_i32()).unwrap_or(0),
+            msg.get_field_by_number(2)
+                .and_then(|v| v.as_i32())
+                .unwrap_or(0),
         )),
         1 => Ok(Json::String(string_field(msg, "strVal")?)),
         other => Err(format!("impossible IntOrString.Type {other}")),
@@ -469,11 +510,10 @@ fn time(msg: &DynamicMessage, micro: bool) -> Result<Json, String> {
     let nanos = nanos.and_then(|f| msg.get_field(&f).as_i32()).unwrap_or(0);
     let micros = if micro { i64::from(nanos) / 1000 } else { 0 };
     // Go normalises nanos outside [0, 1e9) into the seconds.
-    let (seconds, micros) = if micros < 0 || micros >= 1_000_000 {
-        (seconds + micros.div_euclid(1_000_000), micros.rem_euclid(1_000_000))
-    } else {
-        (seconds, micros)
-    };
+    let (seconds, micros) = (
+        seconds + micros.div_euclid(1_000_000),
+        micros.rem_euclid(1_000_000),
+    );
     // time.Time{} (0001-01-01T00:00:00Z) is Go's zero time: null.
     if seconds == -62_135_596_800 && micros == 0 {
         return Ok(Json::Null);
@@ -624,7 +664,14 @@ mod tests {
         }
         // Every message is described by the Go table or handled specially.
         let special = [
-            UNKNOWN, RAW_EXTENSION, QUANTITY, INT_OR_STRING, TIME, MICRO_TIME, DURATION, FIELDS_V1,
+            UNKNOWN,
+            RAW_EXTENSION,
+            QUANTITY,
+            INT_OR_STRING,
+            TIME,
+            MICRO_TIME,
+            DURATION,
+            FIELDS_V1,
         ];
         for message in reg.pool.all_messages() {
             let name = message.full_name();
@@ -632,7 +679,9 @@ mod tests {
                 continue;
             }
             assert!(
-                reg.structs.contains_key(name) || reg.wrapped.contains(name) || special.contains(&name),
+                reg.structs.contains_key(name)
+                    || reg.wrapped.contains(name)
+                    || special.contains(&name),
                 "{name} is not in k8s/jsonfields.txt"
             );
         }
@@ -645,17 +694,35 @@ mod tests {
             ("v1", "ConfigMap", Ok("k8s.io.api.core.v1.ConfigMap")),
             ("apps/v1", "Deployment", Ok("k8s.io.api.apps.v1.Deployment")),
             ("policy/v1", "Eviction", Ok("k8s.io.api.policy.v1.Eviction")),
-            ("autoscaling/v1", "Scale", Ok("k8s.io.api.autoscaling.v1.Scale")),
-            ("apps/v1", "DeleteOptions", Ok("k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions")),
-            ("v1", "Status", Ok("k8s.io.apimachinery.pkg.apis.meta.v1.Status")),
-            ("meta.k8s.io/v1", "DeleteOptions", Ok("k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions")),
+            (
+                "autoscaling/v1",
+                "Scale",
+                Ok("k8s.io.api.autoscaling.v1.Scale"),
+            ),
+            (
+                "apps/v1",
+                "DeleteOptions",
+                Ok("k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
+            ),
+            (
+                "v1",
+                "Status",
+                Ok("k8s.io.apimachinery.pkg.apis.meta.v1.Status"),
+            ),
+            (
+                "meta.k8s.io/v1",
+                "DeleteOptions",
+                Ok("k8s.io.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
+            ),
             ("apps/v1", "ConfigMap", Err(())),
             ("apps/v1", "PodTemplateSpec", Err(())),
             ("example.com/v1", "DeleteOptions", Err(())),
             ("v1", "Container", Err(())),
         ];
         for (api_version, kind, want) in cases {
-            let got = reg.kind(api_version, kind).map(|d| d.full_name().to_string());
+            let got = reg
+                .kind(api_version, kind)
+                .map(|d| d.full_name().to_string());
             match want {
                 Ok(name) => assert_eq!(got.as_deref(), Ok(name), "{api_version} {kind}"),
                 Err(()) => assert!(got.is_err(), "{api_version} {kind}: {got:?}"),

@@ -16,6 +16,9 @@ pub struct AdmitContext {
     pub name_rule: NameRule,
     /// Collect the paths of fields the type does not know (fieldValidation).
     pub find_unknown: bool,
+    /// An update of the main resource (not a subresource or internal write):
+    /// the strategy's prepare_for_update applies.
+    pub main_update: bool,
 }
 
 /// A decoded, defaulted, validated object ready to store.
@@ -119,6 +122,9 @@ impl<S: Strategy> ObjectStrategy for Typed<S> {
         let (mut typed, unknown_fields) = self.decode_checked(obj, ctx)?;
         let old: S::Object = decode(old.clone())?;
         self.0.defaults(&mut typed);
+        if ctx.main_update {
+            self.0.prepare_for_update(&mut typed, &old);
+        }
         let mut errors = validation::validate_object_meta_update(
             meta(&typed),
             meta(&old),

@@ -2,6 +2,7 @@
 //! (names, scope, subresources) plus its strategy. Everything generic about
 //! storing them lives in [`store`].
 
+pub mod core;
 pub mod erased;
 pub mod events_codec;
 pub mod fields;
@@ -193,49 +194,49 @@ impl Registry {
         let scalable: &'static [Subresource] = &[Status, Scale];
         let resources = vec![
             // core/v1
-            def(plain::<api::core::v1::Namespace>())
+            def(self::core::namespace::NamespaceStrategy)
                 .short(&["ns"])
                 .sub(&[Status])
                 .names(NameRule::Label)
                 .done(),
-            def(plain::<api::core::v1::Pod>())
+            def(self::core::pod::PodStrategy)
                 .short(&["po"])
                 .all()
                 .sub(&[Status, Binding, Eviction])
                 .done(),
-            def(plain::<api::core::v1::Node>())
+            def(self::core::node::NodeStrategy)
                 .short(&["no"])
                 .sub(status)
                 .done(),
-            def(plain::<api::core::v1::Service>())
+            def(self::core::service::ServiceStrategy)
                 .short(&["svc"])
                 .all()
                 .sub(status)
                 .names(NameRule::Label)
                 .done(),
-            def(plain::<api::core::v1::Endpoints>())
+            def(self::core::endpoints::EndpointsStrategy)
                 .short(&["ep"])
                 .done(),
-            def(plain::<api::core::v1::ConfigMap>())
+            def(self::core::configmap::ConfigMapStrategy)
                 .short(&["cm"])
                 .done(),
-            def(plain::<api::core::v1::Secret>()).done(),
-            def(plain::<api::core::v1::ServiceAccount>())
+            def(self::core::secret::SecretStrategy).done(),
+            def(self::core::serviceaccount::ServiceAccountStrategy)
                 .short(&["sa"])
                 .done(),
-            def(plain::<api::core::v1::Event>()).short(&["ev"]).done(),
-            def(plain::<api::core::v1::LimitRange>())
+            def(self::core::event::EventStrategy).short(&["ev"]).done(),
+            def(self::core::limitrange::LimitRangeStrategy)
                 .short(&["limits"])
                 .done(),
-            def(plain::<api::core::v1::ResourceQuota>())
+            def(self::core::resourcequota::ResourceQuotaStrategy)
                 .short(&["quota"])
                 .sub(status)
                 .done(),
-            def(plain::<api::core::v1::PersistentVolume>())
+            def(self::core::persistentvolume::PersistentVolumeStrategy)
                 .short(&["pv"])
                 .sub(status)
                 .done(),
-            def(plain::<api::core::v1::PersistentVolumeClaim>())
+            def(self::core::persistentvolumeclaim::PersistentVolumeClaimStrategy)
                 .short(&["pvc"])
                 .sub(status)
                 .done(),

@@ -256,11 +256,12 @@ impl Store {
         &self.root
     }
 
-    fn admit_context(info: &ResourceInfo, opts: &WriteOptions) -> AdmitContext {
+    fn admit_context(info: &ResourceInfo, opts: &WriteOptions, part: Part) -> AdmitContext {
         AdmitContext {
             namespaced: info.namespaced,
             name_rule: info.name_rule,
             find_unknown: opts.field_validation != FieldValidation::Ignore,
+            main_update: part == Part::Main,
         }
     }
 
@@ -393,7 +394,9 @@ impl Store {
                 m.insert("generation".into(), json!(1));
             }
         }
-        let admitted = info.strategy.create(obj, Self::admit_context(info, opts))?;
+        let admitted = info
+            .strategy
+            .create(obj, Self::admit_context(info, opts, Part::Whole))?;
         if !admitted.errors.is_empty() {
             return Err(ApiError::invalid(
                 info.group,
@@ -589,9 +592,9 @@ impl Store {
                 ));
             }
             let new = Self::merge_part(info, part, &old, new);
-            let admitted = info
-                .strategy
-                .update(new, &old, Self::admit_context(info, opts))?;
+            let admitted =
+                info.strategy
+                    .update(new, &old, Self::admit_context(info, opts, part))?;
             if !admitted.errors.is_empty() {
                 return Err(ApiError::invalid(
                     info.group,

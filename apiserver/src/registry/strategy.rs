@@ -25,6 +25,10 @@ pub trait Strategy: Send + Sync + 'static {
     /// Clears what a client may not set on create (e.g. status).
     fn prepare_for_create(&self, _obj: &mut Self::Object) {}
 
+    /// Carries over, on an update of the main resource, what only other
+    /// paths may change (status, finalizers, allocated fields).
+    fn prepare_for_update(&self, _obj: &mut Self::Object, _old: &Self::Object) {}
+
     /// Full validation of a new object; every failing field, not just the first.
     /// Metadata (name format, labels, annotations) is checked by the store.
     fn validate(&self, _obj: &Self::Object) -> Vec<FieldError> {

@@ -52,6 +52,25 @@ impl Strategy for DaemonSetStrategy {
         }
     }
 
+    /// The template generation is the server's: clients cannot set it, and
+    /// it counts template changes.
+    fn prepare_for_update(&self, obj: &mut DaemonSet, old: &DaemonSet) {
+        let template = |d: &DaemonSet| d.spec.as_ref().map(|s| s.template.clone());
+        let old_generation = template_generation(old);
+        let generation = if template(obj) != template(old) {
+            old_generation + 1
+        } else {
+            old_generation
+        };
+        obj.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(
+                TEMPLATE_GENERATION_ANNOTATION.into(),
+                generation.to_string(),
+            );
+    }
+
     fn validate(&self, obj: &DaemonSet) -> Vec<FieldError> {
         validate_spec(
             obj.spec.as_ref().unwrap_or(&DaemonSetSpec::default()),
@@ -65,6 +84,15 @@ impl Strategy for DaemonSetStrategy {
         errs.extend(validate_immutable(&sel(obj), &sel(old), "spec.selector"));
         errs
     }
+}
+
+fn template_generation(ds: &DaemonSet) -> i64 {
+    ds.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(TEMPLATE_GENERATION_ANNOTATION))
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0)
 }
 
 fn validate_spec(spec: &DaemonSetSpec, path: &str) -> Vec<FieldError> {
@@ -199,6 +227,39 @@ mod tests {
             ds.metadata.annotations.unwrap()[TEMPLATE_GENERATION_ANNOTATION],
             "1"
         );
+    }
+
+    #[test]
+    fn update_counts_template_changes() {
+        let mut old = daemon_set(valid());
+        DaemonSetStrategy.prepare_for_create(&mut old);
+        let generation = |d: &DaemonSet| template_generation(d);
+        // A client cannot set it.
+        let mut new = old.clone();
+        new.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(TEMPLATE_GENERATION_ANNOTATION.into(), "9".into());
+        DaemonSetStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(generation(&new), 1);
+        // A template change bumps it; other spec changes do not.
+        let mut new = old.clone();
+        new.spec.as_mut().unwrap().min_ready_seconds = Some(5);
+        DaemonSetStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(generation(&new), 1);
+        let mut new = old.clone();
+        new.spec
+            .as_mut()
+            .unwrap()
+            .template
+            .spec
+            .as_mut()
+            .unwrap()
+            .containers[0]
+            .image = Some("v2".into());
+        DaemonSetStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(generation(&new), 2);
     }
 
     #[test]

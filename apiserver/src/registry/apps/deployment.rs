@@ -41,6 +41,15 @@ impl Strategy for DeploymentStrategy {
         obj.status = None;
     }
 
+    /// Annotations are copied onto the ReplicaSets, so changing them is a
+    /// new generation too (the store bumps it for spec changes).
+    fn prepare_for_update(&self, obj: &mut Deployment, old: &Deployment) {
+        let annotations = |d: &Deployment| d.metadata.annotations.clone().unwrap_or_default();
+        if annotations(obj) != annotations(old) {
+            obj.metadata.generation = Some(old.metadata.generation.unwrap_or(0) + 1);
+        }
+    }
+
     fn validate(&self, obj: &Deployment) -> Vec<FieldError> {
         validate_spec(
             obj.spec.as_ref().unwrap_or(&DeploymentSpec::default()),
@@ -296,6 +305,18 @@ mod tests {
             fields(&DeploymentStrategy.validate_update(&new, &old)),
             ["spec.selector"]
         );
+    }
+
+    #[test]
+    fn annotation_changes_bump_generation() {
+        let mut old = deployment(valid());
+        old.metadata.generation = Some(3);
+        let mut new = old.clone();
+        DeploymentStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(new.metadata.generation, Some(3));
+        new.metadata.annotations = Some([("note".to_string(), "x".to_string())].into());
+        DeploymentStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(new.metadata.generation, Some(4));
     }
 
     #[test]

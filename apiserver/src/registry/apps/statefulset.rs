@@ -8,6 +8,7 @@ use super::{
     validate_selector_matches,
 };
 use crate::error::FieldError;
+use crate::registry::core::persistentvolumeclaim::PersistentVolumeClaimStrategy;
 use crate::registry::core::pod::{default_pod_template_spec, validate_pod_template_spec};
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{child, invalid_each, is_dns1123_label, validate_nonnegative};
@@ -59,12 +60,7 @@ impl Strategy for StatefulSetStrategy {
         default_pod_template_spec(&mut spec.template);
         // The generated defaulter runs the PersistentVolumeClaim defaults on templates.
         for pvc in spec.volume_claim_templates.iter_mut().flatten() {
-            let pvc_spec = pvc.spec.get_or_insert_with(Default::default);
-            pvc_spec
-                .volume_mode
-                .get_or_insert_with(|| "Filesystem".into());
-            let status = pvc.status.get_or_insert_with(Default::default);
-            status.phase.get_or_insert_with(|| "Pending".into());
+            PersistentVolumeClaimStrategy.defaults(pvc);
         }
     }
 

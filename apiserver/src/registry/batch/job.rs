@@ -1001,6 +1001,11 @@ mod tests {
                 vec!["spec.template.metadata.labels[controller-uid]"],
             ),
             (
+                "selector not generated",
+                json!({"selector": {"matchLabels": {"app": "x"}}, "template": {"metadata": {"labels": {"app": "x"}}}}),
+                vec!["spec.selector"],
+            ),
+            (
                 "indexed needs completions",
                 json!({"completionMode": "Indexed", "parallelism": 2}),
                 vec!["spec.completions"],

@@ -57,13 +57,10 @@ impl Strategy for NamespaceStrategy {
         }
         errs
     }
-}
 
-impl NamespaceStrategy {
     /// Upstream's PrepareForUpdate: spec.finalizers only change through the
     /// `finalize` subresource and status through `status`.
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, ns: &mut Namespace, old: &Namespace) {
+    fn prepare_for_update(&self, ns: &mut Namespace, old: &Namespace) {
         let old_finalizers = old.spec.as_ref().and_then(|s| s.finalizers.clone());
         ns.spec
             .get_or_insert_with(NamespaceSpec::default)

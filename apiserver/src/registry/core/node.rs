@@ -121,12 +121,9 @@ impl Strategy for NodeStrategy {
         }
         errs
     }
-}
 
-impl NodeStrategy {
     /// Upstream's PrepareForUpdate: the main resource never writes status.
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, node: &mut Node, old: &Node) {
+    fn prepare_for_update(&self, node: &mut Node, old: &Node) {
         node.status = old.status.clone();
         if old.spec.as_ref().is_none_or(|s| s.config_source.is_none())
             && let Some(spec) = node.spec.as_mut()

@@ -102,12 +102,9 @@ impl Strategy for PersistentVolumeStrategy {
         }
         errs
     }
-}
 
-impl PersistentVolumeStrategy {
     /// Upstream's PrepareForUpdate: status is written through `status` only.
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, pv: &mut PersistentVolume, old: &PersistentVolume) {
+    fn prepare_for_update(&self, pv: &mut PersistentVolume, old: &PersistentVolume) {
         pv.status = old.status.clone();
     }
 }

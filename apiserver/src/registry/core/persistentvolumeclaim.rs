@@ -104,12 +104,9 @@ impl Strategy for PersistentVolumeClaimStrategy {
         ));
         errs
     }
-}
 
-impl PersistentVolumeClaimStrategy {
     /// Upstream's PrepareForUpdate: status is written through `status` only.
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, pvc: &mut PersistentVolumeClaim, old: &PersistentVolumeClaim) {
+    fn prepare_for_update(&self, pvc: &mut PersistentVolumeClaim, old: &PersistentVolumeClaim) {
         pvc.status = old.status.clone();
     }
 }

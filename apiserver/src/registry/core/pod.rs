@@ -108,12 +108,9 @@ impl Strategy for PodStrategy {
     fn validate_update(&self, pod: &Pod, old: &Pod) -> Vec<FieldError> {
         validate_pod_update(pod, old)
     }
-}
 
-impl PodStrategy {
     /// Upstream's PrepareForUpdate: the main resource never writes status.
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, pod: &mut Pod, old: &Pod) {
+    fn prepare_for_update(&self, pod: &mut Pod, old: &Pod) {
         pod.status = old.status.clone();
     }
 }

@@ -60,12 +60,9 @@ impl Strategy for ResourceQuotaStrategy {
         }
         errs
     }
-}
 
-impl ResourceQuotaStrategy {
     /// Upstream's PrepareForUpdate: status is written by the quota controller.
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, rq: &mut ResourceQuota, old: &ResourceQuota) {
+    fn prepare_for_update(&self, rq: &mut ResourceQuota, old: &ResourceQuota) {
         rq.status = old.status.clone();
     }
 }

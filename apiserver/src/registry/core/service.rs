@@ -87,14 +87,11 @@ impl Strategy for ServiceStrategy {
         }
         errs
     }
-}
 
-impl ServiceStrategy {
     /// Upstream's PrepareForUpdate plus the store's patchAllocatedValues:
     /// status is kept, allocated values the client left out are carried over,
     /// and fields the new type cannot have are dropped (dropTypeDependentFields).
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, svc: &mut Service, old: &Service) {
+    fn prepare_for_update(&self, svc: &mut Service, old: &Service) {
         svc.status = old.status.clone();
         let Some(old_spec) = old.spec.as_ref() else {
             return;

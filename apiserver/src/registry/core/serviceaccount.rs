@@ -12,11 +12,8 @@ impl Strategy for ServiceAccountStrategy {
     fn prepare_for_create(&self, sa: &mut ServiceAccount) {
         clean_secret_references(sa);
     }
-}
 
-impl ServiceAccountStrategy {
-    /// (Not a `Strategy` hook yet; the store should call it before validation.)
-    pub fn prepare_for_update(&self, sa: &mut ServiceAccount, _old: &ServiceAccount) {
+    fn prepare_for_update(&self, sa: &mut ServiceAccount, _old: &ServiceAccount) {
         clean_secret_references(sa);
     }
 }
