@@ -111,7 +111,7 @@ pub fn protobuf_to_json_as(body: &[u8], api_version: &str, kind: &str) -> Result
     }
     let raw = bytes_field(&unknown, "raw")?;
     let desc = reg.kind(&object_api_version, &object_kind)?;
-    let msg = DynamicMessage::decode(desc.clone(), raw.as_slice())
+    let msg = DynamicMessage::decode(desc, raw.as_slice())
         .map_err(|e| format!("decoding {object_api_version} {object_kind}: {e}"))?;
     let Json::Object(fields) = reg.message_to_json(&msg)? else {
         return Err(format!("{object_kind} does not encode to a JSON object"));
@@ -124,6 +124,7 @@ pub fn protobuf_to_json_as(body: &[u8], api_version: &str, kind: &str) -> Result
 }
 
 /// One Go struct field that the protobuf wire carries.
+#[derive(Clone)]
 struct GoField {
     number: u32,
     /// `None` for `json:",inline"` (and untagged embedded) structs.
@@ -208,17 +209,7 @@ impl Registry {
             }
         }
         for (message, target) in aliases {
-            let fields = reg.structs.get(&target).map(|fields| {
-                fields
-                    .iter()
-                    .map(|f| GoField {
-                        number: f.number,
-                        json: f.json.clone(),
-                        omitempty: f.omitempty,
-                        pointer: f.pointer,
-                    })
-                    .collect()
-            });
+            let fields = reg.structs.get(&target).cloned();
             if let Some(fields) = fields {
                 reg.structs.insert(message, fields);
             }
@@ -297,7 +288,7 @@ impl Registry {
                 }
             }
             // A message the table does not describe: every present field,
-            // under its proto name, in field number order.
+            // under its proto name, in .proto declaration order.
             None => {
                 for field in desc.fields() {
                     if msg.has_field(&field) {

@@ -178,8 +178,10 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     }
 }
 
-/// Decodes a JSON or YAML object body.
-fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
+/// Decodes a JSON, YAML or Kubernetes protobuf object body; `expected`
+/// is the (apiVersion, kind) the endpoint takes, which a protobuf envelope
+/// may leave out.
+fn decode_body(content_type: &str, body: &[u8], expected: (&str, &str)) -> Result<Value, ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
     let value: Value = match media {
         "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
@@ -187,6 +189,8 @@ fn decode_body(content_type: &str, body: &[u8]) -> Result<Value, ApiError> {
         })?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml_ng::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
+        proto::k8s::MEDIA_TYPE => proto::k8s::protobuf_to_json_as(body, expected.0, expected.1)
+            .map_err(ApiError::bad_request)?,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {
@@ -404,7 +408,12 @@ impl Ctx<'_> {
             (Verb::Watch, None) => self.watch().await,
             (Verb::Create, None) => {
                 let opts = self.write_options()?;
-                let body = decode_body(&content_type(&req), &read_body(req).await?)?;
+                let av = info.api_version();
+                let body = decode_body(
+                    &content_type(&req),
+                    &read_body(req).await?,
+                    (&av, info.kind),
+                )?;
                 let w = self
                     .app
                     .store
@@ -416,7 +425,12 @@ impl Ctx<'_> {
             (Verb::Create, Some(Subresource::Eviction)) => self.evict(req).await,
             (Verb::Update, None | Some(Subresource::Status)) => {
                 let opts = self.write_options()?;
-                let body = decode_body(&content_type(&req), &read_body(req).await?)?;
+                let av = info.api_version();
+                let body = decode_body(
+                    &content_type(&req),
+                    &read_body(req).await?,
+                    (&av, info.kind),
+                )?;
                 let part = if sub.is_some() {
                     Part::Status
                 } else {
@@ -463,7 +477,8 @@ impl Ctx<'_> {
             }
             (Verb::Update | Verb::Patch, Some(Subresource::Scale)) => self.scale(verb, req).await,
             (Verb::Delete, None) => {
-                let opts = delete_options(&self.query, &read_body(req).await?)?;
+                let ct = content_type(&req);
+                let opts = delete_options(&self.query, &ct, &read_body(req).await?)?;
                 let obj = self
                     .app
                     .store
@@ -478,7 +493,8 @@ impl Ctx<'_> {
                 self.render(StatusCode::OK, &obj, &[])
             }
             (Verb::DeleteCollection, None) => {
-                let opts = delete_options(&self.query, &read_body(req).await?)?;
+                let ct = content_type(&req);
+                let opts = delete_options(&self.query, &ct, &read_body(req).await?)?;
                 let q = self.list_query()?;
                 let page = self
                     .app
@@ -579,7 +595,11 @@ impl Ctx<'_> {
     /// `pods/binding`: what a scheduler posts to place a pod on a node.
     async fn bind(self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let opts = self.write_options()?;
-        let binding = decode_body(&content_type(&req), &read_body(req).await?)?;
+        let binding = decode_body(
+            &content_type(&req),
+            &read_body(req).await?,
+            ("v1", "Binding"),
+        )?;
         let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
         if node.is_empty() {
             return Err(ApiError::invalid(
@@ -621,7 +641,11 @@ impl Ctx<'_> {
 
     /// `pods/eviction`: a delete that respects PodDisruptionBudgets.
     async fn evict(self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-        let eviction = decode_body(&content_type(&req), &read_body(req).await?)?;
+        let eviction = decode_body(
+            &content_type(&req),
+            &read_body(req).await?,
+            ("policy/v1", "Eviction"),
+        )?;
         let delete_opts = eviction["deleteOptions"].clone();
         let pod = self
             .app
@@ -737,7 +761,7 @@ impl Ctx<'_> {
             None
         };
         let put_body = if verb == Verb::Update {
-            Some(decode_body(&ct, &body)?)
+            Some(decode_body(&ct, &body, ("autoscaling/v1", "Scale"))?)
         } else {
             None
         };
@@ -804,13 +828,15 @@ fn is_dry(opts: &Value) -> bool {
 }
 
 /// DeleteOptions from the body (if any) with query parameters folded in.
-fn delete_options(query: &HashMap<String, String>, body: &[u8]) -> Result<Value, ApiError> {
+fn delete_options(
+    query: &HashMap<String, String>,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice::<Value>(body).map_err(|e| {
-            ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        })?
+        decode_body(content_type, body, ("meta.k8s.io/v1", "DeleteOptions"))?
     };
     if let Some(d) = query.get("dryRun").filter(|d| !d.is_empty()) {
         if d != "All" {

@@ -2,17 +2,26 @@
 //! (names, scope, subresources) plus its strategy. Everything generic about
 //! storing them lives in [`store`].
 
+pub mod apps;
+pub mod batch;
+pub mod coordination;
 pub mod core;
+pub mod discovery;
 pub mod erased;
+pub mod events;
 pub mod events_codec;
 pub mod fields;
+pub mod networking;
+pub mod policy;
+pub mod rbac;
+pub mod scheduling;
+pub mod storage;
 pub mod store;
 pub mod strategy;
 pub mod validation;
 
-use crate::registry::erased::{ObjectStrategy, Plain, Typed};
+use crate::registry::erased::{ObjectStrategy, Typed};
 use crate::registry::strategy::{NameRule, Strategy};
-use k8s_openapi::api;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -177,10 +186,6 @@ impl Def {
     }
 }
 
-fn plain<T>() -> Plain<T> {
-    Plain::default()
-}
-
 /// Every served resource, in discovery order.
 pub struct Registry {
     pub resources: Vec<ResourceInfo>,
@@ -241,92 +246,84 @@ impl Registry {
                 .sub(status)
                 .done(),
             // apps/v1
-            def(plain::<api::apps::v1::Deployment>())
+            def(apps::DeploymentStrategy)
                 .short(&["deploy"])
                 .all()
                 .sub(scalable)
                 .generation()
                 .done(),
-            def(plain::<api::apps::v1::ReplicaSet>())
+            def(apps::ReplicaSetStrategy)
                 .short(&["rs"])
                 .all()
                 .sub(scalable)
                 .generation()
                 .done(),
-            def(plain::<api::apps::v1::DaemonSet>())
+            def(apps::DaemonSetStrategy)
                 .short(&["ds"])
                 .all()
                 .sub(status)
                 .generation()
                 .done(),
-            def(plain::<api::apps::v1::StatefulSet>())
+            def(apps::StatefulSetStrategy)
                 .short(&["sts"])
                 .all()
                 .sub(scalable)
                 .generation()
                 .done(),
-            def(plain::<api::apps::v1::ControllerRevision>()).done(),
+            def(apps::ControllerRevisionStrategy).done(),
             // batch/v1
-            def(plain::<api::batch::v1::Job>())
+            def(batch::JobStrategy)
                 .all()
                 .sub(status)
                 .generation()
                 .done(),
-            def(plain::<api::batch::v1::CronJob>())
+            def(batch::CronJobStrategy)
                 .short(&["cj"])
                 .all()
                 .sub(status)
                 .generation()
                 .done(),
             // coordination.k8s.io/v1
-            def(plain::<api::coordination::v1::Lease>()).done(),
+            def(coordination::LeaseStrategy).done(),
             // discovery.k8s.io/v1
-            def(plain::<api::discovery::v1::EndpointSlice>()).done(),
+            def(discovery::EndpointSliceStrategy).done(),
             // networking.k8s.io/v1
-            def(plain::<api::networking::v1::Ingress>())
+            def(networking::IngressStrategy)
                 .short(&["ing"])
                 .sub(status)
                 .generation()
                 .done(),
-            def(plain::<api::networking::v1::IngressClass>())
-                .generation()
-                .done(),
-            def(plain::<api::networking::v1::NetworkPolicy>())
+            def(networking::IngressClassStrategy).generation().done(),
+            def(networking::NetworkPolicyStrategy)
                 .short(&["netpol"])
                 .generation()
                 .done(),
             // rbac.authorization.k8s.io/v1
-            def(plain::<api::rbac::v1::Role>())
+            def(rbac::RoleStrategy).names(NameRule::PathSegment).done(),
+            def(rbac::RoleBindingStrategy)
                 .names(NameRule::PathSegment)
                 .done(),
-            def(plain::<api::rbac::v1::RoleBinding>())
+            def(rbac::ClusterRoleStrategy)
                 .names(NameRule::PathSegment)
                 .done(),
-            def(plain::<api::rbac::v1::ClusterRole>())
-                .names(NameRule::PathSegment)
-                .done(),
-            def(plain::<api::rbac::v1::ClusterRoleBinding>())
+            def(rbac::ClusterRoleBindingStrategy)
                 .names(NameRule::PathSegment)
                 .done(),
             // events.k8s.io/v1
-            def(plain::<api::events::v1::Event>())
+            def(events::EventStrategy)
                 .short(&["ev"])
                 .stored_as("events", &events_codec::CODEC)
                 .done(),
             // policy/v1
-            def(plain::<api::policy::v1::PodDisruptionBudget>())
+            def(policy::PodDisruptionBudgetStrategy)
                 .short(&["pdb"])
                 .sub(status)
                 .generation()
                 .done(),
             // scheduling.k8s.io/v1
-            def(plain::<api::scheduling::v1::PriorityClass>())
-                .short(&["pc"])
-                .done(),
+            def(scheduling::PriorityClassStrategy).short(&["pc"]).done(),
             // storage.k8s.io/v1
-            def(plain::<api::storage::v1::StorageClass>())
-                .short(&["sc"])
-                .done(),
+            def(storage::StorageClassStrategy).short(&["sc"]).done(),
         ];
         let by_path = resources
             .iter()

@@ -17,6 +17,7 @@ const MAX_ADDRESSES: usize = 100;
 const MAX_PORTS: usize = 20_000;
 const MAX_ENDPOINTS: usize = 1000;
 const MAX_HINTS: usize = 8;
+const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
 
 pub struct EndpointSliceStrategy;
 
@@ -30,11 +31,24 @@ impl Strategy for EndpointSliceStrategy {
         }
     }
 
-    /// The v1 API ignores writes of the deprecated topology map.
+    /// The v1 API ignores writes of the deprecated topology map. Slices
+    /// track a generation, which the EndpointSlice controller uses to spot
+    /// stale reads.
     fn prepare_for_create(&self, obj: &mut EndpointSlice) {
-        for ep in &mut obj.endpoints {
-            ep.deprecated_topology = None;
+        obj.metadata.generation = Some(1);
+        drop_topology(obj, None);
+    }
+
+    fn prepare_for_update(&self, obj: &mut EndpointSlice, old: &EndpointSlice) {
+        let labels = |s: &EndpointSlice| s.metadata.labels.clone().unwrap_or_default();
+        let changed = obj.address_type != old.address_type
+            || obj.endpoints != old.endpoints
+            || obj.ports != old.ports
+            || labels(obj) != labels(old);
+        if changed {
+            obj.metadata.generation = Some(old.metadata.generation.unwrap_or(0) + 1);
         }
+        drop_topology(obj, Some(old));
     }
 
     fn validate(&self, obj: &EndpointSlice) -> Vec<FieldError> {
@@ -49,6 +63,32 @@ impl Strategy for EndpointSliceStrategy {
             "addressType",
         ));
         errs
+    }
+}
+
+/// Upstream's dropTopologyOnV1: clears `deprecatedTopology` on written
+/// endpoints, keeping a node name the stored slice recorded there.
+fn drop_topology(slice: &mut EndpointSlice, old: Option<&EndpointSlice>) {
+    if old.is_some_and(|o| o.endpoints == slice.endpoints) {
+        return;
+    }
+    let previous: BTreeSet<&str> = old
+        .map(|o| o.endpoints.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|ep| ep.deprecated_topology.as_ref()?.get(HOSTNAME_LABEL))
+        .map(String::as_str)
+        .collect();
+    for ep in &mut slice.endpoints {
+        let recorded = ep
+            .deprecated_topology
+            .as_ref()
+            .and_then(|t| t.get(HOSTNAME_LABEL))
+            .filter(|n| previous.contains(n.as_str()) && is_dns1123_subdomain(n).is_empty());
+        if ep.node_name.is_none() {
+            ep.node_name = recorded.cloned();
+        }
+        ep.deprecated_topology = None;
     }
 }
 
@@ -482,5 +522,45 @@ mod tests {
         );
         EndpointSliceStrategy.prepare_for_create(&mut s);
         assert!(s.endpoints[0].deprecated_topology.is_none());
+        assert_eq!(s.metadata.generation, Some(1));
+    }
+
+    #[test]
+    fn update_tracks_generation_and_keeps_recorded_node_names() {
+        let topology = json!({"kubernetes.io/hostname": "node-1"});
+        let mut old = slice(
+            "IPv4",
+            json!([{"addresses": ["10.0.0.1"], "deprecatedTopology": topology}]),
+            json!([]),
+        );
+        old.metadata.generation = Some(4);
+        let mut same = old.clone();
+        EndpointSliceStrategy.prepare_for_update(&mut same, &old);
+        assert_eq!(same.metadata.generation, Some(4));
+        // Unchanged endpoints keep what they stored.
+        assert!(same.endpoints[0].deprecated_topology.is_some());
+
+        let mut new = slice(
+            "IPv4",
+            json!([{"addresses": ["10.0.0.2"], "deprecatedTopology": topology},
+                   {"addresses": ["10.0.0.3"], "deprecatedTopology": {"kubernetes.io/hostname": "node-9"}}]),
+            json!([]),
+        );
+        new.metadata.generation = Some(4);
+        EndpointSliceStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(new.metadata.generation, Some(5));
+        assert_eq!(new.endpoints[0].node_name.as_deref(), Some("node-1"));
+        assert_eq!(new.endpoints[1].node_name, None);
+        assert!(
+            new.endpoints
+                .iter()
+                .all(|e| e.deprecated_topology.is_none())
+        );
+
+        let mut relabeled = old.clone();
+        relabeled.metadata.labels =
+            Some([("kubernetes.io/service-name".to_string(), "web".to_string())].into());
+        EndpointSliceStrategy.prepare_for_update(&mut relabeled, &old);
+        assert_eq!(relabeled.metadata.generation, Some(5));
     }
 }
