@@ -1,12 +1,14 @@
 //! What a fresh cluster needs before anyone can use it: the system
-//! namespaces and the `kubernetes` service in `default` (upstream's
-//! bootstrap controller). Idempotent: existing objects are left alone.
+//! namespaces, the `kubernetes` service in `default`, and its Endpoints and
+//! EndpointSlice pointing at this apiserver (upstream's bootstrap controller
+//! and endpoint reconciler). Idempotent: run at every start.
 
 use crate::error::ApiError;
 use crate::registry::Registry;
-use crate::registry::store::{Store, WriteOptions};
+use crate::registry::store::{Part, Store, WriteOptions};
+use serde_json::Value;
 use serde_json::json;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 pub const SYSTEM_NAMESPACES: [&str; 4] =
     ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -15,6 +17,7 @@ pub async fn ensure(
     store: &Store,
     registry: &Registry,
     service_ip: Ipv4Addr,
+    advertise: IpAddr,
     secure_port: u16,
 ) -> Result<(), ApiError> {
     let namespaces = registry
@@ -54,5 +57,62 @@ pub async fn ensure(
         Err(e) if e.code == 422 && store.get(services, "default", "kubernetes").await.is_ok() => {}
         Err(e) => return Err(e),
     }
-    Ok(())
+    if advertise.is_loopback() || advertise.is_unspecified() {
+        // Endpoints may not hold loopback addresses (pods could not reach them).
+        tracing::warn!(%advertise, "not publishing endpoints for the kubernetes service: set --advertise-address to a routable address");
+        return Ok(());
+    }
+    let ports = json!([{ "name": "https", "port": secure_port, "protocol": "TCP" }]);
+    let endpoints = json!({
+        "metadata": { "name": "kubernetes", "namespace": "default", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+        "subsets": [{ "addresses": [{ "ip": advertise.to_string() }], "ports": ports }],
+    });
+    upsert(
+        store,
+        registry.get("", "v1", "endpoints").expect("registered"),
+        endpoints,
+        &["subsets"],
+    )
+    .await?;
+    let family = if advertise.is_ipv4() { "IPv4" } else { "IPv6" };
+    let slice = json!({
+        "metadata": { "name": "kubernetes", "namespace": "default", "labels": { "kubernetes.io/service-name": "kubernetes" } },
+        "addressType": family,
+        "endpoints": [{ "addresses": [advertise.to_string()], "conditions": { "ready": true } }],
+        "ports": ports,
+    });
+    upsert(
+        store,
+        registry
+            .get("discovery.k8s.io", "v1", "endpointslices")
+            .expect("registered"),
+        slice,
+        &["addressType", "endpoints", "ports"],
+    )
+    .await
+}
+
+/// Creates `obj`, or brings `fields` of the existing one to what it says.
+async fn upsert(
+    store: &Store,
+    info: &crate::registry::ResourceInfo,
+    obj: Value,
+    fields: &[&str],
+) -> Result<(), ApiError> {
+    let opts = WriteOptions::default();
+    match store.create(info, "default", obj.clone(), &opts).await {
+        Err(e) if e.code == 409 => {}
+        other => return other.map(|_| ()),
+    }
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    store
+        .update_with(info, "default", name, Part::Main, &opts, &mut |old| {
+            let mut next = old.clone();
+            for f in fields {
+                next[*f] = obj[*f].clone();
+            }
+            Ok(next)
+        })
+        .await
+        .map(|_| ())
 }

@@ -115,8 +115,12 @@ pub async fn run(
     let store = registry::store::Store::new(storage.clone(), root.clone(), allocator);
     // The registry lives as long as the process; watches borrow it.
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
-    let public_port = opts.secure_port.max(local.port());
-    bootstrap::ensure(&store, registry, kubernetes_ip, public_port)
+    let advertise = match (opts.advertise_address, opts.bind_address) {
+        (Some(a), _) => a,
+        (None, bind) if bind.is_unspecified() => local.ip(),
+        (None, bind) => bind,
+    };
+    bootstrap::ensure(&store, registry, kubernetes_ip, advertise, local.port())
         .await
         .context("creating the system namespaces")?;
 
