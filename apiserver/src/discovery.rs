@@ -10,6 +10,15 @@ use std::collections::HashMap;
 pub const AGGREGATED_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
+/// Resources that are not stored: the server answers a create with a
+/// computed object (group, version, resource, kind).
+pub const REVIEWS: [(&str, &str, &str, &str); 1] = [(
+    "authentication.k8s.io",
+    "v1",
+    "selfsubjectreviews",
+    "SelfSubjectReview",
+)];
+
 const VERBS: [&str; 8] = [
     "create",
     "delete",
@@ -98,6 +107,11 @@ fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
             resources.push(sub);
         }
     }
+    for (_, _, resource, kind) in REVIEWS.iter().filter(|r| r.0 == group && r.1 == version) {
+        resources.push(json!({
+            "name": resource, "singularName": kind.to_lowercase(), "namespaced": false, "kind": kind, "verbs": ["create"],
+        }));
+    }
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
@@ -107,7 +121,7 @@ fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
 }
 
 fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = registry
+    let mut resources: Vec<Value> = registry
         .resources
         .iter()
         .filter(|r| r.group == group && r.version == version)
@@ -142,12 +156,26 @@ fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value 
             e
         })
         .collect();
+    for (g, v, resource, kind) in REVIEWS.iter().filter(|r| r.0 == group && r.1 == version) {
+        resources.push(json!({
+            "resource": resource,
+            "responseKind": { "group": g, "version": v, "kind": kind },
+            "scope": "Cluster",
+            "singularResource": kind.to_lowercase(),
+            "verbs": ["create"],
+        }));
+    }
     json!({ "version": version, "resources": resources, "freshness": "Current" })
 }
 
 impl Discovery {
     pub fn new(registry: &Registry) -> Self {
-        let gvs = registry.group_versions();
+        let mut gvs = registry.group_versions();
+        for (g, v, _, _) in REVIEWS {
+            if !gvs.contains(&(g, v)) {
+                gvs.push((g, v));
+            }
+        }
         let mut resource_lists = HashMap::new();
         for &(g, v) in &gvs {
             let path = if g.is_empty() {

@@ -124,6 +124,7 @@ pub async fn run(
         .await
         .context("creating the system namespaces")?;
 
+    let namespace_cache = store.spawn_namespace_cache();
     let (stop_tx, stop_rx) = watch::channel(false);
     let openapi = openapi::OpenApi::build(&openapi_resources(registry));
     let app = Arc::new(http::App {
@@ -155,6 +156,7 @@ pub async fn run(
     });
     http::serve(app, listener, tls_config, stop_rx, Duration::from_secs(10)).await;
     background.abort();
+    namespace_cache.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -143,6 +143,25 @@ pub fn rss_kib(pid: u32) -> Result<u64> {
     parse_vm_rss(&status).with_context(|| format!("no VmRSS in /proc/{pid}/status"))
 }
 
+/// User plus system CPU time of a process in seconds, from `/proc/<pid>/stat`
+/// (`/proc` reports clock ticks in USER_HZ, which Linux fixes at 100).
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    parse_cpu_ticks(&stat)
+        .map(|ticks| ticks as f64 / 100.0)
+        .with_context(|| format!("malformed /proc/{pid}/stat"))
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 fn parse_vm_rss(status: &str) -> Option<u64> {
     status
         .lines()
@@ -168,6 +187,26 @@ mod tests {
         ];
         for (name, input, want) in cases {
             assert_eq!(parse_vm_rss(input), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn parse_cpu_ticks_cases() {
+        let cases = [
+            (
+                "plain",
+                "42 (etcd) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 100 0 0",
+                Some(300),
+            ),
+            (
+                "name with spaces and parens",
+                "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0 0",
+                Some(3),
+            ),
+            ("truncated", "7 (x) R 1 2", None),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(parse_cpu_ticks(input), want, "{name}");
         }
     }
 

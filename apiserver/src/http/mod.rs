@@ -4,6 +4,7 @@
 pub mod request;
 pub mod resource;
 pub mod response;
+pub mod review;
 
 use crate::auth::{TokenFile, UserInfo, user_from_certificate};
 use crate::discovery::{AGGREGATED_V2, Discovery};
@@ -114,6 +115,19 @@ impl App {
                 Some(doc) => json_bytes(StatusCode::OK, doc.clone()),
                 None => error_response(&ApiError::no_route()),
             },
+            Route::Resource(path)
+                if path.group == "authentication.k8s.io"
+                    && path.resource == "selfsubjectreviews" =>
+            {
+                match (req.method(), &user) {
+                    (&Method::POST, Some(u)) => review::self_subject_review(u),
+                    _ => error_response(&ApiError::method_not_supported(
+                        &path.group,
+                        &path.resource,
+                        req.method().as_str(),
+                    )),
+                }
+            }
             Route::Resource(path) => {
                 let started = Instant::now();
                 resource::handle(&self, path, req, started).await

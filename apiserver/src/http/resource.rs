@@ -82,7 +82,9 @@ pub async fn handle(
         (&Method::GET, true, false) => Verb::Get,
         (&Method::GET, false, false) => Verb::List,
         (&Method::GET, _, true) => Verb::Watch,
-        (&Method::POST, _, _) => Verb::Create,
+        // A POST names a collection, or a subresource such as pods/binding.
+        (&Method::POST, false, _) => Verb::Create,
+        (&Method::POST, true, _) if path.subresource.is_some() => Verb::Create,
         (&Method::PUT, true, _) => Verb::Update,
         (&Method::PATCH, true, _) => Verb::Patch,
         (&Method::DELETE, true, _) => Verb::Delete,
@@ -455,6 +457,8 @@ impl Ctx<'_> {
                 let ct = content_type(&req);
                 let kind = PatchType::from_content_type(&ct)
                     .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
+                // Refuse before looking the object up: apply may create it.
+                patch::ensure_supported(kind)?;
                 let body = read_body(req).await?;
                 let part = if sub.is_some() {
                     Part::Status

@@ -11,6 +11,7 @@ pub mod erased;
 pub mod events;
 pub mod events_codec;
 pub mod fields;
+pub mod namespaces;
 pub mod networking;
 pub mod policy;
 pub mod rbac;

@@ -6,6 +6,7 @@
 use crate::allocator::Allocator;
 use crate::error::ApiError;
 use crate::registry::erased::AdmitContext;
+use crate::registry::namespaces::{self, NamespaceCache};
 use crate::registry::{ResourceInfo, fields};
 use crate::storage::{KeyValue, ListOptions, Storage, StorageError, StorageEvent};
 use base64::Engine;
@@ -109,6 +110,7 @@ pub struct Store {
     storage: Arc<dyn Storage>,
     root: String,
     allocator: Allocator,
+    namespaces: Arc<NamespaceCache>,
 }
 
 /// Namespaces that can never be deleted (upstream's namespace strategy).
@@ -241,6 +243,7 @@ impl Store {
             storage,
             root,
             allocator,
+            namespaces: Arc::default(),
         }
     }
 
@@ -267,24 +270,36 @@ impl Store {
 
     /// The namespace must exist and not be terminating (upstream's
     /// NamespaceLifecycle admission).
+    /// Starts feeding the namespace cache; until it has synced (and for
+    /// names it has not seen) namespaces are read from etcd.
+    pub fn spawn_namespace_cache(&self) -> tokio::task::JoinHandle<()> {
+        let prefix = format!("{}/namespaces/", self.root);
+        tokio::spawn(self.namespaces.clone().run(self.storage.clone(), prefix))
+    }
+
     async fn check_namespace(
         &self,
         info: &ResourceInfo,
         namespace: &str,
         name: &str,
     ) -> Result<(), ApiError> {
-        let key = format!("{}/namespaces/{namespace}", self.root);
-        let Some(kv) = self
-            .storage
-            .get(&key)
-            .await
-            .map_err(|e| storage_error(e, info, name))?
-        else {
-            return Err(ApiError::not_found("", "namespaces", namespace));
+        let terminating = match self.namespaces.get(namespace) {
+            Some(t) => t,
+            None => {
+                let key = format!("{}/namespaces/{namespace}", self.root);
+                let Some(kv) = self
+                    .storage
+                    .get(&key)
+                    .await
+                    .map_err(|e| storage_error(e, info, name))?
+                else {
+                    return Err(ApiError::not_found("", "namespaces", namespace));
+                };
+                let ns: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
+                namespaces::terminating(&ns)
+            }
         };
-        let ns: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
-        if ns["status"]["phase"] == "Terminating" || !ns["metadata"]["deletionTimestamp"].is_null()
-        {
+        if terminating {
             return Err(ApiError::forbidden(
                 info.group,
                 info.resource,

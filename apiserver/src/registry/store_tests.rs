@@ -682,3 +682,67 @@ async fn repair_frees_only_reservations_unowned_twice() {
         "a held address stays"
     );
 }
+
+#[tokio::test]
+async fn terminating_namespaces_refuse_new_content_through_the_cache() {
+    let f = fixture().await;
+    let cache = f.store.spawn_namespace_cache();
+    let ns = f.info("", "namespaces");
+    let cms = f.info("", "configmaps");
+    f.store
+        .create(
+            ns,
+            "",
+            json!({"metadata": {"name": "fresh"}}),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    // Created a moment ago: allowed whether or not the cache has seen it.
+    f.store
+        .create(cms, "fresh", cm("a", json!({})), &WriteOptions::default())
+        .await
+        .unwrap();
+    f.store
+        .update_with(
+            ns,
+            "",
+            "fresh",
+            Part::Status,
+            &WriteOptions::default(),
+            &mut |old| {
+                let mut o = old.clone();
+                o["status"]["phase"] = json!("Terminating");
+                Ok(o)
+            },
+        )
+        .await
+        .unwrap();
+    let mut refused = None;
+    for _ in 0..100 {
+        match f
+            .store
+            .create(cms, "fresh", cm("b", json!({})), &WriteOptions::default())
+            .await
+        {
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+            Ok(_) => {
+                f.store
+                    .delete(cms, "fresh", "b", &Value::Null, false)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    let e = refused.expect("the cache sees the namespace terminating");
+    assert_eq!((e.code, e.reason), (403, "Forbidden"));
+    assert_eq!(
+        e.message,
+        "configmaps \"b\" is forbidden: unable to create new content in namespace fresh because it is being terminated"
+    );
+    cache.abort();
+}

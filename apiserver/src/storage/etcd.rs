@@ -7,7 +7,7 @@ use super::{
 use async_trait::async_trait;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity,
-    TlsOptions, Txn, TxnOp, TxnOpResponse, WatchOptions,
+    KvClient, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions,
 };
 use futures::StreamExt;
 use std::time::{Duration, Instant};
@@ -16,8 +16,14 @@ use std::time::{Duration, Instant};
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct EtcdStorage {
-    client: Client,
+    kv: KvClient,
+    watch: WatchClient,
 }
+
+/// Responses may be as large as etcd itself allows (a list of every object
+/// of a kind); gRPC's default 4 MiB cap would fail big lists. Upstream sets
+/// the same limit.
+const MAX_MESSAGE: usize = i32::MAX as usize;
 
 /// TLS material for the etcd connection (`--etcd-cafile/certfile/keyfile`).
 #[derive(Debug, Clone, Default)]
@@ -71,13 +77,16 @@ impl EtcdStorage {
         let client = Client::connect(endpoints, Some(opts))
             .await
             .map_err(unavailable)?;
-        Ok(EtcdStorage { client })
+        Ok(EtcdStorage {
+            kv: client.kv_client().max_decoding_message_size(MAX_MESSAGE),
+            watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+        })
     }
 
     /// Compacts history up to `revision` (upstream's periodic compaction).
     pub async fn compact(&self, revision: i64) -> Result<(), StorageError> {
-        self.client
-            .kv_client()
+        self.kv
+            .clone()
             .compact(revision, None)
             .await
             .map_err(unavailable)?;
@@ -92,7 +101,7 @@ impl Storage for EtcdStorage {
         let txn = Txn::new()
             .when([Compare::create_revision(key, CompareOp::Equal, 0)])
             .and_then([TxnOp::put(key, value, None)]);
-        let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
+        let resp = self.kv.clone().txn(txn).await.map_err(unavailable);
         crate::metrics::etcd_request("create", key, started);
         let resp = resp?;
         if !resp.succeeded() {
@@ -103,12 +112,7 @@ impl Storage for EtcdStorage {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
         let started = Instant::now();
-        let resp = self
-            .client
-            .kv_client()
-            .get(key, None)
-            .await
-            .map_err(unavailable);
+        let resp = self.kv.clone().get(key, None).await.map_err(unavailable);
         crate::metrics::etcd_request("get", key, started);
         Ok(resp?.kvs().first().map(kv))
     }
@@ -123,7 +127,7 @@ impl Storage for EtcdStorage {
         if opts.revision > 0 {
             get = get.with_revision(opts.revision);
         }
-        let resp = self.client.kv_client().get(start, Some(get)).await;
+        let resp = self.kv.clone().get(start, Some(get)).await;
         crate::metrics::etcd_request("list", prefix, started);
         let resp = resp.map_err(|e| read_error(e, opts.revision))?;
         let items: Vec<KeyValue> = resp.kvs().iter().map(kv).collect();
@@ -155,7 +159,7 @@ impl Storage for EtcdStorage {
             )])
             .and_then([TxnOp::put(key, value, None)])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
+        let resp = self.kv.clone().txn(txn).await.map_err(unavailable);
         crate::metrics::etcd_request("update", key, started);
         let resp = resp?;
         if resp.succeeded() {
@@ -189,7 +193,7 @@ impl Storage for EtcdStorage {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.client.kv_client().txn(txn).await.map_err(unavailable);
+        let resp = self.kv.clone().txn(txn).await.map_err(unavailable);
         crate::metrics::etcd_request("delete", key, started);
         let resp = resp?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
@@ -215,8 +219,8 @@ impl Storage for EtcdStorage {
             .with_prev_key()
             .with_start_revision(revision + 1);
         let stream = self
-            .client
-            .watch_client()
+            .watch
+            .clone()
             .watch(prefix, Some(opts))
             .await
             .map_err(unavailable)?;
@@ -283,8 +287,8 @@ impl Storage for EtcdStorage {
 
     async fn current_revision(&self) -> Result<i64, StorageError> {
         let resp = self
-            .client
-            .kv_client()
+            .kv
+            .clone()
             .get(
                 "/",
                 Some(GetOptions::new().with_count_only().with_serializable()),
@@ -295,7 +299,7 @@ impl Storage for EtcdStorage {
     }
 
     async fn healthy(&self) -> bool {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.kv.clone();
         let check = kv.get("health", Some(GetOptions::new().with_count_only()));
         matches!(
             tokio::time::timeout(Duration::from_secs(2), check).await,

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures::StreamExt;
 use integration_tests::Cluster;
-use integration_tests::process::rss_kib;
+use integration_tests::process::{cpu_seconds, rss_kib};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
     Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -148,6 +148,32 @@ async fn etcd_put_rate(
     Ok(rate)
 }
 
+/// CPU seconds used so far by the apiserver, etcd and this process.
+struct CpuSnapshot {
+    apiserver: f64,
+    etcd: f64,
+    client: f64,
+}
+
+impl CpuSnapshot {
+    fn take(apiserver: u32, etcd: u32) -> Self {
+        Self {
+            apiserver: cpu_seconds(apiserver).unwrap_or(0.0),
+            etcd: cpu_seconds(etcd).unwrap_or(0.0),
+            client: cpu_seconds(std::process::id()).unwrap_or(0.0),
+        }
+    }
+
+    fn since(&self, apiserver: u32, etcd: u32) -> Self {
+        let now = Self::take(apiserver, etcd);
+        Self {
+            apiserver: now.apiserver - self.apiserver,
+            etcd: now.etcd - self.etcd,
+            client: now.client - self.client,
+        }
+    }
+}
+
 struct CreateStats {
     ok: usize,
     errors: usize,
@@ -232,16 +258,40 @@ struct WatchStats {
     delivery: Duration,
 }
 
+/// Patches `bench-0..updates` (setting `data.round`) from `writers` clients.
+async fn update_burst(writers: &[kube::Client], updates: usize, round: u32) -> Result<Duration> {
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for client in writers.iter().take(updates.max(1)) {
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let patch = Patch::Merge(json!({"data": {"round": round.to_string()}}));
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= updates {
+                    return anyhow::Ok(());
+                }
+                api.patch(&format!("bench-{i}"), &PatchParams::default(), &patch)
+                    .await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(started.elapsed())
+}
+
 /// (e) `watchers` open watches while `updates` ConfigMaps are patched.
 async fn watch_fanout(
     cluster: &Cluster,
+    writers: &[kube::Client],
     watchers: usize,
     updates: usize,
-    objects: usize,
-    concurrency: usize,
     deadline: Duration,
 ) -> Result<WatchStats> {
-    let updates = updates.min(objects);
     let watch_client = cluster.client().await;
     let api: Api<ConfigMap> = Api::namespaced(watch_client.clone(), NAMESPACE);
     let rv = api
@@ -274,26 +324,7 @@ async fn watch_fanout(
     }
 
     let started = Instant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut writers = Vec::new();
-    for _ in 0..concurrency.min(updates.max(1)) {
-        let api: Api<ConfigMap> = Api::namespaced(cluster.client().await, NAMESPACE);
-        let next = next.clone();
-        writers.push(tokio::spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= updates {
-                    return anyhow::Ok(());
-                }
-                let patch = Patch::Merge(json!({"data": {"round": "1"}}));
-                api.patch(&format!("bench-{i}"), &PatchParams::default(), &patch)
-                    .await?;
-            }
-        }));
-    }
-    for writer in writers {
-        writer.await??;
-    }
+    update_burst(writers, updates, 2).await?;
     let burst = started.elapsed();
     let expected = (watchers * updates) as u64;
     let wait_until = Instant::now() + Duration::from_secs(30);
@@ -328,40 +359,55 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_rss = rss_kib(pid)?;
 
+    let etcd_pid = cluster.etcd_pid().context("etcd pid")?;
+    let cpu = CpuSnapshot::take(pid, etcd_pid);
     let put_rate = phase(
         "raw etcd puts",
         secs,
         etcd_put_rate(&cluster, puts, args.concurrency, args.value_size),
     )
     .await?;
+    let put_cpu = cpu.since(pid, etcd_pid);
+    let cpu = CpuSnapshot::take(pid, etcd_pid);
     let creates = phase(
         "apiserver creates",
         secs,
         create_objects(&cluster, args.objects, args.concurrency, args.value_size),
     )
     .await?;
+    let create_cpu = cpu.since(pid, etcd_pid);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let loaded_rss = rss_kib(pid)?;
-    let (listed, list_time) = phase("full list", secs, full_list(&cluster)).await?;
-    let (_, list_time_warm) = phase("full list again", secs, full_list(&cluster)).await?;
+    // A failing list or watch phase is reported, not fatal: the other numbers still count.
+    let list = phase("full list", secs, full_list(&cluster)).await;
+    let list_warm = phase("full list again", secs, full_list(&cluster)).await;
+    let updates = args.updates.min(creates.ok);
+    let mut writers = Vec::new();
+    for _ in 0..args.concurrency {
+        writers.push(cluster.client().await);
+    }
+    let plain_updates = phase(
+        "updates without watchers",
+        secs,
+        update_burst(&writers, updates, 1),
+    )
+    .await;
+    let cpu = CpuSnapshot::take(pid, etcd_pid);
     let watch = phase(
         "watch fan-out",
         secs,
         watch_fanout(
             &cluster,
+            &writers,
             args.watchers,
-            args.updates,
-            args.objects,
-            args.concurrency,
+            updates,
             Duration::from_secs(secs),
         ),
     )
-    .await?;
+    .await;
+    let watch_cpu = cpu.since(pid, etcd_pid);
     let final_rss = rss_kib(pid)?;
-    let etcd_rss = cluster
-        .etcd_pid()
-        .and_then(|p| rss_kib(p).ok())
-        .unwrap_or(0);
+    let etcd_rss = rss_kib(etcd_pid).unwrap_or(0);
 
     let create_rate = creates.ok as f64 / creates.elapsed.as_secs_f64();
     let ratio = create_rate / put_rate;
@@ -370,7 +416,8 @@ async fn main() -> Result<()> {
     let ratio_ok = ratio >= TARGET_RATIO;
     let idle_ok = mib(idle_rss) <= TARGET_IDLE_RSS_MIB;
     let loaded_ok = mib(loaded_rss) <= TARGET_LOADED_RSS_MIB;
-    let watch_ok = watch.received == watch.expected;
+    let watch_ok = watch.as_ref().is_ok_and(|w| w.received == w.expected);
+    let list_ok = list.is_ok();
 
     println!("==================== kube-apiserver benchmark ====================");
     println!("binary            {}", bin.display());
@@ -378,7 +425,10 @@ async fn main() -> Result<()> {
         "settings          objects={} concurrency={} etcd-puts={} watchers={} updates={} value-size={}B",
         args.objects, args.concurrency, puts, args.watchers, args.updates, args.value_size
     );
-    println!("(a) raw etcd      {puts} puts: {put_rate:.0} puts/s");
+    println!(
+        "(a) raw etcd      {puts} puts: {put_rate:.0} puts/s (etcd CPU {:.1}s, this client {:.1}s)",
+        put_cpu.etcd, put_cpu.client
+    );
     println!(
         "(b) creates       {} ok, {} errors in {:.2}s: {create_rate:.0} creates/s, p50 {:.1} ms, p99 {:.1} ms",
         creates.ok,
@@ -418,24 +468,55 @@ async fn main() -> Result<()> {
         mib(etcd_rss)
     );
     println!(
-        "(d) full list     {listed} items in {:.1} ms (again: {:.1} ms)",
-        list_time.as_secs_f64() * 1e3,
-        list_time_warm.as_secs_f64() * 1e3
+        "    CPU           during creates: apiserver {:.1}s, etcd {:.1}s, this client {:.1}s (of {:.1}s wall x {} cores)",
+        create_cpu.apiserver,
+        create_cpu.etcd,
+        create_cpu.client,
+        creates.elapsed.as_secs_f64(),
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    match (&list, &list_warm) {
+        (Ok((listed, first)), Ok((_, again))) => println!(
+            "(d) full list     {listed} items in {:.1} ms (again: {:.1} ms)",
+            first.as_secs_f64() * 1e3,
+            again.as_secs_f64() * 1e3
+        ),
+        (Err(e), _) | (_, Err(e)) => println!("(d) full list     FAILED: {e:#}"),
+    }
+    match &plain_updates {
+        Ok(took) => println!(
+            "(e) updates       {updates} patches without watchers: {:.0} updates/s",
+            updates as f64 / took.as_secs_f64()
+        ),
+        Err(e) => println!("(e) updates       FAILED: {e:#}"),
+    }
+    match &watch {
+        Ok(watch) => println!(
+            "    watch fan-out {} watchers x {updates} patches: received {}/{} events ({:.1}%), patches took {:.2}s ({:.0}/s), all delivered by {:.2}s  {}",
+            args.watchers,
+            watch.received,
+            watch.expected,
+            100.0 * watch.received as f64 / watch.expected.max(1) as f64,
+            watch.burst.as_secs_f64(),
+            updates as f64 / watch.burst.as_secs_f64(),
+            watch.delivery.as_secs_f64(),
+            verdict(watch_ok)
+        ),
+        Err(e) => println!("    watch fan-out FAILED: {e:#}"),
+    }
     println!(
-        "(e) watch fan-out {} watchers x {} updates: received {}/{} events ({:.1}%), burst {:.2}s, delivered by {:.2}s  {}",
-        args.watchers,
-        args.updates.min(args.objects),
-        watch.received,
-        watch.expected,
-        100.0 * watch.received as f64 / watch.expected.max(1) as f64,
-        watch.burst.as_secs_f64(),
-        watch.delivery.as_secs_f64(),
-        verdict(watch_ok)
+        "    CPU           during fan-out: apiserver {:.1}s, etcd {:.1}s, this client {:.1}s",
+        watch_cpu.apiserver, watch_cpu.etcd, watch_cpu.client
     );
     println!("==================================================================");
 
-    let all_ok = ratio_ok && idle_ok && loaded_ok && watch_ok && creates.errors == 0;
+    let all_ok = plain_updates.is_ok()
+        && ratio_ok
+        && idle_ok
+        && loaded_ok
+        && list_ok
+        && watch_ok
+        && creates.errors == 0;
     drop(cluster);
     if args.strict && !all_ok {
         std::process::exit(1);
