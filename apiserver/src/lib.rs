@@ -102,7 +102,8 @@ pub async fn run(
     };
 
     let etcd = Arc::new(connect_etcd(&opts).await?);
-    let storage: Arc<dyn Storage> = etcd.clone();
+    // Client watches share one etcd watch per resource.
+    let storage: Arc<dyn Storage> = Arc::new(storage::multiplexed::Multiplexed::new(etcd.clone()));
     let root = opts.etcd_prefix.trim_end_matches('/').to_string();
     let (lo, hi) = opts.service_node_port_range;
     let allocator = allocator::Allocator::new(

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use common::selectors::{FieldSelector, LabelSelector};
 use futures::StreamExt;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 
 /// Request bodies larger than this get 413, as upstream's limit.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
+/// How much of an oversized body is still read (and dropped) before giving up.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verb {
@@ -158,26 +160,28 @@ pub async fn handle(
 
 /// Reads the body with the size limit, as raw bytes.
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    if let Some(len) = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        && len > MAX_BODY
-    {
+    let mut body = req.into_body();
+    let mut data = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        seen += chunk.len();
+        if seen <= MAX_BODY {
+            data.extend_from_slice(&chunk);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    // The rest of an oversized body is read and dropped, so that the client
+    // gets the 413 instead of a connection reset while it is still sending.
+    if seen > MAX_BODY {
         return Err(ApiError::too_large(MAX_BODY));
     }
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::too_large(MAX_BODY))
-        }
-        Err(e) => Err(ApiError::bad_request(format!(
-            "reading the request body: {e}"
-        ))),
-    }
+    Ok(data.freeze())
 }
 
 /// Decodes a JSON, YAML or Kubernetes protobuf object body; `expected`

@@ -4,6 +4,7 @@
 
 pub mod etcd;
 pub mod memory;
+pub mod multiplexed;
 
 use crate::error::ApiError;
 use async_trait::async_trait;
