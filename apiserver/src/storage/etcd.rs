@@ -1,6 +1,7 @@
 //! The etcd v3 storage. Writes are single transactions with a revision
 //! compare, so nothing is acknowledged before etcd has committed it.
 
+use super::group_commit::GroupCommit;
 use super::{
     KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream, prefix_end,
 };
@@ -18,6 +19,7 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 pub struct EtcdStorage {
     kv: KvClient,
     watch: WatchClient,
+    creates: GroupCommit,
 }
 
 /// Responses may be as large as etcd itself allows (a list of every object
@@ -77,8 +79,10 @@ impl EtcdStorage {
         let client = Client::connect(endpoints, Some(opts))
             .await
             .map_err(unavailable)?;
+        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
         Ok(EtcdStorage {
-            kv: client.kv_client().max_decoding_message_size(MAX_MESSAGE),
+            creates: GroupCommit::start(kv.clone()),
+            kv,
             watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
         })
     }
@@ -98,16 +102,9 @@ impl EtcdStorage {
 impl Storage for EtcdStorage {
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
         let started = Instant::now();
-        let txn = Txn::new()
-            .when([Compare::create_revision(key, CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(key, value, None)]);
-        let resp = self.kv.clone().txn(txn).await.map_err(unavailable);
+        let result = self.creates.create(key, value).await;
         crate::metrics::etcd_request("create", key, started);
-        let resp = resp?;
-        if !resp.succeeded() {
-            return Err(StorageError::AlreadyExists(key.to_string()));
-        }
-        Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
+        result
     }
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {

@@ -3,6 +3,7 @@
 //! unit tests only. Revisions are etcd revisions and become resourceVersions.
 
 pub mod etcd;
+pub mod group_commit;
 pub mod memory;
 pub mod multiplexed;
 

@@ -217,8 +217,11 @@ impl Storage for Multiplexed {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 let rev = event_revision(&ev);
+                // The backlog and the live events never overlap (subscribed under
+                // the feed's lock), and one etcd transaction may write several
+                // keys at one revision: so compare with the start, not the last.
                 let wanted = match key(&ev) {
-                    Some(k) => rev > last && k.starts_with(&prefix),
+                    Some(k) => rev > revision && k.starts_with(&prefix),
                     // Progress: everything up to it has been seen.
                     None => rev >= last,
                 };
@@ -291,6 +294,34 @@ mod tests {
             .unwrap();
         assert_eq!(next_key(&mut second).await, "/registry/cms/b/w");
         assert_eq!(next_key(&mut first).await, "/registry/cms/b/w");
+    }
+
+    #[tokio::test]
+    async fn events_sharing_a_revision_all_arrive() {
+        // Two keys written by one transaction share a revision (group commit does that).
+        let mem: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let m = Multiplexed::new(mem.clone());
+        let r0 = mem.current_revision().await.unwrap();
+        let mut w = m.watch("/registry/cms/", r0).await.unwrap();
+        let feed = m
+            .feeds
+            .lock()
+            .unwrap()
+            .get("/registry/cms/")
+            .unwrap()
+            .clone();
+        for k in ["a", "b"] {
+            let kv = KeyValue {
+                key: format!("/registry/cms/ns/{k}"),
+                value: vec![],
+                mod_revision: r0 + 1,
+            };
+            let _ = feed
+                .live
+                .send(Ok(Arc::new(StorageEvent::Put { kv, prev: None })));
+        }
+        assert_eq!(next_key(&mut w).await, "/registry/cms/ns/a");
+        assert_eq!(next_key(&mut w).await, "/registry/cms/ns/b");
     }
 
     #[tokio::test]
