@@ -18,7 +18,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 /// Creates in one transaction at most (etcd's default --max-txn-ops is 128).
 const MAX_BATCH: usize = 64;
 /// Transactions in flight at once.
-const WORKERS: usize = 4;
+const WORKERS: usize = 2;
 
 struct Create {
     key: String,
