@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::apiserver::{self, Apiserver, ApiserverConfig};
-use crate::etcd::Etcd;
+use crate::etcd::{Etcd, EtcdTls};
 use crate::kubectl::{Background, Kubectl};
 use crate::pki::{self, Pki};
 use crate::process;
@@ -34,6 +34,7 @@ pub const KEEP_DIR_ENV: &str = "INTEGRATION_KEEP_DIR";
 pub struct ClusterBuilder {
     apiserver_args: Vec<String>,
     ready_timeout: Duration,
+    etcd_tls: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -41,6 +42,7 @@ impl Default for ClusterBuilder {
         Self {
             apiserver_args: Vec::new(),
             ready_timeout: APISERVER_READY_TIMEOUT,
+            etcd_tls: false,
         }
     }
 }
@@ -49,6 +51,13 @@ impl ClusterBuilder {
     /// An extra apiserver flag such as `--v=4`.
     pub fn apiserver_arg(mut self, arg: impl Into<String>) -> Self {
         self.apiserver_args.push(arg.into());
+        self
+    }
+
+    /// etcd serves TLS and requires client certificates; the apiserver gets
+    /// `--etcd-cafile`, `--etcd-certfile` and `--etcd-keyfile`.
+    pub fn etcd_tls(mut self) -> Self {
+        self.etcd_tls = true;
         self
     }
 
@@ -63,8 +72,23 @@ impl ClusterBuilder {
             .prefix("kube-it-")
             .tempdir()
             .context("creating the cluster's temp dir")?;
-        let etcd = Etcd::start(dir.path()).await?;
         let pki = Pki::generate(dir.path())?;
+        let mut apiserver_args = self.apiserver_args;
+        let etcd = if self.etcd_tls {
+            // The serving certificate names 127.0.0.1; the admin certificate is a client one.
+            let files = &pki.files;
+            let tls = EtcdTls {
+                ca: files.ca_cert.clone(),
+                cert: files.serving_cert.clone(),
+                key: files.serving_key.clone(),
+            };
+            apiserver_args.push(format!("--etcd-cafile={}", files.ca_cert.display()));
+            apiserver_args.push(format!("--etcd-certfile={}", files.admin_cert.display()));
+            apiserver_args.push(format!("--etcd-keyfile={}", files.admin_key.display()));
+            Etcd::start_with(dir.path(), Some(&tls)).await?
+        } else {
+            Etcd::start(dir.path()).await?
+        };
         let cert_dir = dir.path().join("cert-dir");
         std::fs::create_dir_all(&cert_dir)?;
         let home = dir.path().join("home");
@@ -76,7 +100,7 @@ impl ClusterBuilder {
             pki: pki.files.clone(),
             cert_dir,
             log: dir.path().join("apiserver.log"),
-            extra_args: self.apiserver_args,
+            extra_args: apiserver_args,
         };
         let kubeconfig = dir.path().join("kubeconfig");
         let kubectl = Kubectl::new(&kubeconfig, &home);

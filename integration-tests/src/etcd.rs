@@ -22,20 +22,37 @@ const START_ATTEMPTS: usize = 3;
 pub struct Etcd {
     child: ManagedChild,
     client_port: u16,
+    /// Plain-HTTP port serving `/health` (and `/metrics`), also under TLS.
+    health_port: u16,
+    tls: bool,
     data_dir: PathBuf,
+}
+
+/// Files that make etcd serve TLS and require client certificates.
+#[derive(Debug, Clone)]
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Etcd {
     /// Starts etcd from `$PATH` with its data and log under `dir`, and waits
     /// until `/health` says true.
     pub async fn start(dir: &Path) -> Result<Self> {
+        Self::start_with(dir, None).await
+    }
+
+    /// Like [`Etcd::start`], serving clients over TLS with client
+    /// certificates when `tls` is given.
+    pub async fn start_with(dir: &Path, tls: Option<&EtcdTls>) -> Result<Self> {
         let bin = process::find_on_path("etcd").context(
             "etcd is not on PATH: install it with `apt-get install -y etcd-server` \
              (the integration tests start a real etcd)",
         )?;
         let mut last_err = None;
         for attempt in 0..START_ATTEMPTS {
-            match Self::start_once(&bin, dir, attempt).await {
+            match Self::start_once(&bin, dir, attempt, tls).await {
                 Ok(etcd) => return Ok(etcd),
                 Err(e) => last_err = Some(e),
             }
@@ -43,11 +60,18 @@ impl Etcd {
         Err(last_err.expect("at least one attempt"))
     }
 
-    async fn start_once(bin: &Path, dir: &Path, attempt: usize) -> Result<Self> {
+    async fn start_once(
+        bin: &Path,
+        dir: &Path,
+        attempt: usize,
+        tls: Option<&EtcdTls>,
+    ) -> Result<Self> {
         let client_port = process::free_port()?;
         let peer_port = process::free_port()?;
+        let health_port = process::free_port()?;
         let data_dir = dir.join(format!("etcd-data-{attempt}"));
-        let client_url = format!("http://127.0.0.1:{client_port}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let client_url = format!("{scheme}://127.0.0.1:{client_port}");
         let peer_url = format!("http://127.0.0.1:{peer_port}");
         let mut cmd = Command::new(bin);
         cmd.arg("--name=n0")
@@ -62,11 +86,22 @@ impl Etcd {
             .arg("--heartbeat-interval=10")
             .arg("--election-timeout=100")
             // Tests compact by hand; keep etcd from doing it behind their back.
-            .arg("--auto-compaction-retention=0");
+            .arg("--auto-compaction-retention=0")
+            .arg(format!(
+                "--listen-metrics-urls=http://127.0.0.1:{health_port}"
+            ));
+        if let Some(tls) = tls {
+            cmd.arg(format!("--cert-file={}", tls.cert.display()))
+                .arg(format!("--key-file={}", tls.key.display()))
+                .arg(format!("--trusted-ca-file={}", tls.ca.display()))
+                .arg("--client-cert-auth");
+        }
         let child = ManagedChild::spawn("etcd", cmd, &dir.join("etcd.log"))?;
         let mut etcd = Self {
             child,
             client_port,
+            health_port,
+            tls: tls.is_some(),
             data_dir,
         };
         etcd.wait_healthy(READY_TIMEOUT).await?;
@@ -74,7 +109,7 @@ impl Etcd {
     }
 
     async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.client_port));
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.health_port));
         let deadline = Instant::now() + timeout;
         let mut last = String::from("no answer yet");
         while Instant::now() < deadline {
@@ -92,9 +127,10 @@ impl Etcd {
         )
     }
 
-    /// `http://127.0.0.1:PORT`, the value for `--etcd-servers`.
+    /// `http(s)://127.0.0.1:PORT`, the value for `--etcd-servers`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     pub fn pid(&self) -> Option<u32> {
