@@ -71,10 +71,15 @@ fn validate_address(a: &EndpointAddress, path: &str) -> Vec<FieldError> {
 }
 
 /// Unspecified, loopback and link-local addresses make no sense as endpoints
-/// (upstream's ValidateEndpointIP).
+/// (upstream's ValidateNonSpecialIP, shared by Endpoints and EndpointSlices);
+/// an IPv4-mapped IPv6 address is judged as the IPv4 one.
 pub fn validate_endpoint_ip(ip: &str, path: &str) -> Vec<FieldError> {
     let Ok(addr) = ip.parse::<IpAddr>() else {
         return vec![FieldError::invalid(path, ip, "must be a valid IP address")];
+    };
+    let addr = match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
     };
     let mut errs = Vec::new();
     let (unspecified, loopback, link_local, link_local_multicast) = match addr {

@@ -1,6 +1,7 @@
 //! discovery.k8s.io/v1 EndpointSlice (upstream `pkg/registry/discovery/endpointslice/strategy.go`).
 
 use crate::error::FieldError;
+use crate::registry::core::endpoints::validate_endpoint_ip;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{
     child, index, invalid_each, is_dns1123_label, is_dns1123_subdomain, is_valid_label_value,
@@ -149,7 +150,7 @@ fn validate_endpoints(endpoints: &[Endpoint], address_type: &str, path: &str) ->
                             "must be a valid IPv4 address",
                         ));
                     }
-                    errs.extend(validate_non_special_ip(address, &ap));
+                    errs.extend(validate_endpoint_ip(address, &ap));
                 }
                 "IPv6" => {
                     if parse_ip(address).is_none_or(is_ipv4) {
@@ -159,7 +160,7 @@ fn validate_endpoints(endpoints: &[Endpoint], address_type: &str, path: &str) ->
                             "must be a valid IPv6 address",
                         ));
                     }
-                    errs.extend(validate_non_special_ip(address, &ap));
+                    errs.extend(validate_endpoint_ip(address, &ap));
                 }
                 "FQDN" => errs.extend(validate_fqdn(address, &ap)),
                 _ => {}
@@ -202,72 +203,6 @@ fn is_ipv4(ip: IpAddr) -> bool {
         IpAddr::V4(_) => true,
         IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
     }
-}
-
-/// Upstream's ValidateNonSpecialIP: endpoints may not point at this host or
-/// at link-local ranges.
-fn validate_non_special_ip(address: &str, path: &str) -> Vec<FieldError> {
-    let Some(ip) = parse_ip(address) else {
-        return vec![FieldError::invalid(
-            path,
-            address,
-            "must be a valid IP address",
-        )];
-    };
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    let (unspecified, loopback, link_local, link_local_multicast) = match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            (
-                v4.is_unspecified(),
-                v4.is_loopback(),
-                v4.is_link_local(),
-                o[0] == 224 && o[1] == 0 && o[2] == 0,
-            )
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            (
-                v6.is_unspecified(),
-                v6.is_loopback(),
-                s[0] & 0xffc0 == 0xfe80,
-                s[0] & 0xff0f == 0xff02,
-            )
-        }
-    };
-    let mut errs = Vec::new();
-    if unspecified {
-        errs.push(FieldError::invalid(
-            path,
-            address,
-            format!("may not be unspecified ({address})"),
-        ));
-    }
-    if loopback {
-        errs.push(FieldError::invalid(
-            path,
-            address,
-            "may not be in the loopback range (127.0.0.0/8, ::1/128)",
-        ));
-    }
-    if link_local {
-        errs.push(FieldError::invalid(
-            path,
-            address,
-            "may not be in the link-local range (169.254.0.0/16, fe80::/10)",
-        ));
-    }
-    if link_local_multicast {
-        errs.push(FieldError::invalid(
-            path,
-            address,
-            "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)",
-        ));
-    }
-    errs
 }
 
 /// Upstream's IsFullyQualifiedDomainName: at least two labels, optional final dot.
