@@ -34,13 +34,14 @@ fn sub_verbs(s: Subresource) -> &'static [&'static str] {
     match s {
         Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
         Subresource::Binding | Subresource::Eviction => &["create"],
+        Subresource::Finalize => &["update"],
     }
 }
 
 /// (group, version, kind) a subresource answers with.
 fn sub_kind(r: &ResourceInfo, s: Subresource) -> (&'static str, &'static str, &'static str) {
     match s {
-        Subresource::Status => (r.group, r.version, r.kind),
+        Subresource::Status | Subresource::Finalize => (r.group, r.version, r.kind),
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
         Subresource::Binding => ("", "v1", "Binding"),
         Subresource::Eviction => ("policy", "v1", "Eviction"),

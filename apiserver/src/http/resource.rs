@@ -484,19 +484,33 @@ impl Ctx<'_> {
                 self.render(StatusCode::OK, &w.object, &w.warnings)
             }
             (Verb::Update | Verb::Patch, Some(Subresource::Scale)) => self.scale(verb, req).await,
+            (Verb::Update, Some(Subresource::Finalize)) => {
+                let opts = self.write_options()?;
+                let av = info.api_version();
+                let body = decode_body(
+                    &content_type(&req),
+                    &read_body(req).await?,
+                    (&av, info.kind),
+                )?;
+                let finalizers = body["spec"]["finalizers"].clone();
+                let w = self
+                    .app
+                    .store
+                    .update_with(info, "", self.name(), Part::Whole, &opts, &mut |old| {
+                        let mut ns = old.clone();
+                        ns["spec"]["finalizers"] = finalizers.clone();
+                        Ok(ns)
+                    })
+                    .await?;
+                self.render(StatusCode::OK, &w.object, &w.warnings)
+            }
             (Verb::Delete, None) => {
                 let ct = content_type(&req);
                 let opts = delete_options(&self.query, &ct, &read_body(req).await?)?;
                 let obj = self
                     .app
                     .store
-                    .delete(
-                        info,
-                        self.namespace(),
-                        self.name(),
-                        &opts["preconditions"],
-                        is_dry(&opts),
-                    )
+                    .delete(info, self.namespace(), self.name(), &opts, is_dry(&opts))
                     .await?;
                 self.render(StatusCode::OK, &obj, &[])
             }
@@ -507,7 +521,13 @@ impl Ctx<'_> {
                 let page = self
                     .app
                     .store
-                    .delete_collection(info, self.path.namespace.as_deref(), &q, is_dry(&opts))
+                    .delete_collection(
+                        info,
+                        self.path.namespace.as_deref(),
+                        &q,
+                        &opts,
+                        is_dry(&opts),
+                    )
                     .await?;
                 self.render_list(page)
             }
@@ -699,13 +719,7 @@ impl Ctx<'_> {
             .is_some_and(|d| !d.is_empty());
         self.app
             .store
-            .delete(
-                self.info,
-                self.namespace(),
-                self.name(),
-                &delete_opts["preconditions"],
-                dry,
-            )
+            .delete(self.info, self.namespace(), self.name(), &delete_opts, dry)
             .await?;
         Ok(object(
             StatusCode::CREATED,

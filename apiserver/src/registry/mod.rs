@@ -6,6 +6,7 @@ pub mod apps;
 pub mod batch;
 pub mod coordination;
 pub mod core;
+pub mod deletion;
 pub mod discovery;
 pub mod erased;
 pub mod events;
@@ -34,6 +35,9 @@ pub enum Subresource {
     Scale,
     Binding,
     Eviction,
+    /// `namespaces/finalize`: what the namespace controller writes once a
+    /// namespace's content is gone.
+    Finalize,
 }
 
 impl Subresource {
@@ -43,6 +47,7 @@ impl Subresource {
             Subresource::Scale => "scale",
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
+            Subresource::Finalize => "finalize",
         }
     }
 }
@@ -202,7 +207,7 @@ impl Registry {
             // core/v1
             def(self::core::namespace::NamespaceStrategy)
                 .short(&["ns"])
-                .sub(&[Status])
+                .sub(&[Status, Finalize])
                 .names(NameRule::Label)
                 .done(),
             def(self::core::pod::PodStrategy)

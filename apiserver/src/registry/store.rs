@@ -5,6 +5,7 @@
 
 use crate::allocator::Allocator;
 use crate::error::ApiError;
+use crate::registry::deletion;
 use crate::registry::erased::AdmitContext;
 use crate::registry::namespaces::{self, NamespaceCache};
 use crate::registry::{ResourceInfo, fields};
@@ -624,6 +625,28 @@ impl Store {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
                 obj["metadata"]["generation"] = json!(g + 1);
             }
+            deletion::check_finalizers(info, &old, &obj)?;
+            if deletion::finished(info, &obj) {
+                // The last finalizer went: the object goes with it.
+                if opts.dry_run {
+                    return Ok(Written {
+                        object: obj,
+                        warnings,
+                        created: false,
+                    });
+                }
+                match self.remove(info, &key, &obj, kv.mod_revision).await {
+                    Ok(obj) => {
+                        return Ok(Written {
+                            object: obj,
+                            warnings,
+                            created: false,
+                        });
+                    }
+                    Err(StorageError::Conflict(_)) => continue,
+                    Err(e) => return Err(storage_error(e, info, name)),
+                }
+            }
             let bytes = encode_for_storage(info, &obj);
             if bytes == kv.value {
                 // Nothing changed: no write, the old resourceVersion stands.
@@ -713,15 +736,17 @@ impl Store {
         }
     }
 
-    /// Deletes one object; `preconditions` are DeleteOptions' uid/resourceVersion.
+    /// Deletes one object, or marks it for deletion (finalizers, graceful
+    /// pods, terminating namespaces). `opts` is a DeleteOptions.
     pub async fn delete(
         &self,
         info: &ResourceInfo,
         namespace: &str,
         name: &str,
-        preconditions: &Value,
+        opts: &Value,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
+        let preconditions = &opts["preconditions"];
         if info.resource == "namespaces"
             && info.group.is_empty()
             && UNDELETABLE_NAMESPACES.contains(&name)
@@ -770,19 +795,49 @@ impl Store {
                     ),
                 ));
             }
+            let plan = deletion::plan(info, &old, opts, jiff::Timestamp::now())?;
             if dry_run {
-                return Ok(old);
+                return Ok(match plan {
+                    deletion::Plan::Remove => old,
+                    deletion::Plan::Mark(marked) => marked,
+                });
             }
-            match self.storage.delete(&key, Some(kv.mod_revision)).await {
-                Ok(_) => {
-                    self.allocator.on_delete(info, &old).await;
-                    return Ok(old);
+            let result = match plan {
+                deletion::Plan::Remove => self.remove(info, &key, &old, kv.mod_revision).await,
+                deletion::Plan::Mark(mut marked) => {
+                    let bytes = encode_for_storage(info, &marked);
+                    if bytes == kv.value {
+                        return Ok(old);
+                    }
+                    self.storage
+                        .update(&key, bytes, kv.mod_revision)
+                        .await
+                        .map(|rev| {
+                            marked["metadata"]["resourceVersion"] = json!(rev.to_string());
+                            marked
+                        })
                 }
+            };
+            match result {
+                Ok(obj) => return Ok(obj),
                 Err(StorageError::Conflict(_)) => continue,
                 Err(e) => return Err(storage_error(e, info, name)),
             }
         }
         Err(ApiError::stale(info.group, info.resource, name))
+    }
+
+    /// Removes an object from storage at the revision it was read at.
+    async fn remove(
+        &self,
+        info: &ResourceInfo,
+        key: &str,
+        obj: &Value,
+        revision: i64,
+    ) -> Result<Value, StorageError> {
+        self.storage.delete(key, Some(revision)).await?;
+        self.allocator.on_delete(info, obj).await;
+        Ok(obj.clone())
     }
 
     /// Deletes every object a list would return; the result is the list of them.
@@ -791,6 +846,7 @@ impl Store {
         info: &ResourceInfo,
         namespace: Option<&str>,
         q: &ListQuery,
+        opts: &Value,
         dry_run: bool,
     ) -> Result<ListPage, ApiError> {
         let mut page = self
@@ -811,7 +867,7 @@ impl Store {
                     info,
                     meta_str(obj, "namespace"),
                     meta_str(obj, "name"),
-                    &Value::Null,
+                    opts,
                     dry_run,
                 )
                 .await

@@ -536,7 +536,7 @@ async fn delete_honours_preconditions_and_protects_system_namespaces() {
         .await
         .unwrap()
         .object;
-    let wrong_uid = json!({"uid": "nope"});
+    let wrong_uid = json!({"preconditions": {"uid": "nope"}});
     assert_eq!(
         f.store
             .delete(info, "default", "a", &wrong_uid, false)
@@ -545,7 +545,7 @@ async fn delete_honours_preconditions_and_protects_system_namespaces() {
             .code,
         409
     );
-    let right = json!({"uid": c["metadata"]["uid"]});
+    let right = json!({"preconditions": {"uid": c["metadata"]["uid"]}});
     f.store
         .delete(info, "default", "a", &right, false)
         .await
@@ -745,4 +745,282 @@ async fn terminating_namespaces_refuse_new_content_through_the_cache() {
         "configmaps \"b\" is forbidden: unable to create new content in namespace fresh because it is being terminated"
     );
     cache.abort();
+}
+
+fn with_finalizers(name: &str, finalizers: Value) -> Value {
+    let mut c = cm(name, json!({}));
+    c["metadata"]["finalizers"] = finalizers;
+    c
+}
+
+#[tokio::test]
+async fn finalizers_hold_an_object_until_the_last_is_removed() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let opts = WriteOptions::default();
+    f.store
+        .create(
+            info,
+            "default",
+            with_finalizers("held", json!(["example.com/a", "example.com/b"])),
+            &opts,
+        )
+        .await
+        .unwrap();
+    let marked = f
+        .store
+        .delete(info, "default", "held", &Value::Null, false)
+        .await
+        .unwrap();
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
+    assert!(
+        f.store.get(info, "default", "held").await.is_ok(),
+        "only marked"
+    );
+    // No new finalizers once deletion has begun.
+    let e = f
+        .store
+        .update_with(info, "default", "held", Part::Main, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["metadata"]["finalizers"] =
+                json!(["example.com/a", "example.com/b", "example.com/c"]);
+            Ok(o)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 422);
+    assert!(
+        e.message.contains("no new finalizers can be added"),
+        "{}",
+        e.message
+    );
+    // deletionTimestamp cannot be cleared by a client.
+    let w = f
+        .store
+        .update_with(info, "default", "held", Part::Main, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .remove("deletionTimestamp");
+            o["metadata"]["finalizers"] = json!(["example.com/b"]);
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    assert!(w.object["metadata"]["deletionTimestamp"].is_string());
+    f.store
+        .update_with(info, "default", "held", Part::Main, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["metadata"]["finalizers"] = json!([]);
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get(info, "default", "held").await.unwrap_err().code,
+        404,
+        "gone with its last finalizer"
+    );
+}
+
+#[tokio::test]
+async fn propagation_policy_becomes_garbage_collector_finalizers() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let opts = WriteOptions::default();
+    for (name, policy, want) in [
+        ("o", "Orphan", "orphan"),
+        ("f", "Foreground", "foregroundDeletion"),
+    ] {
+        f.store
+            .create(info, "default", cm(name, json!({})), &opts)
+            .await
+            .unwrap();
+        let marked = f
+            .store
+            .delete(
+                info,
+                "default",
+                name,
+                &json!({"propagationPolicy": policy}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(marked["metadata"]["finalizers"], json!([want]), "{policy}");
+        assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    }
+    f.store
+        .create(info, "default", cm("b", json!({})), &opts)
+        .await
+        .unwrap();
+    f.store
+        .delete(
+            info,
+            "default",
+            "b",
+            &json!({"propagationPolicy": "Background"}),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.get(info, "default", "b").await.unwrap_err().code,
+        404
+    );
+    let bad = f
+        .store
+        .delete(
+            info,
+            "default",
+            "o",
+            &json!({"propagationPolicy": "Sideways"}),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code, 400);
+}
+
+fn pod(name: &str, node: Option<&str>) -> Value {
+    let mut p = json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    if let Some(n) = node {
+        p["spec"]["nodeName"] = json!(n);
+    }
+    p
+}
+
+#[tokio::test]
+async fn pods_are_deleted_gracefully_once_bound() {
+    let f = fixture().await;
+    let info = f.info("", "pods");
+    let opts = WriteOptions::default();
+    f.store
+        .create(info, "default", pod("unbound", None), &opts)
+        .await
+        .unwrap();
+    f.store
+        .delete(info, "default", "unbound", &Value::Null, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .get(info, "default", "unbound")
+            .await
+            .unwrap_err()
+            .code,
+        404,
+        "never bound: removed at once"
+    );
+
+    f.store
+        .create(info, "default", pod("bound", Some("n1")), &opts)
+        .await
+        .unwrap();
+    let marked = f
+        .store
+        .delete(info, "default", "bound", &Value::Null, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        marked["metadata"]["deletionGracePeriodSeconds"], 30,
+        "the pod spec's default grace period"
+    );
+    let at = marked["metadata"]["deletionTimestamp"]
+        .as_str()
+        .unwrap()
+        .parse::<jiff::Timestamp>()
+        .unwrap();
+    let ahead = at.duration_since(jiff::Timestamp::now()).as_secs();
+    assert!(
+        (25..=31).contains(&ahead),
+        "deletionTimestamp is now + grace ({ahead}s)"
+    );
+    // A shorter grace period moves it earlier; a longer one does not.
+    let shorter = f
+        .store
+        .delete(
+            info,
+            "default",
+            "bound",
+            &json!({"gracePeriodSeconds": 5}),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(shorter["metadata"]["deletionGracePeriodSeconds"], 5);
+    let longer = f
+        .store
+        .delete(
+            info,
+            "default",
+            "bound",
+            &json!({"gracePeriodSeconds": "60"}),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(longer["metadata"]["deletionGracePeriodSeconds"], 5);
+    // What the kubelet does when the containers have stopped.
+    f.store
+        .delete(
+            info,
+            "default",
+            "bound",
+            &json!({"gracePeriodSeconds": 0}),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store
+            .get(info, "default", "bound")
+            .await
+            .unwrap_err()
+            .code,
+        404
+    );
+}
+
+#[tokio::test]
+async fn namespaces_terminate_until_finalized() {
+    let f = fixture().await;
+    let ns = f.info("", "namespaces");
+    let cms = f.info("", "configmaps");
+    let opts = WriteOptions::default();
+    let created = f
+        .store
+        .create(ns, "", json!({"metadata": {"name": "doomed"}}), &opts)
+        .await
+        .unwrap()
+        .object;
+    assert_eq!(created["spec"]["finalizers"], json!(["kubernetes"]));
+    let marked = f
+        .store
+        .delete(ns, "", "doomed", &Value::Null, false)
+        .await
+        .unwrap();
+    assert_eq!(marked["status"]["phase"], "Terminating");
+    assert!(marked["metadata"]["deletionTimestamp"].is_string());
+    let e = f
+        .store
+        .create(cms, "doomed", cm("late", json!({})), &opts)
+        .await
+        .unwrap_err();
+    assert_eq!((e.code, e.reason), (403, "Forbidden"));
+    assert!(e.message.ends_with(
+        "unable to create new content in namespace doomed because it is being terminated"
+    ));
+    // What the namespace controller does once the content is gone.
+    f.store
+        .update_with(ns, "", "doomed", Part::Whole, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["spec"]["finalizers"] = json!([]);
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    assert_eq!(f.store.get(ns, "", "doomed").await.unwrap_err().code, 404);
 }
