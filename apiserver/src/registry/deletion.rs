@@ -155,7 +155,7 @@ pub fn finished(info: &ResourceInfo, obj: &Value) -> bool {
     !m["deletionTimestamp"].is_null()
         && strings(&m["finalizers"]).is_empty()
         && m["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
-        && !(is(info, "namespaces") && !strings(&obj["spec"]["finalizers"]).is_empty())
+        && (!is(info, "namespaces") || strings(&obj["spec"]["finalizers"]).is_empty())
 }
 
 /// Upstream: no new finalizers can be added once deletion has begun.
