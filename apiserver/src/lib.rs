@@ -102,8 +102,8 @@ pub async fn run(
     };
 
     let etcd = Arc::new(connect_etcd(&opts).await?);
-    // Client watches share one etcd watch per resource.
-    let storage: Arc<dyn Storage> = Arc::new(storage::multiplexed::Multiplexed::new(etcd.clone()));
+    // The watch cache: one etcd watch per resource serves every watcher.
+    let storage: Arc<dyn Storage> = Arc::new(storage::cacher::Cacher::new(etcd.clone()));
     let root = opts.etcd_prefix.trim_end_matches('/').to_string();
     let (lo, hi) = opts.service_node_port_range;
     let allocator = allocator::Allocator::new(

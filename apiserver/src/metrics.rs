@@ -81,6 +81,45 @@ pub static STORAGE_OBJECTS: LazyLock<GaugeVec> = LazyLock::new(|| {
     )
 });
 
+pub static WATCH_CACHE_EVENTS_RECEIVED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "apiserver_watch_cache_events_received_total",
+                "Counter of events received in watch cache broken by resource type.",
+            ),
+            &["resource"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static WATCH_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register(
+        IntCounterVec::new(
+            Opts::new(
+                "apiserver_watch_events_total",
+                "Number of events sent in watch clients",
+            ),
+            &["group", "version", "kind"],
+        )
+        .expect("valid metric"),
+    )
+});
+
+pub static REGISTERED_WATCHERS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register(
+        IntGaugeVec::new(
+            Opts::new(
+                "apiserver_registered_watchers",
+                "Number of currently registered watchers for a given resources",
+            ),
+            &["group", "version", "kind"],
+        )
+        .expect("valid metric"),
+    )
+});
+
 /// Labels of one API request, as upstream's `MonitorRequest` records them.
 pub struct RequestLabels<'a> {
     pub verb: &'a str,
@@ -150,6 +189,34 @@ impl Drop for InflightGuard {
     }
 }
 
+/// Counts one client watch in `apiserver_registered_watchers` while it
+/// lives, and the events sent to it in `apiserver_watch_events_total`.
+pub struct WatcherGuard {
+    labels: [&'static str; 3],
+    events: prometheus::IntCounter,
+}
+
+impl WatcherGuard {
+    pub fn new(group: &'static str, version: &'static str, kind: &'static str) -> Self {
+        let labels = [group, version, kind];
+        REGISTERED_WATCHERS.with_label_values(&labels).inc();
+        WatcherGuard {
+            labels,
+            events: WATCH_EVENTS.with_label_values(&labels),
+        }
+    }
+
+    pub fn sent(&self) {
+        self.events.inc();
+    }
+}
+
+impl Drop for WatcherGuard {
+    fn drop(&mut self) {
+        REGISTERED_WATCHERS.with_label_values(&self.labels).dec();
+    }
+}
+
 /// The text exposition of every metric.
 pub fn render() -> Vec<u8> {
     // Touch the lazies so the families exist before the first request.
@@ -160,6 +227,9 @@ pub fn render() -> Vec<u8> {
     }
     LazyLock::force(&ETCD_DURATION);
     LazyLock::force(&STORAGE_OBJECTS);
+    LazyLock::force(&WATCH_CACHE_EVENTS_RECEIVED);
+    LazyLock::force(&WATCH_EVENTS);
+    LazyLock::force(&REGISTERED_WATCHERS);
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&REGISTRY.gather(), &mut out)

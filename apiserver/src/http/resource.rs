@@ -578,7 +578,9 @@ impl Ctx<'_> {
             }
         };
         let mut first = true;
+        let watcher = crate::metrics::WatcherGuard::new(info.group, info.version, info.kind);
         let stream = events.take_until(Box::pin(stop)).map(move |ev| {
+            watcher.sent();
             let mut line = match (&ev, format) {
                 (WatchEvent::Error(_) | WatchEvent::Bookmark(_), _)
                 | (_, Format::Json | Format::Yaml) => ev.to_json(),

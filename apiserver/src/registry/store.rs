@@ -494,12 +494,13 @@ impl Store {
             let (rv, start) = decode_continue(token)?;
             opts.revision = rv;
             opts.start_key = Some(format!("{prefix}{start}"));
-        } else if let Some(rv) = q
-            .resource_version
-            .as_deref()
-            .filter(|rv| q.exact && !rv.is_empty())
-        {
-            opts.revision = parse_rv(rv)?;
+        } else if let Some(rv) = q.resource_version.as_deref().filter(|rv| !rv.is_empty()) {
+            if q.exact {
+                opts.revision = parse_rv(rv)?;
+            } else {
+                // "0" or NotOlderThan: the watch cache may answer.
+                opts.cached = Some(parse_rv(rv)?);
+            }
         }
         let filtered = !q.labels.is_empty() || !q.fields.is_empty();
         let mut items = Vec::new();
@@ -510,6 +511,8 @@ impl Store {
             opts.limit = match (q.limit, filtered) {
                 (0, _) => 0,
                 (l, false) => l - items.len() as i64,
+                // From memory, filter everything in one pass.
+                (_, true) if opts.cached.is_some() => 0,
                 (l, true) => (l - items.len() as i64).max(500),
             };
             let page = self.storage.list(&prefix, &opts).await.map_err(|e| match e {
@@ -519,6 +522,7 @@ impl Store {
                 e => storage_error(e, info, ""),
             })?;
             opts.revision = page.revision;
+            opts.cached = None;
             let mut last_key = None;
             for kv in &page.items {
                 last_key = Some(kv.key.clone());
@@ -896,18 +900,17 @@ impl Store {
         let rv = q.resource_version.clone().unwrap_or_default();
         let initial_state = send_initial_events || rv.is_empty() || rv == "0";
         let (initial, from) = if initial_state {
+            // "0" and sendInitialEvents (NotOlderThan its resourceVersion) may
+            // come from the watch cache; no resourceVersion is a consistent read.
+            let resource_version = (!rv.is_empty()).then(|| rv.clone());
             let query = ListQuery {
                 limit: 0,
                 continue_token: None,
-                resource_version: None,
+                resource_version,
+                exact: false,
                 ..q.clone()
             };
-            let page = if rv.is_empty() || rv == "0" || !send_initial_events {
-                self.list(info, namespace, &query).await?
-            } else {
-                // sendInitialEvents with a resourceVersion: state not older than it.
-                self.list(info, namespace, &query).await?
-            };
+            let page = self.list(info, namespace, &query).await?;
             (page.items, page.resource_version)
         } else {
             (Vec::new(), parse_rv(&rv)?)

@@ -2,10 +2,10 @@
 //! etcd is the implementation a cluster runs; the in-memory one exists for
 //! unit tests only. Revisions are etcd revisions and become resourceVersions.
 
+pub mod cacher;
 pub mod etcd;
 pub mod group_commit;
 pub mod memory;
-pub mod multiplexed;
 
 use crate::error::ApiError;
 use async_trait::async_trait;
@@ -37,6 +37,9 @@ pub struct ListOptions {
     pub limit: i64,
     /// Read at this revision; 0 is the newest.
     pub revision: i64,
+    /// May be served from the watch cache if it has reached this revision
+    /// (Some(0): any); None reads etcd (a consistent read).
+    pub cached: Option<i64>,
 }
 
 /// A change seen by a watch.

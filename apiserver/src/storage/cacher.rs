@@ -1,42 +1,51 @@
-//! One etcd watch per resource, shared by every client watch of it.
+//! The watch cache (upstream's `storage/cacher`): one etcd watch per
+//! resource, fed into memory, serving every client watch and the lists that
+//! may be served slightly stale (`resourceVersion=0`, or `NotOlderThan` a
+//! revision the cache has reached).
 //!
-//! Without this each `?watch=1` opens its own etcd watch, and etcd does the
-//! fan-out: 100 watchers cost etcd a hundred times the work of one. Here a
-//! feed per resource prefix keeps a buffer of recent events; a client watch
-//! replays what it missed from the buffer and then follows live events. A
-//! watch from before the buffer falls back to its own etcd watch (which
-//! also reports compaction as upstream does). Everything else passes through.
+//! A feed per resource prefix starts with a list from etcd, then follows an
+//! etcd watch from that revision, keeping the current objects and a window
+//! of recent events. A client watch replays what it missed from the window
+//! and follows live events; one from before the window gets its own etcd
+//! watch (which also reports compaction as upstream does). A watcher that
+//! falls too far behind is cut off and logged, never slowing the others.
+//! Everything else passes through to the inner storage.
 
 use super::{KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream};
 use async_trait::async_trait;
 use futures::StreamExt;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Events kept per resource for watches that start a little in the past.
-const BUFFER: usize = 8192;
-/// Live events a slow client may fall behind by before its watch is ended
-/// (it re-watches from its last revision, as clients do after any end).
+const WINDOW: usize = 8192;
+/// Live events a watcher may fall behind by before it is cut off (it
+/// re-watches from its last revision, as clients do after any end).
 const LAG: usize = 16384;
 
-pub struct Multiplexed {
+pub struct Cacher {
     inner: Arc<dyn Storage>,
-    feeds: Mutex<HashMap<String, Arc<Feed>>>,
+    /// Feeds by resource prefix; the async lock is held while one starts.
+    feeds: tokio::sync::Mutex<HashMap<String, Arc<Feed>>>,
 }
 
 type Shared = Result<Arc<StorageEvent>, StorageError>;
 
 struct Feed {
+    resource: String,
     live: broadcast::Sender<Shared>,
     state: Mutex<FeedState>,
 }
 
 struct FeedState {
-    /// Every event after this revision is in `buffer` (or still to come).
+    /// Every event after this revision is in `window` (or still to come).
     since: i64,
-    buffer: VecDeque<Arc<StorageEvent>>,
-    /// The feed's own watch ended; new client watches need a new feed.
+    window: VecDeque<Arc<StorageEvent>>,
+    /// The objects as of `revision`.
+    objects: BTreeMap<String, KeyValue>,
+    revision: i64,
+    /// The feed's etcd watch ended; a new feed is needed.
     closed: bool,
 }
 
@@ -62,65 +71,90 @@ fn resource_prefix(prefix: &str) -> Option<String> {
     (!root.is_empty() && !resource.is_empty()).then(|| format!("/{root}/{resource}/"))
 }
 
-impl Multiplexed {
+impl FeedState {
+    fn apply(&mut self, ev: &Arc<StorageEvent>) {
+        match &**ev {
+            StorageEvent::Put { kv, .. } => {
+                self.objects.insert(kv.key.clone(), kv.clone());
+            }
+            StorageEvent::Delete { prev, .. } => {
+                self.objects.remove(&prev.key);
+            }
+            StorageEvent::Progress { .. } => {}
+        }
+        self.revision = self.revision.max(event_revision(ev));
+        if key(ev).is_some() {
+            if self.window.len() == WINDOW
+                && let Some(old) = self.window.pop_front()
+            {
+                self.since = event_revision(&old);
+            }
+            self.window.push_back(ev.clone());
+        }
+    }
+}
+
+impl Cacher {
     pub fn new(inner: Arc<dyn Storage>) -> Self {
-        Multiplexed {
+        Cacher {
             inner,
-            feeds: Mutex::default(),
+            feeds: tokio::sync::Mutex::default(),
         }
     }
 
-    /// The live feed of `prefix`, started at `revision` if there is none.
-    fn feed(&self, prefix: &str, revision: i64) -> Arc<Feed> {
-        let mut feeds = self.feeds.lock().expect("never poisoned");
+    /// The live feed of `prefix`, started (list, then watch) if there is none.
+    async fn feed(&self, prefix: &str) -> Result<Arc<Feed>, StorageError> {
+        let mut feeds = self.feeds.lock().await;
         if let Some(f) = feeds.get(prefix)
             && !f.state.lock().expect("never poisoned").closed
         {
-            return f.clone();
+            return Ok(f.clone());
         }
+        let page = self.inner.list(prefix, &ListOptions::default()).await?;
+        let events = self.inner.watch(prefix, page.revision).await?;
+        let resource = prefix
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let feed = Arc::new(Feed {
+            resource,
             live: broadcast::channel(LAG).0,
             state: Mutex::new(FeedState {
-                since: revision,
-                buffer: VecDeque::new(),
+                since: page.revision,
+                window: VecDeque::new(),
+                objects: page
+                    .items
+                    .into_iter()
+                    .map(|kv| (kv.key.clone(), kv))
+                    .collect(),
+                revision: page.revision,
                 closed: false,
             }),
         });
         feeds.insert(prefix.to_string(), feed.clone());
-        tokio::spawn(run_feed(
-            self.inner.clone(),
-            prefix.to_string(),
-            revision,
-            feed.clone(),
-        ));
-        feed
+        tokio::spawn(run_feed(events, feed.clone()));
+        Ok(feed)
     }
 }
 
-/// Follows one etcd watch, buffering and broadcasting its events.
-async fn run_feed(inner: Arc<dyn Storage>, prefix: String, revision: i64, feed: Arc<Feed>) {
+/// Applies one etcd watch to the feed's state and broadcasts its events.
+async fn run_feed(mut events: WatchStream, feed: Arc<Feed>) {
     let end = |feed: &Feed, err: StorageError| {
         let mut state = feed.state.lock().expect("never poisoned");
         state.closed = true;
         let _ = feed.live.send(Err(err));
     };
-    let mut events = match inner.watch(&prefix, revision).await {
-        Ok(e) => e,
-        Err(e) => return end(&feed, e),
-    };
     while let Some(ev) = events.next().await {
         match ev {
             Ok(ev) => {
                 let ev = Arc::new(ev);
+                crate::metrics::WATCH_CACHE_EVENTS_RECEIVED
+                    .with_label_values(&[&feed.resource])
+                    .inc();
                 let mut state = feed.state.lock().expect("never poisoned");
-                if !matches!(*ev, StorageEvent::Progress { .. }) {
-                    if state.buffer.len() == BUFFER
-                        && let Some(old) = state.buffer.pop_front()
-                    {
-                        state.since = event_revision(&old);
-                    }
-                    state.buffer.push_back(ev.clone());
-                }
+                state.apply(&ev);
                 // Sent under the lock, so a subscriber joining now sees each event once.
                 let _ = feed.live.send(Ok(ev));
             }
@@ -131,7 +165,7 @@ async fn run_feed(inner: Arc<dyn Storage>, prefix: String, revision: i64, feed: 
 }
 
 #[async_trait]
-impl Storage for Multiplexed {
+impl Storage for Cacher {
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
         self.inner.create(key, value).await
     }
@@ -139,7 +173,53 @@ impl Storage for Multiplexed {
         self.inner.get(key).await
     }
     async fn list(&self, prefix: &str, opts: &ListOptions) -> Result<ListResult, StorageError> {
-        self.inner.list(prefix, opts).await
+        let (Some(min), Some(resource)) = (opts.cached, resource_prefix(prefix)) else {
+            return self.inner.list(prefix, opts).await;
+        };
+        if opts.revision != 0 {
+            return self.inner.list(prefix, opts).await;
+        }
+        let feed = self.feed(&resource).await?;
+        let served = {
+            let state = feed.state.lock().expect("never poisoned");
+            // Not caught up with what the client has seen: etcd answers instead.
+            (state.revision >= min).then(|| {
+                let start = opts.start_key.clone().unwrap_or_else(|| prefix.to_string());
+                let mut matching = state
+                    .objects
+                    .range(start..)
+                    .take_while(|(k, _)| k.starts_with(prefix));
+                let take = if opts.limit > 0 {
+                    opts.limit as usize
+                } else {
+                    usize::MAX
+                };
+                let items: Vec<KeyValue> = matching
+                    .by_ref()
+                    .take(take)
+                    .map(|(_, kv)| kv.clone())
+                    .collect();
+                ListResult {
+                    items,
+                    revision: state.revision,
+                    remaining: matching.count() as i64,
+                }
+            })
+        };
+        match served {
+            Some(page) => Ok(page),
+            None => {
+                self.inner
+                    .list(
+                        prefix,
+                        &ListOptions {
+                            cached: None,
+                            ..opts.clone()
+                        },
+                    )
+                    .await
+            }
+        }
     }
     async fn update(
         &self,
@@ -167,12 +247,12 @@ impl Storage for Multiplexed {
         let Some(resource) = resource_prefix(prefix) else {
             return self.inner.watch(prefix, revision).await;
         };
-        let feed = self.feed(&resource, revision);
+        let feed = self.feed(&resource).await?;
         let shared = {
             let state = feed.state.lock().expect("never poisoned");
             (revision >= state.since).then(|| {
                 let backlog: Vec<Arc<StorageEvent>> = state
-                    .buffer
+                    .window
                     .iter()
                     .filter(|e| {
                         event_revision(e) > revision
@@ -187,6 +267,7 @@ impl Storage for Multiplexed {
             return self.inner.watch(prefix, revision).await;
         };
         let prefix = prefix.to_string();
+        let resource = feed.resource.clone();
         Ok(super::etcd::async_stream(move |tx| async move {
             let mut last = revision;
             for e in backlog {
@@ -206,12 +287,8 @@ impl Storage for Multiplexed {
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let _ = tx
-                            .send(Err(StorageError::Unavailable(
-                                "watcher fell too far behind".into(),
-                            )))
-                            .await;
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(%resource, behind = n, "cutting off a watcher that fell too far behind");
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -228,9 +305,7 @@ impl Storage for Multiplexed {
                 if !wanted {
                     continue;
                 }
-                if key(&ev).is_some() {
-                    last = rev;
-                }
+                last = last.max(rev);
                 if tx.send(Ok((*ev).clone())).await.is_err() {
                     return;
                 }
@@ -254,6 +329,13 @@ mod tests {
         key(&ev).unwrap().to_string()
     }
 
+    fn cached(min: i64) -> ListOptions {
+        ListOptions {
+            cached: Some(min),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn resource_prefixes() {
         assert_eq!(
@@ -270,12 +352,12 @@ mod tests {
     #[tokio::test]
     async fn watchers_share_one_feed_and_replay_from_their_revision() {
         let mem: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let m = Multiplexed::new(mem.clone());
+        let c = Cacher::new(mem.clone());
         let r0 = mem
             .create("/registry/cms/a/x", b"0".to_vec())
             .await
             .unwrap();
-        let mut first = m.watch("/registry/cms/", r0).await.unwrap();
+        let mut first = c.watch("/registry/cms/", r0).await.unwrap();
         let r1 = mem
             .create("/registry/cms/a/y", b"1".to_vec())
             .await
@@ -286,9 +368,9 @@ mod tests {
         assert_eq!(next_key(&mut first).await, "/registry/cms/a/y");
         assert_eq!(next_key(&mut first).await, "/registry/cms/b/z");
         // A second watcher, namespaced and from r1, replays only what it missed.
-        let mut second = m.watch("/registry/cms/b/", r1).await.unwrap();
+        let mut second = c.watch("/registry/cms/b/", r1).await.unwrap();
         assert_eq!(next_key(&mut second).await, "/registry/cms/b/z");
-        assert_eq!(m.feeds.lock().unwrap().len(), 1, "one feed per resource");
+        assert_eq!(c.feeds.lock().await.len(), 1, "one feed per resource");
         mem.create("/registry/cms/b/w", b"3".to_vec())
             .await
             .unwrap();
@@ -300,16 +382,10 @@ mod tests {
     async fn events_sharing_a_revision_all_arrive() {
         // Two keys written by one transaction share a revision (group commit does that).
         let mem: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let m = Multiplexed::new(mem.clone());
+        let c = Cacher::new(mem.clone());
         let r0 = mem.current_revision().await.unwrap();
-        let mut w = m.watch("/registry/cms/", r0).await.unwrap();
-        let feed = m
-            .feeds
-            .lock()
-            .unwrap()
-            .get("/registry/cms/")
-            .unwrap()
-            .clone();
+        let mut w = c.watch("/registry/cms/", r0).await.unwrap();
+        let feed = c.feeds.lock().await.get("/registry/cms/").unwrap().clone();
         for k in ["a", "b"] {
             let kv = KeyValue {
                 key: format!("/registry/cms/ns/{k}"),
@@ -325,20 +401,65 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_watch_from_before_the_feed_gets_its_own() {
+    async fn a_watch_from_before_the_cache_gets_its_own() {
         let mem: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-        let m = Multiplexed::new(mem.clone());
+        let c = Cacher::new(mem.clone());
         let r0 = mem
             .create("/registry/cms/a/x", b"0".to_vec())
             .await
             .unwrap();
-        let r1 = mem
-            .create("/registry/cms/a/y", b"1".to_vec())
+        mem.create("/registry/cms/a/y", b"1".to_vec())
             .await
             .unwrap();
-        let _feed = m.watch("/registry/cms/", r1).await.unwrap();
-        let mut old = m.watch("/registry/cms/", r0 - 1).await.unwrap();
+        let mut old = c.watch("/registry/cms/", r0 - 1).await.unwrap();
         assert_eq!(next_key(&mut old).await, "/registry/cms/a/x");
         assert_eq!(next_key(&mut old).await, "/registry/cms/a/y");
+    }
+
+    #[tokio::test]
+    async fn cached_lists_follow_writes_and_page() {
+        let mem: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+        let c = Cacher::new(mem.clone());
+        for k in ["a", "b", "c"] {
+            mem.create(&format!("/registry/cms/ns/{k}"), k.as_bytes().to_vec())
+                .await
+                .unwrap();
+        }
+        let first = c.list("/registry/cms/ns/", &cached(0)).await.unwrap();
+        assert_eq!(first.items.len(), 3);
+        mem.delete("/registry/cms/ns/b", None).await.unwrap();
+        let rev = mem
+            .create("/registry/cms/ns/d", b"d".to_vec())
+            .await
+            .unwrap();
+        // The cache follows: a list not older than `rev` sees both changes.
+        let mut page = c.list("/registry/cms/ns/", &cached(rev)).await.unwrap();
+        for _ in 0..100 {
+            if page.revision >= rev {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            page = c.list("/registry/cms/ns/", &cached(rev)).await.unwrap();
+        }
+        let keys: Vec<&str> = page.items.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "/registry/cms/ns/a",
+                "/registry/cms/ns/c",
+                "/registry/cms/ns/d"
+            ]
+        );
+        let limited = c
+            .list(
+                "/registry/cms/ns/",
+                &ListOptions {
+                    limit: 2,
+                    ..cached(0)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((limited.items.len(), limited.remaining), (2, 1));
     }
 }
