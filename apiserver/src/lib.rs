@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
 pub mod options;

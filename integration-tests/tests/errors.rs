@@ -431,3 +431,37 @@ async fn identity_from_certificates_and_tokens() {
         }
     }
 }
+
+/// fieldValidation: duplicate JSON fields are refused when Strict, accepted
+/// (last one wins) when Ignore.
+#[tokio::test]
+async fn duplicate_fields_follow_field_validation() {
+    let cluster = start().await;
+    let client = cluster.client().await;
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","name":"dup"},"data":{"k":"1","k":"2"}}"#;
+    let strict = send(
+        &client,
+        Method::POST,
+        &format!("{CONFIGMAPS}?fieldValidation=Strict"),
+        Some("application/json"),
+        body.to_vec(),
+    )
+    .await;
+    let status = strict.expect_status(400, "BadRequest");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("duplicate field \"metadata.name\""),
+        "{message}"
+    );
+    assert!(message.contains("duplicate field \"data.k\""), "{message}");
+    let ignored = send(
+        &client,
+        Method::POST,
+        &format!("{CONFIGMAPS}?fieldValidation=Ignore"),
+        Some("application/json"),
+        body.to_vec(),
+    )
+    .await;
+    assert_eq!(ignored.status, StatusCode::CREATED, "{}", ignored.text());
+    assert_eq!(ignored.json()["data"]["k"], "2");
+}

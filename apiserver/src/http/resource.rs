@@ -188,15 +188,31 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
 /// is the (apiVersion, kind) the endpoint takes, which a protobuf envelope
 /// may leave out.
 fn decode_body(content_type: &str, body: &[u8], expected: (&str, &str)) -> Result<Value, ApiError> {
+    decode_checked(content_type, body, expected).map(|(value, _)| value)
+}
+
+/// Like [`decode_body`], also returning the paths of duplicated JSON fields.
+fn decode_checked(
+    content_type: &str,
+    body: &[u8],
+    expected: (&str, &str),
+) -> Result<(Value, Vec<String>), ApiError> {
     let media = content_type.split(';').next().unwrap_or("").trim();
-    let value: Value = match media {
-        "" | "application/json" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+    let (value, duplicates) = match media {
+        "" | "application/json" | "*/*" => crate::json::parse(body).map_err(|e| {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         })?,
-        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml_ng::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))?,
-        proto::k8s::MEDIA_TYPE => proto::k8s::protobuf_to_json_as(body, expected.0, expected.1)
-            .map_err(ApiError::bad_request)?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => (
+            serde_yaml_ng::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("error converting YAML to JSON: {e}"))
+            })?,
+            Vec::new(),
+        ),
+        proto::k8s::MEDIA_TYPE => (
+            proto::k8s::protobuf_to_json_as(body, expected.0, expected.1)
+                .map_err(ApiError::bad_request)?,
+            Vec::new(),
+        ),
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {
@@ -204,7 +220,31 @@ fn decode_body(content_type: &str, body: &[u8], expected: (&str, &str)) -> Resul
             "couldn't get version/kind; json parse error: the body must be an object",
         ));
     }
-    Ok(value)
+    Ok((value, duplicates))
+}
+
+/// The object body of a create or update, with duplicate fields refused
+/// (Strict) or turned into warnings (Warn), as upstream's strict decoder.
+async fn object_body(
+    req: Request<Incoming>,
+    info: &ResourceInfo,
+    opts: &WriteOptions,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let av = info.api_version();
+    let ct = content_type(&req);
+    let (value, duplicates) = decode_checked(&ct, &read_body(req).await?, (&av, info.kind))?;
+    let found: Vec<String> = duplicates
+        .iter()
+        .map(|d| format!("duplicate field \"{d}\""))
+        .collect();
+    match opts.field_validation {
+        FieldValidation::Strict if !found.is_empty() => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            found.join(", ")
+        ))),
+        FieldValidation::Warn => Ok((value, found)),
+        _ => Ok((value, Vec::new())),
+    }
 }
 
 fn content_type(req: &Request<Incoming>) -> String {
@@ -414,29 +454,20 @@ impl Ctx<'_> {
             (Verb::Watch, None) => self.watch().await,
             (Verb::Create, None) => {
                 let opts = self.write_options()?;
-                let av = info.api_version();
-                let body = decode_body(
-                    &content_type(&req),
-                    &read_body(req).await?,
-                    (&av, info.kind),
-                )?;
+                let (body, mut warnings) = object_body(req, info, &opts).await?;
                 let w = self
                     .app
                     .store
                     .create(info, self.namespace(), body, &opts)
                     .await?;
-                self.render(StatusCode::CREATED, &w.object, &w.warnings)
+                warnings.extend(w.warnings);
+                self.render(StatusCode::CREATED, &w.object, &warnings)
             }
             (Verb::Create, Some(Subresource::Binding)) => self.bind(req).await,
             (Verb::Create, Some(Subresource::Eviction)) => self.evict(req).await,
             (Verb::Update, None | Some(Subresource::Status)) => {
                 let opts = self.write_options()?;
-                let av = info.api_version();
-                let body = decode_body(
-                    &content_type(&req),
-                    &read_body(req).await?,
-                    (&av, info.kind),
-                )?;
+                let (body, mut warnings) = object_body(req, info, &opts).await?;
                 let part = if sub.is_some() {
                     Part::Status
                 } else {
@@ -454,7 +485,8 @@ impl Ctx<'_> {
                         &mut |_| Ok(body.clone()),
                     )
                     .await?;
-                self.render(StatusCode::OK, &w.object, &w.warnings)
+                warnings.extend(w.warnings);
+                self.render(StatusCode::OK, &w.object, &warnings)
             }
             (Verb::Patch, None | Some(Subresource::Status)) => {
                 let opts = self.write_options()?;
