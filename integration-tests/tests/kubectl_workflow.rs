@@ -870,6 +870,8 @@ async fn patch_merge_json_and_strategic() {
         "deployment.apps/web patched",
     )
     .await;
+    // Upstream's mergeSortedSlice puts a patch item the live list does not
+    // have before the live items (no $setElementOrder was sent).
     assert_eq!(
         jsonpath(
             &cluster,
@@ -877,7 +879,7 @@ async fn patch_merge_json_and_strategic() {
             "{.spec.template.spec.containers[*].name}"
         )
         .await,
-        "nginx sidecar"
+        "sidecar nginx"
     );
 }
 

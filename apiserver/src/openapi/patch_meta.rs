@@ -1,59 +1,37 @@
-//! `x-kubernetes-patch-strategy` / `x-kubernetes-patch-merge-key` on list
-//! fields. k8s-openapi's schemas do not carry them, yet kubectl's client-side
-//! apply computes its strategic merge patch from them: without them it sends
-//! whole lists, which the server then merges by key, so an entry removed from
-//! a manifest (an env var, a volume mount) would never be deleted.
+//! `x-kubernetes-patch-strategy` / `x-kubernetes-patch-merge-key` on the
+//! fields of the built-in types. k8s-openapi's schemas do not carry them, yet
+//! kubectl's client-side apply computes its strategic merge patch from them:
+//! without them it sends whole lists, which the server then merges by key, so
+//! an entry removed from a manifest (an env var, a volume mount) would never
+//! be deleted.
 //!
-//! The rules are the ones `crate::patch` applies on the server, by field name,
-//! so that client and server agree on every list.
+//! They come from the table `crate::patch::strategic` applies on the server
+//! (upstream's Go struct tags), so that client and server agree on every field.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::schemas::V2_REF_PREFIX;
-use crate::patch::{merge_key, merges_primitives};
+use crate::patch::strategic::field_meta;
 
-/// Adds the extensions to every matching list property of every definition.
+/// Adds the extensions to every field with a patch strategy of every
+/// definition named as upstream names it (io.k8s.api.core.v1.PodSpec).
 pub(super) fn annotate(definitions: &mut BTreeMap<String, Value>) {
-    let mut updates = Vec::new();
-    for (name, schema) in definitions.iter() {
-        let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+    for (name, schema) in definitions.iter_mut() {
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
             continue;
         };
-        for (field, property) in properties {
-            if property.get("type").and_then(Value::as_str) != Some("array") {
+        for (field, property) in properties.iter_mut() {
+            let Some(meta) = field_meta(name, field) else {
                 continue;
-            }
-            let items = &property["items"];
-            let extensions = match items.get("$ref").and_then(Value::as_str) {
-                Some(reference) => {
-                    let item = reference
-                        .strip_prefix(V2_REF_PREFIX)
-                        .and_then(|n| definitions.get(n));
-                    let item_has = |p: &str| item.is_some_and(|i| i["properties"].get(p).is_some());
-                    merge_key(field, item_has).map(|key| {
-                        json!({"x-kubernetes-patch-merge-key": key, "x-kubernetes-patch-strategy": "merge"})
-                    })
-                }
-                None if items.get("type").is_some() && merges_primitives(field) => {
-                    Some(json!({"x-kubernetes-patch-strategy": "merge"}))
-                }
-                None => None,
             };
-            if let Some(extensions) = extensions {
-                updates.push((name.clone(), field.clone(), extensions));
+            let (Some(strategy), Some(property)) = (meta.strategy, property.as_object_mut()) else {
+                continue;
+            };
+            property.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+            if let Some(key) = meta.merge_key {
+                property.insert("x-kubernetes-patch-merge-key".into(), json!(key));
             }
-        }
-    }
-    for (name, field, extensions) in updates {
-        let property = definitions
-            .get_mut(&name)
-            .and_then(|s| s.get_mut("properties"))
-            .and_then(|p| p.get_mut(&field))
-            .and_then(Value::as_object_mut);
-        if let (Some(property), Value::Object(extensions)) = (property, extensions) {
-            property.extend(extensions);
         }
     }
 }
@@ -62,67 +40,94 @@ pub(super) fn annotate(definitions: &mut BTreeMap<String, Value>) {
 mod tests {
     use super::*;
 
-    fn definitions() -> BTreeMap<String, Value> {
-        let item = |props: &[&str]| {
-            let properties: serde_json::Map<String, Value> = props
-                .iter()
-                .map(|p| ((*p).to_owned(), json!({"type": "string"})))
-                .collect();
-            json!({"type": "object", "properties": properties})
-        };
-        let list = |item: &str| json!({"type": "array", "items": {"$ref": format!("{V2_REF_PREFIX}{item}")}});
-        BTreeMap::from([
-            (
-                "ContainerPort".to_owned(),
-                item(&["containerPort", "protocol"]),
-            ),
-            ("ServicePort".to_owned(), item(&["port", "protocol"])),
-            ("EnvVar".to_owned(), item(&["name", "value"])),
-            ("Condition".to_owned(), item(&["type", "status"])),
-            (
-                "Owner".to_owned(),
-                json!({"type": "object", "properties": {
-                    "containerPorts": {"type": "array", "items": {"$ref": format!("{V2_REF_PREFIX}ContainerPort")}},
-                    "ports": list("ContainerPort"),
-                    "env": list("EnvVar"),
-                    "conditions": list("Condition"),
-                    "finalizers": {"type": "array", "items": {"type": "string"}},
-                    "args": {"type": "array", "items": {"type": "string"}},
-                }}),
-            ),
-            (
-                "Service".to_owned(),
-                json!({"type": "object", "properties": {"ports": list("ServicePort")}}),
-            ),
-        ])
-    }
-
     #[test]
-    fn list_fields_get_the_servers_patch_strategy() {
-        let mut defs = definitions();
+    fn fields_get_upstreams_patch_strategy() {
+        let list = json!({"type": "array", "items": {"type": "object"}});
+        let object = json!({"type": "object"});
+        let mut defs = BTreeMap::from([
+            (
+                "io.k8s.api.core.v1.PodSpec".to_owned(),
+                json!({"properties": {"containers": list, "volumes": list, "tolerations": list}}),
+            ),
+            (
+                "io.k8s.api.core.v1.Container".to_owned(),
+                json!({"properties": {"ports": list, "args": list}}),
+            ),
+            (
+                "io.k8s.api.core.v1.ServiceSpec".to_owned(),
+                json!({"properties": {"ports": list}}),
+            ),
+            (
+                "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta".to_owned(),
+                json!({"properties": {"finalizers": list, "ownerReferences": list}}),
+            ),
+            (
+                "io.k8s.api.apps.v1.DeploymentSpec".to_owned(),
+                json!({"properties": {"strategy": object}}),
+            ),
+            (
+                "com.example.v1.Widget".to_owned(),
+                json!({"properties": {"containers": list}}),
+            ),
+        ]);
         annotate(&mut defs);
         let cases = [
-            ("Owner", "ports", Some("containerPort"), Some("merge")),
-            ("Owner", "env", Some("name"), Some("merge")),
-            ("Owner", "conditions", Some("type"), Some("merge")),
-            ("Owner", "finalizers", None, Some("merge")),
-            ("Owner", "args", None, None),
-            ("Owner", "containerPorts", None, None),
-            ("Service", "ports", Some("port"), Some("merge")),
+            (
+                "io.k8s.api.core.v1.PodSpec",
+                "containers",
+                Some("name"),
+                Some("merge"),
+            ),
+            (
+                "io.k8s.api.core.v1.PodSpec",
+                "volumes",
+                Some("name"),
+                Some("merge,retainKeys"),
+            ),
+            ("io.k8s.api.core.v1.PodSpec", "tolerations", None, None),
+            (
+                "io.k8s.api.core.v1.Container",
+                "ports",
+                Some("containerPort"),
+                Some("merge"),
+            ),
+            ("io.k8s.api.core.v1.Container", "args", None, None),
+            (
+                "io.k8s.api.core.v1.ServiceSpec",
+                "ports",
+                Some("port"),
+                Some("merge"),
+            ),
+            (
+                "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+                "finalizers",
+                None,
+                Some("merge"),
+            ),
+            (
+                "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
+                "ownerReferences",
+                Some("uid"),
+                Some("merge"),
+            ),
+            (
+                "io.k8s.api.apps.v1.DeploymentSpec",
+                "strategy",
+                None,
+                Some("retainKeys"),
+            ),
+            ("com.example.v1.Widget", "containers", None, None),
         ];
         for (definition, field, key, strategy) in cases {
             let property = &defs[definition]["properties"][field];
+            let ext = |name: &str| property.get(name).and_then(Value::as_str);
             assert_eq!(
-                property
-                    .get("x-kubernetes-patch-merge-key")
-                    .and_then(Value::as_str),
+                ext("x-kubernetes-patch-merge-key"),
                 key,
                 "{definition}.{field}"
             );
             assert_eq!(
-                property
-                    .get("x-kubernetes-patch-strategy")
-                    .and_then(Value::as_str),
+                ext("x-kubernetes-patch-strategy"),
                 strategy,
                 "{definition}.{field}"
             );
