@@ -178,6 +178,16 @@ impl Cluster {
         self.etcd.endpoint()
     }
 
+    /// `http://127.0.0.1:PORT/metrics` of the cluster's etcd.
+    pub fn etcd_metrics_url(&self) -> String {
+        self.etcd.metrics_url()
+    }
+
+    /// The text of etcd's Prometheus `/metrics`.
+    pub async fn etcd_metrics(&self) -> Result<String> {
+        self.etcd.metrics().await
+    }
+
     pub async fn etcd_client(&self) -> Result<etcd_client::Client> {
         self.etcd.client().await
     }

@@ -137,6 +137,21 @@ impl Etcd {
         self.child.pid()
     }
 
+    /// `http://127.0.0.1:PORT/metrics`: etcd's Prometheus metrics, plain HTTP
+    /// even when clients are served over TLS.
+    pub fn metrics_url(&self) -> String {
+        format!("http://127.0.0.1:{}/metrics", self.health_port)
+    }
+
+    /// The text of etcd's `/metrics`.
+    pub async fn metrics(&self) -> Result<String> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.health_port));
+        match http_get(addr, "/metrics").await? {
+            (200, body) => Ok(body),
+            (code, body) => bail!("etcd /metrics answered HTTP {code}: {body}"),
+        }
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
