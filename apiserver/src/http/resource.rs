@@ -598,6 +598,7 @@ impl Ctx<'_> {
                 &q,
                 send_initial,
                 bookmarks,
+                self.format == Format::Json,
             )
             .await?;
         let info = self.info;
@@ -613,6 +614,9 @@ impl Ctx<'_> {
         let watcher = crate::metrics::WatcherGuard::new(info.group, info.version, info.kind);
         let stream = events.take_until(Box::pin(stop)).map(move |ev| {
             watcher.sent();
+            if let WatchEvent::Encoded(line) = ev {
+                return Ok(hyper::body::Frame::data(line));
+            }
             let mut line = match (&ev, format) {
                 (WatchEvent::Error(_) | WatchEvent::Bookmark(_), _)
                 | (_, Format::Json | Format::Yaml) => ev.to_json(),

@@ -70,7 +70,7 @@ impl NamespaceCache {
                 continue;
             };
             while let Some(ev) = events.next().await {
-                match ev {
+                match ev.as_ref().map(|e| &e.change) {
                     Ok(StorageEvent::Put { kv, .. }) => self.put(&kv.key, &kv.value),
                     Ok(StorageEvent::Delete { prev, .. }) => {
                         self.known

@@ -11,10 +11,11 @@ use crate::registry::namespaces::{self, NamespaceCache};
 use crate::registry::{ResourceInfo, fields};
 use crate::storage::{KeyValue, ListOptions, Storage, StorageError, StorageEvent};
 use base64::Engine;
+use bytes::Bytes;
 use common::selectors::{FieldSelector, LabelSelector};
 use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// `fieldValidation` of a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +82,31 @@ pub enum WatchEvent {
     Deleted(Value),
     Bookmark(Value),
     Error(ApiError),
+    /// A JSON event line (`{"type":..,"object":..}` and a newline), encoded
+    /// once and shared by every watcher without selectors.
+    Encoded(Bytes),
+}
+
+/// A change decoded once for all its watchers: the object after it (for a
+/// deletion, its last state), the object before it, and its JSON line.
+struct Decoded {
+    cur: Option<Value>,
+    prev: Option<Value>,
+    line: OnceLock<Bytes>,
+}
+
+impl Decoded {
+    fn line(&self, kind: &str) -> Bytes {
+        self.line
+            .get_or_init(|| {
+                let mut out = format!("{{\"type\":\"{kind}\",\"object\":").into_bytes();
+                serde_json::to_writer(&mut out, self.cur.as_ref().unwrap_or(&Value::Null))
+                    .expect("JSON values serialize");
+                out.extend_from_slice(b"}\n");
+                Bytes::from(out)
+            })
+            .clone()
+    }
 }
 
 impl WatchEvent {
@@ -91,6 +117,9 @@ impl WatchEvent {
             WatchEvent::Deleted(o) => ("DELETED", o.clone()),
             WatchEvent::Bookmark(o) => ("BOOKMARK", o.clone()),
             WatchEvent::Error(e) => ("ERROR", e.status()),
+            WatchEvent::Encoded(line) => {
+                return serde_json::from_slice(line).unwrap_or(Value::Null);
+            }
         };
         json!({ "type": t, "object": o })
     }
@@ -894,6 +923,7 @@ impl Store {
         q: &ListQuery,
         send_initial_events: bool,
         bookmarks: bool,
+        encoded: bool,
     ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
         fields::check_supported(info.group, info.resource, &q.fields)
             .map_err(ApiError::bad_request)?;
@@ -933,44 +963,80 @@ impl Store {
                 },
             }))
         });
+        // Decoded and encoded once per event, shared by every watcher of it.
+        let slot = usize::from(info.codec.is_some());
+        let unfiltered = q.labels.is_empty() && q.fields.is_empty();
         let tail = events.filter_map(move |ev| {
             let out = match ev {
                 Err(e) => Some(WatchEvent::Error(storage_error(e, info, ""))),
-                Ok(StorageEvent::Progress { revision }) => bookmarks.then(|| {
-                    WatchEvent::Bookmark(json!({
-                        "kind": info.kind,
-                        "apiVersion": info.api_version(),
-                        "metadata": { "resourceVersion": revision.to_string() },
-                    }))
-                }),
-                Ok(StorageEvent::Put { kv, prev }) => (|| {
-                    let cur = decode_stored(info, &kv).ok()?;
-                    let cur_in = Self::matches(info, &q, &cur);
-                    let prev_obj = prev.as_ref().and_then(|p| decode_stored(info, p).ok());
-                    let prev_in = prev_obj
-                        .as_ref()
-                        .is_some_and(|p| Self::matches(info, &q, p));
-                    match (prev_obj, cur_in, prev_in) {
-                        (None, true, _) => Some(WatchEvent::Added(cur)),
-                        (Some(_), true, true) => Some(WatchEvent::Modified(cur)),
-                        (Some(_), true, false) => Some(WatchEvent::Added(cur)),
-                        (Some(mut p), false, true) => {
-                            p["metadata"]["resourceVersion"] = json!(kv.mod_revision.to_string());
-                            Some(WatchEvent::Deleted(p))
-                        }
-                        _ => None,
+                Ok(ev) => match &ev.change {
+                    StorageEvent::Progress { revision } => bookmarks.then(|| {
+                        WatchEvent::Bookmark(json!({
+                            "kind": info.kind,
+                            "apiVersion": info.api_version(),
+                            "metadata": { "resourceVersion": revision.to_string() },
+                        }))
+                    }),
+                    StorageEvent::Put { kv, prev } => {
+                        let d = ev.memo(slot, || Decoded {
+                            cur: decode_stored(info, kv).ok(),
+                            prev: prev.as_ref().and_then(|p| decode_stored(info, p).ok()),
+                            line: OnceLock::new(),
+                        });
+                        Self::put_event(info, &q, &d, kv.mod_revision, unfiltered && encoded)
                     }
-                })(),
-                Ok(StorageEvent::Delete { prev, revision }) => {
-                    decode_at(info, &prev.value, revision)
-                        .ok()
-                        .filter(|o| Self::matches(info, &q, o))
-                        .map(WatchEvent::Deleted)
-                }
+                    StorageEvent::Delete { prev, revision } => {
+                        let d = ev.memo(slot, || Decoded {
+                            cur: decode_at(info, &prev.value, *revision).ok(),
+                            prev: None,
+                            line: OnceLock::new(),
+                        });
+                        match &d.cur {
+                            Some(_) if unfiltered && encoded => {
+                                Some(WatchEvent::Encoded(d.line("DELETED")))
+                            }
+                            Some(o) if Self::matches(info, &q, o) => {
+                                Some(WatchEvent::Deleted(o.clone()))
+                            }
+                            _ => None,
+                        }
+                    }
+                },
             };
             futures::future::ready(out)
         });
         Ok(head.chain(futures::stream::iter(end_marker)).chain(tail))
+    }
+
+    /// What one watcher sees of a put: leaving or entering its selection
+    /// turns a modification into a deletion or an addition.
+    fn put_event(
+        info: &ResourceInfo,
+        q: &ListQuery,
+        d: &Decoded,
+        revision: i64,
+        shared_line: bool,
+    ) -> Option<WatchEvent> {
+        let cur = d.cur.as_ref()?;
+        if shared_line {
+            return Some(WatchEvent::Encoded(d.line(if d.prev.is_some() {
+                "MODIFIED"
+            } else {
+                "ADDED"
+            })));
+        }
+        let cur_in = Self::matches(info, q, cur);
+        let prev_in = d.prev.as_ref().is_some_and(|p| Self::matches(info, q, p));
+        match (&d.prev, cur_in, prev_in) {
+            (None, true, _) | (Some(_), true, false) => Some(WatchEvent::Added(cur.clone())),
+            (Some(_), true, true) => Some(WatchEvent::Modified(cur.clone())),
+            (Some(p), false, true) => {
+                let mut p = p.clone();
+                p["metadata"]["resourceVersion"] = json!(revision.to_string());
+                Some(WatchEvent::Deleted(p))
+            }
+            _ => None,
+        }
     }
 }
 

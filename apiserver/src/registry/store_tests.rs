@@ -482,7 +482,7 @@ async fn watch_translates_selector_transitions() {
     };
     let mut w = Box::pin(
         f.store
-            .watch(info, Some("default"), &q, false, false)
+            .watch(info, Some("default"), &q, false, false, false)
             .await
             .unwrap(),
     );
@@ -1023,4 +1023,57 @@ async fn namespaces_terminate_until_finalized() {
         .await
         .unwrap();
     assert_eq!(f.store.get(ns, "", "doomed").await.unwrap_err().code, 404);
+}
+
+#[tokio::test]
+async fn unfiltered_json_watchers_share_one_encoded_line() {
+    let f = fixture().await;
+    let info = f.info("", "configmaps");
+    let opts = WriteOptions::default();
+    let created = f
+        .store
+        .create(info, "default", cm("a", json!({})), &opts)
+        .await
+        .unwrap()
+        .object;
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = ListQuery {
+        resource_version: Some(rv),
+        ..Default::default()
+    };
+    let mut w = Box::pin(
+        f.store
+            .watch(info, Some("default"), &q, false, false, true)
+            .await
+            .unwrap(),
+    );
+    f.store
+        .update_with(info, "default", "a", Part::Main, &opts, &mut |old| {
+            let mut o = old.clone();
+            o["data"]["k"] = json!("changed");
+            Ok(o)
+        })
+        .await
+        .unwrap();
+    f.store
+        .delete(info, "default", "a", &Value::Null, false)
+        .await
+        .unwrap();
+    for (want_type, want_value) in [
+        ("MODIFIED", json!("changed")),
+        ("DELETED", json!("changed")),
+    ] {
+        let WatchEvent::Encoded(line) = w.next().await.unwrap() else {
+            panic!("an encoded line")
+        };
+        assert!(line.ends_with(b"\n"));
+        let ev: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(ev["type"], want_type);
+        assert_eq!(ev["object"]["data"]["k"], want_value);
+        assert_eq!(ev["object"]["metadata"]["name"], "a");
+        assert!(ev["object"]["metadata"]["resourceVersion"].is_string());
+    }
 }

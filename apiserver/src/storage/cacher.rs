@@ -11,7 +11,9 @@
 //! falls too far behind is cut off and logged, never slowing the others.
 //! Everything else passes through to the inner storage.
 
-use super::{KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream};
+use super::{
+    Event, KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -30,7 +32,7 @@ pub struct Cacher {
     feeds: tokio::sync::Mutex<HashMap<String, Arc<Feed>>>,
 }
 
-type Shared = Result<Arc<StorageEvent>, StorageError>;
+type Shared = Result<Arc<Event>, StorageError>;
 
 struct Feed {
     resource: String,
@@ -41,7 +43,7 @@ struct Feed {
 struct FeedState {
     /// Every event after this revision is in `window` (or still to come).
     since: i64,
-    window: VecDeque<Arc<StorageEvent>>,
+    window: VecDeque<Arc<Event>>,
     /// The objects as of `revision`.
     objects: BTreeMap<String, KeyValue>,
     revision: i64,
@@ -72,8 +74,8 @@ fn resource_prefix(prefix: &str) -> Option<String> {
 }
 
 impl FeedState {
-    fn apply(&mut self, ev: &Arc<StorageEvent>) {
-        match &**ev {
+    fn apply(&mut self, ev: &Arc<Event>) {
+        match &ev.change {
             StorageEvent::Put { kv, .. } => {
                 self.objects.insert(kv.key.clone(), kv.clone());
             }
@@ -82,12 +84,12 @@ impl FeedState {
             }
             StorageEvent::Progress { .. } => {}
         }
-        self.revision = self.revision.max(event_revision(ev));
-        if key(ev).is_some() {
+        self.revision = self.revision.max(event_revision(&ev.change));
+        if key(&ev.change).is_some() {
             if self.window.len() == WINDOW
                 && let Some(old) = self.window.pop_front()
             {
-                self.since = event_revision(&old);
+                self.since = event_revision(&old.change);
             }
             self.window.push_back(ev.clone());
         }
@@ -149,7 +151,6 @@ async fn run_feed(mut events: WatchStream, feed: Arc<Feed>) {
     while let Some(ev) = events.next().await {
         match ev {
             Ok(ev) => {
-                let ev = Arc::new(ev);
                 crate::metrics::WATCH_CACHE_EVENTS_RECEIVED
                     .with_label_values(&[&feed.resource])
                     .inc();
@@ -251,12 +252,12 @@ impl Storage for Cacher {
         let shared = {
             let state = feed.state.lock().expect("never poisoned");
             (revision >= state.since).then(|| {
-                let backlog: Vec<Arc<StorageEvent>> = state
+                let backlog: Vec<Arc<Event>> = state
                     .window
                     .iter()
                     .filter(|e| {
-                        event_revision(e) > revision
-                            && key(e).is_some_and(|k| k.starts_with(prefix))
+                        event_revision(&e.change) > revision
+                            && key(&e.change).is_some_and(|k| k.starts_with(prefix))
                     })
                     .cloned()
                     .collect();
@@ -271,8 +272,8 @@ impl Storage for Cacher {
         Ok(super::etcd::async_stream(move |tx| async move {
             let mut last = revision;
             for e in backlog {
-                last = event_revision(&e);
-                if tx.send(Ok((*e).clone())).await.is_err() {
+                last = event_revision(&e.change);
+                if tx.send(Ok(e)).await.is_err() {
                     return;
                 }
             }
@@ -293,11 +294,11 @@ impl Storage for Cacher {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                let rev = event_revision(&ev);
+                let rev = event_revision(&ev.change);
                 // The backlog and the live events never overlap (subscribed under
                 // the feed's lock), and one etcd transaction may write several
                 // keys at one revision: so compare with the start, not the last.
-                let wanted = match key(&ev) {
+                let wanted = match key(&ev.change) {
                     Some(k) => rev > revision && k.starts_with(&prefix),
                     // Progress: everything up to it has been seen.
                     None => rev >= last,
@@ -306,7 +307,7 @@ impl Storage for Cacher {
                     continue;
                 }
                 last = last.max(rev);
-                if tx.send(Ok((*ev).clone())).await.is_err() {
+                if tx.send(Ok(ev)).await.is_err() {
                     return;
                 }
             }
@@ -326,7 +327,7 @@ mod tests {
             .expect("an event in time")
             .unwrap()
             .unwrap();
-        key(&ev).unwrap().to_string()
+        key(&ev.change).unwrap().to_string()
     }
 
     fn cached(min: i64) -> ListOptions {
@@ -394,7 +395,7 @@ mod tests {
             };
             let _ = feed
                 .live
-                .send(Ok(Arc::new(StorageEvent::Put { kv, prev: None })));
+                .send(Ok(Event::new(StorageEvent::Put { kv, prev: None })));
         }
         assert_eq!(next_key(&mut w).await, "/registry/cms/ns/a");
         assert_eq!(next_key(&mut w).await, "/registry/cms/ns/b");

@@ -3,7 +3,8 @@
 
 use super::group_commit::GroupCommit;
 use super::{
-    KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream, prefix_end,
+    Event, KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream,
+    prefix_end,
 };
 use async_trait::async_trait;
 use etcd_client::{
@@ -11,6 +12,7 @@ use etcd_client::{
     KvClient, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions,
 };
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often an idle watch asks etcd for its progress (a BOOKMARK to clients).
@@ -256,7 +258,7 @@ impl Storage for EtcdStorage {
                         }
                         let header_rev = resp.header().map(|h| h.revision()).unwrap_or_default();
                         if resp.events().is_empty() && !resp.created() {
-                            if tx.send(Ok(StorageEvent::Progress { revision: header_rev })).await.is_err() {
+                            if tx.send(Ok(Event::new(StorageEvent::Progress { revision: header_rev }))).await.is_err() {
                                 return;
                             }
                             continue;
@@ -271,7 +273,7 @@ impl Storage for EtcdStorage {
                                     None => continue,
                                 },
                             };
-                            if tx.send(Ok(event)).await.is_err() {
+                            if tx.send(Ok(Event::new(event))).await.is_err() {
                                 return;
                             }
                         }
@@ -308,7 +310,7 @@ impl Storage for EtcdStorage {
 /// A stream fed by a task; the task ends when the stream is dropped.
 pub(crate) fn async_stream<F, Fut>(f: F) -> WatchStream
 where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<StorageEvent, StorageError>>) -> Fut,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Arc<Event>, StorageError>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(256);

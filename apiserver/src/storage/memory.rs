@@ -159,14 +159,14 @@ impl Storage for MemoryStorage {
             let mut last = revision;
             for e in past {
                 last = event_revision(&e);
-                if tx.send(Ok(e)).await.is_err() {
+                if tx.send(Ok(super::Event::new(e))).await.is_err() {
                     return;
                 }
             }
             while let Ok(e) = live.recv().await {
                 if event_revision(&e) > last
                     && event_key(&e).starts_with(&prefix)
-                    && tx.send(Ok(e)).await.is_err()
+                    && tx.send(Ok(super::Event::new(e))).await.is_err()
                 {
                     return;
                 }
@@ -242,9 +242,9 @@ mod tests {
         s.create("/q/c", b"c".to_vec()).await.unwrap();
         let mut w = s.watch("/p/", r1).await.unwrap();
         s.delete("/p/a", None).await.unwrap();
-        let first = w.next().await.unwrap().unwrap();
+        let first = w.next().await.unwrap().unwrap().change.clone();
         assert!(matches!(first, StorageEvent::Put { ref kv, .. } if kv.key == "/p/b"));
-        let second = w.next().await.unwrap().unwrap();
+        let second = w.next().await.unwrap().unwrap().change.clone();
         assert!(matches!(second, StorageEvent::Delete { ref prev, .. } if prev.key == "/p/a"));
     }
 

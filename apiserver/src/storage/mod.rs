@@ -10,6 +10,8 @@ pub mod memory;
 use crate::error::ApiError;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
 /// A stored value with the revision that last modified it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +58,38 @@ pub enum StorageEvent {
     Progress { revision: i64 },
 }
 
-pub type WatchStream = BoxStream<'static, Result<StorageEvent, StorageError>>;
+/// A change as every watcher of it shares it: the change itself plus work
+/// derived from it once (decoding, encoding) for all of its watchers.
+pub struct Event {
+    pub change: StorageEvent,
+    memo: [OnceLock<Arc<dyn Any + Send + Sync>>; 2],
+}
+
+impl Event {
+    pub fn new(change: StorageEvent) -> Arc<Self> {
+        Arc::new(Event {
+            change,
+            memo: Default::default(),
+        })
+    }
+
+    /// The value `f` computes, computed once per event and `slot` (a slot
+    /// per way of decoding); every later caller gets the same `Arc`.
+    pub fn memo<T: Any + Send + Sync>(&self, slot: usize, f: impl FnOnce() -> T) -> Arc<T> {
+        let any = self.memo[slot]
+            .get_or_init(|| Arc::new(f()) as Arc<dyn Any + Send + Sync>)
+            .clone();
+        any.downcast::<T>().expect("a memo slot holds one type")
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.change.fmt(f)
+    }
+}
+
+pub type WatchStream = BoxStream<'static, Result<Arc<Event>, StorageError>>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
