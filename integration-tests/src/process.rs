@@ -170,6 +170,34 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
+/// CPU seconds used so far by the apiserver, etcd and this process (for the
+/// benchmarks' per-phase CPU figures).
+pub struct CpuSnapshot {
+    pub apiserver: f64,
+    pub etcd: f64,
+    pub client: f64,
+}
+
+impl CpuSnapshot {
+    pub fn take(apiserver: u32, etcd: u32) -> Self {
+        Self {
+            apiserver: cpu_seconds(apiserver).unwrap_or(0.0),
+            etcd: cpu_seconds(etcd).unwrap_or(0.0),
+            client: cpu_seconds(std::process::id()).unwrap_or(0.0),
+        }
+    }
+
+    /// The CPU used between this snapshot and now.
+    pub fn since(&self, apiserver: u32, etcd: u32) -> Self {
+        let now = Self::take(apiserver, etcd);
+        Self {
+            apiserver: now.apiserver - self.apiserver,
+            etcd: now.etcd - self.etcd,
+            client: now.client - self.client,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use futures::StreamExt;
 use integration_tests::Cluster;
-use integration_tests::process::{cpu_seconds, rss_kib};
+use integration_tests::process::{CpuSnapshot, rss_kib};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
     Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -146,32 +146,6 @@ async fn etcd_put_rate(
     )
     .await?;
     Ok(rate)
-}
-
-/// CPU seconds used so far by the apiserver, etcd and this process.
-struct CpuSnapshot {
-    apiserver: f64,
-    etcd: f64,
-    client: f64,
-}
-
-impl CpuSnapshot {
-    fn take(apiserver: u32, etcd: u32) -> Self {
-        Self {
-            apiserver: cpu_seconds(apiserver).unwrap_or(0.0),
-            etcd: cpu_seconds(etcd).unwrap_or(0.0),
-            client: cpu_seconds(std::process::id()).unwrap_or(0.0),
-        }
-    }
-
-    fn since(&self, apiserver: u32, etcd: u32) -> Self {
-        let now = Self::take(apiserver, etcd);
-        Self {
-            apiserver: now.apiserver - self.apiserver,
-            etcd: now.etcd - self.etcd,
-            client: now.client - self.client,
-        }
-    }
 }
 
 struct CreateStats {
