@@ -51,21 +51,6 @@ struct FeedState {
     closed: bool,
 }
 
-fn event_revision(e: &StorageEvent) -> i64 {
-    match e {
-        StorageEvent::Put { kv, .. } => kv.mod_revision,
-        StorageEvent::Delete { revision, .. } | StorageEvent::Progress { revision } => *revision,
-    }
-}
-
-fn key(e: &StorageEvent) -> Option<&str> {
-    match e {
-        StorageEvent::Put { kv, .. } => Some(&kv.key),
-        StorageEvent::Delete { prev, .. } => Some(&prev.key),
-        StorageEvent::Progress { .. } => None,
-    }
-}
-
 /// `/registry/<resource>/` of any key prefix under it.
 fn resource_prefix(prefix: &str) -> Option<String> {
     let mut parts = prefix.trim_start_matches('/').splitn(3, '/');
@@ -84,12 +69,12 @@ impl FeedState {
             }
             StorageEvent::Progress { .. } => {}
         }
-        self.revision = self.revision.max(event_revision(&ev.change));
-        if key(&ev.change).is_some() {
+        self.revision = self.revision.max(ev.change.revision());
+        if ev.change.key().is_some() {
             if self.window.len() == WINDOW
                 && let Some(old) = self.window.pop_front()
             {
-                self.since = event_revision(&old.change);
+                self.since = old.change.revision();
             }
             self.window.push_back(ev.clone());
         }
@@ -256,8 +241,8 @@ impl Storage for Cacher {
                     .window
                     .iter()
                     .filter(|e| {
-                        event_revision(&e.change) > revision
-                            && key(&e.change).is_some_and(|k| k.starts_with(prefix))
+                        e.change.revision() > revision
+                            && e.change.key().is_some_and(|k| k.starts_with(prefix))
                     })
                     .cloned()
                     .collect();
@@ -272,7 +257,7 @@ impl Storage for Cacher {
         Ok(super::etcd::async_stream(move |tx| async move {
             let mut last = revision;
             for e in backlog {
-                last = event_revision(&e.change);
+                last = e.change.revision();
                 if tx.send(Ok(e)).await.is_err() {
                     return;
                 }
@@ -294,11 +279,11 @@ impl Storage for Cacher {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
-                let rev = event_revision(&ev.change);
+                let rev = ev.change.revision();
                 // The backlog and the live events never overlap (subscribed under
                 // the feed's lock), and one etcd transaction may write several
                 // keys at one revision: so compare with the start, not the last.
-                let wanted = match key(&ev.change) {
+                let wanted = match ev.change.key() {
                     Some(k) => rev > revision && k.starts_with(&prefix),
                     // Progress: everything up to it has been seen.
                     None => rev >= last,
@@ -327,7 +312,7 @@ mod tests {
             .expect("an event in time")
             .unwrap()
             .unwrap();
-        key(&ev.change).unwrap().to_string()
+        ev.change.key().unwrap().to_string()
     }
 
     fn cached(min: i64) -> ListOptions {

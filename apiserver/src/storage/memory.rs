@@ -29,21 +29,6 @@ impl Default for MemoryStorage {
     }
 }
 
-fn event_revision(e: &StorageEvent) -> i64 {
-    match e {
-        StorageEvent::Put { kv, .. } => kv.mod_revision,
-        StorageEvent::Delete { revision, .. } | StorageEvent::Progress { revision } => *revision,
-    }
-}
-
-fn event_key(e: &StorageEvent) -> &str {
-    match e {
-        StorageEvent::Put { kv, .. } => &kv.key,
-        StorageEvent::Delete { prev, .. } => &prev.key,
-        StorageEvent::Progress { .. } => "",
-    }
-}
-
 impl MemoryStorage {
     fn put(&self, state: &mut State, key: &str, value: Vec<u8>) -> i64 {
         state.revision += 1;
@@ -149,7 +134,9 @@ impl Storage for MemoryStorage {
             let past: Vec<StorageEvent> = state
                 .history
                 .iter()
-                .filter(|e| event_revision(e) > revision && event_key(e).starts_with(prefix))
+                .filter(|e| {
+                    e.revision() > revision && e.key().unwrap_or_default().starts_with(prefix)
+                })
                 .cloned()
                 .collect();
             (past, self.events.subscribe())
@@ -158,14 +145,14 @@ impl Storage for MemoryStorage {
         Ok(super::etcd::async_stream(move |tx| async move {
             let mut last = revision;
             for e in past {
-                last = event_revision(&e);
+                last = e.revision();
                 if tx.send(Ok(super::Event::new(e))).await.is_err() {
                     return;
                 }
             }
             while let Ok(e) = live.recv().await {
-                if event_revision(&e) > last
-                    && event_key(&e).starts_with(&prefix)
+                if e.revision() > last
+                    && e.key().unwrap_or_default().starts_with(&prefix)
                     && tx.send(Ok(super::Event::new(e))).await.is_err()
                 {
                     return;

@@ -89,6 +89,27 @@ impl std::fmt::Debug for Event {
     }
 }
 
+impl StorageEvent {
+    /// The revision the change happened at (for progress: seen up to).
+    pub fn revision(&self) -> i64 {
+        match self {
+            StorageEvent::Put { kv, .. } => kv.mod_revision,
+            StorageEvent::Delete { revision, .. } | StorageEvent::Progress { revision } => {
+                *revision
+            }
+        }
+    }
+
+    /// The key that changed; None for progress.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            StorageEvent::Put { kv, .. } => Some(&kv.key),
+            StorageEvent::Delete { prev, .. } => Some(&prev.key),
+            StorageEvent::Progress { .. } => None,
+        }
+    }
+}
+
 pub type WatchStream = BoxStream<'static, Result<Arc<Event>, StorageError>>;
 
 #[derive(Debug, Clone, thiserror::Error)]
