@@ -13,7 +13,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
     let dups = RefCell::new(Vec::new());
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Seed {
-        path: String::new(),
+        path: Path::Root,
         dups: &dups,
     }
     .deserialize(&mut de)?;
@@ -21,8 +21,28 @@ pub fn parse(bytes: &[u8]) -> Result<(Value, Vec<String>), serde_json::Error> {
     Ok((value, dups.into_inner()))
 }
 
+/// Where a value sits, rendered only when a duplicate is found (formatting
+/// a path for every field would cost every write).
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(Path::Root, k) => k.to_string(),
+            Path::Key(parent, k) => format!("{}.{k}", parent.render()),
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
+}
+
 struct Seed<'a> {
-    path: String,
+    path: Path<'a>,
     dups: &'a RefCell<Vec<String>>,
 }
 
@@ -69,7 +89,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
         while let Some(v) = seq.next_element_seed(Seed {
-            path: format!("{}[{}]", self.path, out.len()),
+            path: Path::Index(&self.path, out.len()),
             dups: self.dups,
         })? {
             out.push(v);
@@ -79,18 +99,16 @@ impl<'de> Visitor<'de> for Seed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut out = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let path = if self.path.is_empty() {
-                key.clone()
-            } else {
-                format!("{}.{key}", self.path)
-            };
             let value = map.next_value_seed(Seed {
-                path: path.clone(),
+                path: Path::Key(&self.path, &key),
                 dups: self.dups,
             })?;
-            if out.insert(key, value).is_some() {
-                self.dups.borrow_mut().push(path);
+            if out.contains_key(&key) {
+                self.dups
+                    .borrow_mut()
+                    .push(Path::Key(&self.path, &key).render());
             }
+            out.insert(key, value);
         }
         Ok(Value::Object(out))
     }

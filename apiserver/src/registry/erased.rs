@@ -38,9 +38,10 @@ pub trait ObjectStrategy: Send + Sync {
 pub struct Typed<S>(pub S);
 
 fn decode<T: serde::de::DeserializeOwned + k8s_openapi::Resource>(
-    obj: Value,
+    obj: &Value,
 ) -> Result<T, ApiError> {
-    serde_json::from_value(obj).map_err(|e| {
+    // Deserializing from a reference spares a copy of the whole object.
+    T::deserialize(obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{kind} in version \"{v}\" cannot be handled as a {kind}: {e}",
             kind = T::KIND,
@@ -86,9 +87,9 @@ impl<S: Strategy> Typed<S> {
         ctx: AdmitContext,
     ) -> Result<(S::Object, Vec<String>), ApiError> {
         if !ctx.find_unknown {
-            return Ok((decode(obj)?, Vec::new()));
+            return Ok((decode(&obj)?, Vec::new()));
         }
-        let typed: S::Object = decode(obj.clone())?;
+        let typed: S::Object = decode(&obj)?;
         let mut unknown = Vec::new();
         unknown_fields(&obj, &encode(&typed)?, "", &mut unknown);
         Ok((typed, unknown))
@@ -120,7 +121,7 @@ impl<S: Strategy> ObjectStrategy for Typed<S> {
 
     fn update(&self, obj: Value, old: &Value, ctx: AdmitContext) -> Result<Admitted, ApiError> {
         let (mut typed, unknown_fields) = self.decode_checked(obj, ctx)?;
-        let old: S::Object = decode(old.clone())?;
+        let old: S::Object = decode(old)?;
         self.0.defaults(&mut typed);
         if ctx.main_update {
             self.0.prepare_for_update(&mut typed, &old);
