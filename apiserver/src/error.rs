@@ -236,6 +236,7 @@ pub enum FieldErrorKind {
     Forbidden,
     TooLong,
     TooMany,
+    NotFound,
 }
 
 impl FieldErrorKind {
@@ -248,6 +249,7 @@ impl FieldErrorKind {
             Self::Forbidden => "FieldValueForbidden",
             Self::TooLong => "FieldValueTooLong",
             Self::TooMany => "FieldValueTooMany",
+            Self::NotFound => "FieldValueNotFound",
         }
     }
 }
@@ -332,6 +334,15 @@ impl FieldError {
             detail: format!("may not be more than {max} bytes"),
         }
     }
+    /// A reference to something that does not exist (upstream's field.NotFound).
+    pub fn not_found(field: impl Into<String>, value: impl Into<Value>) -> Self {
+        FieldError {
+            kind: FieldErrorKind::NotFound,
+            field: field.into(),
+            value: Some(value.into()),
+            detail: String::new(),
+        }
+    }
     pub fn too_many(field: impl Into<String>, actual: usize, max: usize) -> Self {
         FieldError {
             kind: FieldErrorKind::TooMany,
@@ -348,11 +359,17 @@ impl FieldError {
             Some(v) => v.to_string(),
             None => String::new(),
         };
+        // As upstream's ErrorBody: a kind with a value shows it, unless it was omitted.
+        let with_value = |name: &str| match &self.value {
+            Some(_) => format!("{name}: {}", shown(&self.value)),
+            None => name.to_string(),
+        };
         let head = match self.kind {
             FieldErrorKind::Required => "Required value".to_string(),
-            FieldErrorKind::Invalid => format!("Invalid value: {}", shown(&self.value)),
-            FieldErrorKind::NotSupported => format!("Unsupported value: {}", shown(&self.value)),
-            FieldErrorKind::Duplicate => format!("Duplicate value: {}", shown(&self.value)),
+            FieldErrorKind::Invalid => with_value("Invalid value"),
+            FieldErrorKind::NotSupported => with_value("Unsupported value"),
+            FieldErrorKind::Duplicate => with_value("Duplicate value"),
+            FieldErrorKind::NotFound => with_value("Not found"),
             FieldErrorKind::Forbidden => "Forbidden".to_string(),
             FieldErrorKind::TooLong => "Too long".to_string(),
             FieldErrorKind::TooMany => "Too many".to_string(),
@@ -407,6 +424,19 @@ mod tests {
             one.message,
             "Deployment.apps \"d\" is invalid: spec.containers: Required value"
         );
+    }
+
+    #[test]
+    fn omitted_values_and_not_found_read_like_upstream() {
+        let mut e = FieldError::invalid("spec.x", "v", "must be y");
+        e.value = None;
+        assert_eq!(e.to_string(), "spec.x: Invalid value: must be y");
+        let nf = FieldError::not_found("spec.containers[0].volumeMounts[0].name", "data");
+        assert_eq!(
+            nf.to_string(),
+            "spec.containers[0].volumeMounts[0].name: Not found: \"data\""
+        );
+        assert_eq!(nf.kind.reason(), "FieldValueNotFound");
     }
 
     #[test]

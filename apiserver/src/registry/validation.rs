@@ -357,7 +357,7 @@ pub fn key(path: &str, k: &str) -> String {
 /// Upstream's `field.NotFound`. error.rs has no NotFound kind yet, so this is
 /// an Invalid error with upstream's wording; one place to change once it has.
 pub fn not_found(path: &str, value: &str) -> FieldError {
-    FieldError::invalid(path, value, "Not found")
+    FieldError::not_found(path, value)
 }
 
 /// A short, readable diff of two JSON values (which paths changed), standing
