@@ -12,6 +12,8 @@ pub mod erased;
 pub mod events;
 pub mod events_codec;
 pub mod fields;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod namespaces;
 pub mod networking;
 pub mod policy;

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const DNS1123_LABEL_MAX_LENGTH: usize = 63;
@@ -972,6 +972,57 @@ pub fn validate_positive_quantity(q: &Quantity, path: &str) -> Vec<FieldError> {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Int-or-percent values (maxSurge, maxUnavailable, minAvailable).
+
+fn percent_value(v: &IntOrString) -> Option<i64> {
+    match v {
+        IntOrString::String(s) if is_valid_percent(s) => s[..s.len() - 1].parse().ok(),
+        _ => None,
+    }
+}
+
+fn is_valid_percent(s: &str) -> bool {
+    s.strip_suffix('%')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// Upstream's getIntOrPercentValue: a percentage's number, an int, or the
+/// int a string parses as (0 when it does not).
+pub fn int_or_percent_value(v: &IntOrString) -> i64 {
+    match v {
+        IntOrString::Int(i) => i64::from(*i),
+        IntOrString::String(s) => percent_value(v).unwrap_or_else(|| s.parse().unwrap_or(0)),
+    }
+}
+
+pub fn validate_positive_int_or_percent(v: &IntOrString, path: &str) -> Vec<FieldError> {
+    match v {
+        IntOrString::String(s) if !is_valid_percent(s) => vec![FieldError::invalid(
+            path,
+            s.as_str(),
+            regex_error(
+                "a valid percent string must be a numeric string followed by an ending '%'",
+                "[0-9]+%",
+                &["1%", "93%"],
+            ),
+        )],
+        IntOrString::String(_) => Vec::new(),
+        IntOrString::Int(i) => validate_nonnegative(i64::from(*i), path),
+    }
+}
+
+pub fn is_not_more_than_100_percent(v: &IntOrString, path: &str) -> Vec<FieldError> {
+    match percent_value(v) {
+        Some(p) if p > 100 => vec![FieldError::invalid(
+            path,
+            json!(v),
+            "must not be greater than 100%",
+        )],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1544,5 +1595,30 @@ mod tests {
             vec!["p"]
         );
         assert!(validate_port_num_or_name(&IntOrString::String("http".into()), "p").is_empty());
+    }
+
+    #[test]
+    fn int_or_percent() {
+        let cases: &[(IntOrString, i64, usize, usize)] = &[
+            (IntOrString::Int(3), 3, 0, 0),
+            (IntOrString::Int(-1), -1, 1, 0),
+            (IntOrString::String("25%".into()), 25, 0, 0),
+            (IntOrString::String("150%".into()), 150, 0, 1),
+            (IntOrString::String("abc".into()), 0, 1, 0),
+            (IntOrString::String("5".into()), 5, 1, 0),
+        ];
+        for (v, value, positive_errs, percent_errs) in cases {
+            assert_eq!(int_or_percent_value(v), *value, "{v:?}");
+            assert_eq!(
+                validate_positive_int_or_percent(v, "p").len(),
+                *positive_errs,
+                "{v:?}"
+            );
+            assert_eq!(
+                is_not_more_than_100_percent(v, "p").len(),
+                *percent_errs,
+                "{v:?}"
+            );
+        }
     }
 }

@@ -34,7 +34,7 @@ impl Strategy for ControllerRevisionStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged};
+    use crate::registry::fixtures::{fields, merged};
     use serde_json::{Value, from_value, json};
 
     fn revision(v: Value) -> ControllerRevision {

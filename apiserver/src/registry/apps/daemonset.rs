@@ -1,14 +1,17 @@
 //! apps/v1 DaemonSet (upstream `pkg/registry/apps/daemonset/strategy.go`).
 
 use super::{
-    SELECTOR_MISMATCH, Selector, as_selector, int_or_percent_value, is_not_more_than_100_percent,
-    selector_given, template_labels, validate_always_restart, validate_positive_int_or_percent,
+    SELECTOR_MISMATCH, Selector, as_selector, selector_given, template_labels,
+    validate_always_restart,
 };
 use crate::error::FieldError;
 use crate::registry::core::pod::{default_pod_template_spec, validate_pod_template_spec};
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{
     child, validate_immutable, validate_label_selector, validate_nonnegative,
+};
+use crate::registry::validation::{
+    int_or_percent_value, is_not_more_than_100_percent, validate_positive_int_or_percent,
 };
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
@@ -190,7 +193,7 @@ fn validate_rolling_update(ru: &RollingUpdateDaemonSet, path: &str) -> Vec<Field
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged, template};
+    use crate::registry::fixtures::{fields, merged, template};
     use serde_json::{Value, from_value};
 
     fn daemon_set(spec: Value) -> DaemonSet {

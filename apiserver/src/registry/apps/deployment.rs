@@ -1,14 +1,15 @@
 //! apps/v1 Deployment (upstream `pkg/registry/apps/deployment/strategy.go`).
 
 use super::{
-    as_selector, int_or_percent_value, is_not_more_than_100_percent, selector_given,
-    validate_positive_int_or_percent, validate_required_selector,
-    validate_template_for_replica_set,
+    as_selector, selector_given, validate_required_selector, validate_template_for_replica_set,
 };
 use crate::error::FieldError;
 use crate::registry::core::pod::default_pod_template_spec;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{child, validate_immutable, validate_nonnegative};
+use crate::registry::validation::{
+    int_or_percent_value, is_not_more_than_100_percent, validate_positive_int_or_percent,
+};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy as UpdateStrategy, RollingUpdateDeployment,
 };
@@ -163,7 +164,7 @@ fn validate_rolling_update(ru: &RollingUpdateDeployment, path: &str) -> Vec<Fiel
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged, template};
+    use crate::registry::fixtures::{fields, merged, template};
     use serde_json::{Value, from_value};
 
     fn deployment(spec: Value) -> Deployment {

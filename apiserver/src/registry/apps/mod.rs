@@ -21,12 +21,10 @@ pub use statefulset::StatefulSetStrategy;
 use crate::error::FieldError;
 use crate::registry::core::pod::validate_pod_template_spec;
 use crate::registry::validation::{
-    child, is_qualified_name, is_valid_label_value, regex_error, validate_label_selector,
-    validate_nonnegative,
+    child, is_qualified_name, is_valid_label_value, validate_label_selector,
 };
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -190,96 +188,6 @@ pub(crate) fn validate_template_for_replica_set(
     errs
 }
 
-fn percent_value(v: &IntOrString) -> Option<i64> {
-    match v {
-        IntOrString::String(s) if is_valid_percent(s) => s[..s.len() - 1].parse().ok(),
-        _ => None,
-    }
-}
-
-fn is_valid_percent(s: &str) -> bool {
-    s.strip_suffix('%')
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit()))
-}
-
-/// Upstream's getIntOrPercentValue: a percentage's number, an int, or the
-/// int a string parses as (0 when it does not).
-pub(crate) fn int_or_percent_value(v: &IntOrString) -> i64 {
-    match v {
-        IntOrString::Int(i) => i64::from(*i),
-        IntOrString::String(s) => percent_value(v).unwrap_or_else(|| s.parse().unwrap_or(0)),
-    }
-}
-
-pub(crate) fn validate_positive_int_or_percent(v: &IntOrString, path: &str) -> Vec<FieldError> {
-    match v {
-        IntOrString::String(s) if !is_valid_percent(s) => vec![FieldError::invalid(
-            path,
-            s.as_str(),
-            regex_error(
-                "a valid percent string must be a numeric string followed by an ending '%'",
-                "[0-9]+%",
-                &["1%", "93%"],
-            ),
-        )],
-        IntOrString::String(_) => Vec::new(),
-        IntOrString::Int(i) => validate_nonnegative(i64::from(*i), path),
-    }
-}
-
-pub(crate) fn is_not_more_than_100_percent(v: &IntOrString, path: &str) -> Vec<FieldError> {
-    match percent_value(v) {
-        Some(p) if p > 100 => vec![FieldError::invalid(
-            path,
-            json!(v),
-            "must not be greater than 100%",
-        )],
-        _ => Vec::new(),
-    }
-}
-
-/// Test helpers shared by every group's strategy tests.
-#[cfg(test)]
-pub(crate) mod fixtures {
-    use crate::error::FieldError;
-    use serde_json::{Value, json};
-
-    /// `base` with `patch` merged in like a JSON merge patch, except that a
-    /// nested empty object replaces (so a test can ask for `matchLabels: {}`).
-    pub(crate) fn merged(mut base: Value, patch: Value) -> Value {
-        if let (Value::Object(b), Value::Object(p)) = (&mut base, patch.clone()) {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-            return base;
-        }
-        patch
-    }
-
-    fn merge(base: &mut Value, patch: Value) {
-        match (base, patch) {
-            (Value::Object(b), Value::Object(p)) if !p.is_empty() => {
-                for (k, v) in p {
-                    merge(b.entry(k).or_insert(Value::Null), v);
-                }
-            }
-            (b, p) => *b = p,
-        }
-    }
-
-    pub(crate) fn fields(errs: &[FieldError]) -> Vec<&str> {
-        errs.iter().map(|e| e.field.as_str()).collect()
-    }
-
-    /// A valid pod template labelled `app: <app>`.
-    pub(crate) fn template(app: &str) -> Value {
-        json!({
-            "metadata": {"labels": {"app": app}},
-            "spec": {"containers": [{"name": "c", "image": "nginx"}]},
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,31 +256,6 @@ mod tests {
         ] {
             let sel: LabelSelector = from_value(sel.clone()).unwrap();
             assert!(as_selector(Some(&sel)).is_none(), "{sel:?}");
-        }
-    }
-
-    #[test]
-    fn int_or_percent() {
-        let cases: &[(IntOrString, i64, usize, usize)] = &[
-            (IntOrString::Int(3), 3, 0, 0),
-            (IntOrString::Int(-1), -1, 1, 0),
-            (IntOrString::String("25%".into()), 25, 0, 0),
-            (IntOrString::String("150%".into()), 150, 0, 1),
-            (IntOrString::String("abc".into()), 0, 1, 0),
-            (IntOrString::String("5".into()), 5, 1, 0),
-        ];
-        for (v, value, positive_errs, percent_errs) in cases {
-            assert_eq!(int_or_percent_value(v), *value, "{v:?}");
-            assert_eq!(
-                validate_positive_int_or_percent(v, "p").len(),
-                *positive_errs,
-                "{v:?}"
-            );
-            assert_eq!(
-                is_not_more_than_100_percent(v, "p").len(),
-                *percent_errs,
-                "{v:?}"
-            );
         }
     }
 }

@@ -76,7 +76,7 @@ fn validate_spec(spec: &ReplicaSetSpec, path: &str) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged, template};
+    use crate::registry::fixtures::{fields, merged, template};
     use serde_json::{Value, from_value};
 
     fn replica_set(spec: Value) -> ReplicaSet {

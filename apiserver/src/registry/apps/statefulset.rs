@@ -3,8 +3,7 @@
 //! `<name>-<ordinal>` and use it as their hostname.
 
 use super::{
-    as_selector, int_or_percent_value, is_not_more_than_100_percent, selector_given,
-    validate_always_restart, validate_positive_int_or_percent, validate_required_selector,
+    as_selector, selector_given, validate_always_restart, validate_required_selector,
     validate_selector_matches,
 };
 use crate::error::FieldError;
@@ -12,6 +11,9 @@ use crate::registry::core::persistentvolumeclaim::PersistentVolumeClaimStrategy;
 use crate::registry::core::pod::{default_pod_template_spec, validate_pod_template_spec};
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{child, invalid_each, is_dns1123_label, validate_nonnegative};
+use crate::registry::validation::{
+    int_or_percent_value, is_not_more_than_100_percent, validate_positive_int_or_percent,
+};
 use k8s_openapi::api::apps::v1::{
     RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
     StatefulSetSpec,
@@ -240,7 +242,7 @@ fn validate_retention_policy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged, template};
+    use crate::registry::fixtures::{fields, merged, template};
     use serde_json::{Value, from_value};
 
     fn stateful_set(spec: Value) -> StatefulSet {

@@ -408,7 +408,7 @@ fn parse_go_duration(s: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged};
+    use crate::registry::fixtures::{fields, merged};
     use serde_json::{Value, from_value};
 
     fn cron_job(spec: Value) -> CronJob {

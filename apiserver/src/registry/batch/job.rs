@@ -900,7 +900,7 @@ fn allow_scheduling_changes(new: &PodTemplateSpec, old: &mut PodTemplateSpec) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged};
+    use crate::registry::fixtures::{fields, merged};
     use serde_json::{Value, from_value};
 
     const UID: &str = "0d3f6a4e-1111-2222-3333-444455556666";

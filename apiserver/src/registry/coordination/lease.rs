@@ -72,7 +72,7 @@ fn validate_spec(spec: &LeaseSpec, path: &str) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn lease(spec: Value) -> Lease {

@@ -305,7 +305,7 @@ fn validate_ports(ports: &[EndpointPort], path: &str) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn slice(address_type: &str, endpoints: Value, ports: Value) -> EndpointSlice {

@@ -208,7 +208,7 @@ fn validate_series(e: &Event) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged};
+    use crate::registry::fixtures::{fields, merged};
     use serde_json::{Value, from_value, json};
 
     fn event(patch: Value) -> Event {

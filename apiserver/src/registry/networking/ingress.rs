@@ -327,7 +327,7 @@ pub(crate) fn validate_typed_reference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::{fields, merged};
+    use crate::registry::fixtures::{fields, merged};
     use serde_json::{Value, from_value};
 
     fn rule(host: &str, path: Value) -> Value {

@@ -88,7 +88,7 @@ fn validate_parameters(params: &IngressClassParametersReference, path: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn class(spec: Value) -> IngressClass {

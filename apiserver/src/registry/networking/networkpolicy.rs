@@ -247,7 +247,7 @@ fn validate_ip_block(block: &IPBlock, path: &str) -> Vec<FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value};
 
     fn policy(spec: Value) -> NetworkPolicy {

@@ -2,9 +2,9 @@
 //! The spec is mutable since 1.15, so update validates the new object only.
 
 use crate::error::FieldError;
-use crate::registry::apps::{is_not_more_than_100_percent, validate_positive_int_or_percent};
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{child, validate_label_selector};
+use crate::registry::validation::{is_not_more_than_100_percent, validate_positive_int_or_percent};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use serde_json::json;
 
@@ -67,7 +67,7 @@ fn validate_spec(spec: &PodDisruptionBudgetSpec, path: &str) -> Vec<FieldError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value};
 
     fn pdb(spec: Value) -> PodDisruptionBudget {

@@ -43,7 +43,7 @@ impl Strategy for ClusterRoleStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value};
 
     fn cluster_role(v: Value) -> ClusterRole {

@@ -18,7 +18,7 @@ impl Strategy for RoleStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn role(rules: Value) -> Role {

@@ -33,7 +33,7 @@ impl Strategy for RoleBindingStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn binding(role_ref: Value, subjects: Value) -> RoleBinding {

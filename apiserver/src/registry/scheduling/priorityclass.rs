@@ -105,7 +105,7 @@ fn check_system_class(name: &str, value: i32, global_default: bool) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn class(name: &str, patch: Value) -> PriorityClass {

@@ -149,7 +149,7 @@ fn validate_allowed_topologies(terms: &[TopologySelectorTerm]) -> Vec<FieldError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::apps::fixtures::fields;
+    use crate::registry::fixtures::fields;
     use serde_json::{Value, from_value, json};
 
     fn class(patch: Value) -> StorageClass {
