@@ -5,7 +5,7 @@
 
 use super::App;
 use super::request::{ResourcePath, flag, parse_query};
-use super::response::{Body, Format, error_response, full, negotiate, object};
+use super::response::{Body, Format, error_response, full, json_list, negotiate, object};
 use crate::error::ApiError;
 use crate::metrics::{RequestLabels, observe_request};
 use crate::patch::{self, PatchType};
@@ -386,6 +386,14 @@ impl Ctx<'_> {
                 "metadata": meta,
                 "items": page.items.iter().map(partial_metadata).collect::<Vec<_>>(),
             }),
+            Format::Json if page.json.is_some() => {
+                let head = json!({
+                    "kind": self.info.list_kind,
+                    "apiVersion": self.info.api_version(),
+                    "metadata": meta,
+                });
+                return Ok(json_list(&head, &page.json.unwrap_or_default()));
+            }
             _ => json!({
                 "kind": self.info.list_kind,
                 "apiVersion": self.info.api_version(),
@@ -444,11 +452,12 @@ impl Ctx<'_> {
             }
             (Verb::List, None) => {
                 let q = self.list_query()?;
-                let page = self
-                    .app
-                    .store
-                    .list(info, self.path.namespace.as_deref(), &q)
-                    .await?;
+                let ns = self.path.namespace.as_deref();
+                let page = if self.format == Format::Json {
+                    self.app.store.list_json(info, ns, &q).await?
+                } else {
+                    self.app.store.list(info, ns, &q).await?
+                };
                 self.render_list(page)
             }
             (Verb::Watch, None) => self.watch().await,

@@ -65,6 +65,23 @@ pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
         .expect("valid response")
 }
 
+/// A JSON list written from its head (kind, apiVersion, metadata) and items
+/// that are JSON already, without decoding them.
+pub fn json_list(head: &Value, items: &[Bytes]) -> Response<Body> {
+    let mut out = serde_json::to_vec(head).expect("JSON values serialize");
+    out.pop(); // the closing brace: the items go before it
+    out.reserve(items.iter().map(|i| i.len() + 1).sum::<usize>() + 12);
+    out.extend_from_slice(br#","items":["#);
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    json_bytes(StatusCode::OK, out.into())
+}
+
 pub fn object(
     status: StatusCode,
     obj: &Value,

@@ -69,6 +69,10 @@ pub struct ListQuery {
 #[derive(Debug)]
 pub struct ListPage {
     pub items: Vec<Value>,
+    /// Set by [`Store::list_json`] when the items came pre-encoded from the
+    /// watch cache (`items` is then empty): each object's JSON, with its
+    /// resourceVersion, encoded once per version for every list.
+    pub json: Option<Vec<Bytes>>,
     pub resource_version: i64,
     pub continue_token: Option<String>,
     pub remaining: Option<i64>,
@@ -143,6 +147,10 @@ pub struct Store {
     namespaces: Arc<NamespaceCache>,
 }
 
+/// The memo slots of a stored object's API JSON (plain, and through the
+/// resource's codec); the watch's decodings use slots 0 and 1.
+const JSON_SLOT: usize = 2;
+
 /// Namespaces that can never be deleted (upstream's namespace strategy).
 const UNDELETABLE_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
 
@@ -184,6 +192,14 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 /// Parses stored bytes and stamps the revision in as resourceVersion.
 pub fn decode_stored(info: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
     decode_at(info, &kv.value, kv.mod_revision)
+}
+
+/// A stored object as the API serves it, in JSON.
+fn encode_stored(info: &ResourceInfo, kv: &KeyValue) -> Result<Bytes, ApiError> {
+    let obj = decode_stored(info, kv)?;
+    Ok(Bytes::from(
+        serde_json::to_vec(&obj).expect("JSON values serialize"),
+    ))
 }
 
 fn decode_at(info: &ResourceInfo, bytes: &[u8], revision: i64) -> Result<Value, ApiError> {
@@ -515,6 +531,27 @@ impl Store {
         namespace: Option<&str>,
         q: &ListQuery,
     ) -> Result<ListPage, ApiError> {
+        self.list_inner(info, namespace, q, false).await
+    }
+
+    /// A list for a JSON response: unfiltered items served from the watch
+    /// cache come back as JSON in `json`, without decoding or encoding them.
+    pub async fn list_json(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        q: &ListQuery,
+    ) -> Result<ListPage, ApiError> {
+        self.list_inner(info, namespace, q, true).await
+    }
+
+    async fn list_inner(
+        &self,
+        info: &ResourceInfo,
+        namespace: Option<&str>,
+        q: &ListQuery,
+        want_json: bool,
+    ) -> Result<ListPage, ApiError> {
         fields::check_supported(info.group, info.resource, &q.fields)
             .map_err(ApiError::bad_request)?;
         let prefix = info.key_prefix(&self.root, namespace);
@@ -533,13 +570,14 @@ impl Store {
         }
         let filtered = !q.labels.is_empty() || !q.fields.is_empty();
         let mut items = Vec::new();
+        let mut json: Vec<Bytes> = Vec::new();
         let mut continue_token = None;
         let mut remaining = None;
         loop {
             // With selectors, read ahead in bigger chunks: most keys may not match.
             opts.limit = match (q.limit, filtered) {
                 (0, _) => 0,
-                (l, false) => l - items.len() as i64,
+                (l, false) => l - (items.len() + json.len()) as i64,
                 // From memory, filter everything in one pass.
                 (_, true) if opts.cached.is_some() => 0,
                 (l, true) => (l - items.len() as i64).max(500),
@@ -553,13 +591,24 @@ impl Store {
             opts.revision = page.revision;
             opts.cached = None;
             let mut last_key = None;
-            for kv in &page.items {
-                last_key = Some(kv.key.clone());
-                let obj = decode_stored(info, kv)?;
-                if !filtered || Self::matches(info, q, &obj) {
-                    items.push(obj);
-                    if q.limit > 0 && items.len() as i64 >= q.limit {
-                        break;
+            if want_json && !filtered && !page.memos.is_empty() {
+                // From memory and unfiltered (so a single page): the items as
+                // JSON, encoded once per object version for every list.
+                let slot = JSON_SLOT + usize::from(info.codec.is_some());
+                for (kv, memo) in page.items.iter().zip(&page.memos) {
+                    let encoded = memo.get(slot, || encode_stored(info, kv));
+                    json.push(encoded.as_ref().clone()?);
+                }
+                last_key = page.items.last().map(|kv| kv.key.clone());
+            } else {
+                for kv in &page.items {
+                    last_key = Some(kv.key.clone());
+                    let obj = decode_stored(info, kv)?;
+                    if !filtered || Self::matches(info, q, &obj) {
+                        items.push(obj);
+                        if q.limit > 0 && items.len() as i64 >= q.limit {
+                            break;
+                        }
                     }
                 }
             }
@@ -569,7 +618,7 @@ impl Store {
                 && more
                 && let Some(last) = &last_key
             {
-                if items.len() as i64 >= q.limit {
+                if (items.len() + json.len()) as i64 >= q.limit {
                     continue_token = Some(encode_continue(page.revision, &last[prefix.len()..]));
                     if !filtered {
                         remaining = Some(page.remaining);
@@ -581,8 +630,13 @@ impl Store {
             }
             break;
         }
+        debug_assert!(
+            json.is_empty() || items.is_empty(),
+            "one page when unfiltered"
+        );
         Ok(ListPage {
             items,
+            json: want_json.then_some(json).filter(|j| !j.is_empty()),
             resource_version: opts.revision,
             continue_token,
             remaining,
@@ -940,8 +994,17 @@ impl Store {
                 exact: false,
                 ..q.clone()
             };
-            let page = self.list(info, namespace, &query).await?;
-            (page.items, page.resource_version)
+            let page = self.list_inner(info, namespace, &query, encoded).await?;
+            let mut initial: Vec<WatchEvent> =
+                page.items.into_iter().map(WatchEvent::Added).collect();
+            for obj in page.json.into_iter().flatten() {
+                let mut line = Vec::with_capacity(obj.len() + 32);
+                line.extend_from_slice(br#"{"type":"ADDED","object":"#);
+                line.extend_from_slice(&obj);
+                line.extend_from_slice(b"}\n");
+                initial.push(WatchEvent::Encoded(line.into()));
+            }
+            (initial, page.resource_version)
         } else {
             (Vec::new(), parse_rv(&rv)?)
         };
@@ -952,7 +1015,7 @@ impl Store {
             .await
             .map_err(|e| storage_error(e, info, ""))?;
         let q = q.clone();
-        let head = futures::stream::iter(initial.into_iter().map(WatchEvent::Added));
+        let head = futures::stream::iter(initial);
         let end_marker = (send_initial_events && bookmarks).then(|| {
             WatchEvent::Bookmark(json!({
                 "kind": info.kind,

@@ -15,15 +15,18 @@ struct Fixture {
     registry: &'static Registry,
 }
 
-async fn fixture() -> Fixture {
-    let storage: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+fn store_on(storage: Arc<dyn Storage>) -> Store {
     let allocator = Allocator::new(
         storage.clone(),
         "/registry".into(),
         "10.96.0.0/24".parse().unwrap(),
         30000..=30010,
     );
-    let store = Store::new(storage, "/registry".into(), allocator);
+    Store::new(storage, "/registry".into(), allocator)
+}
+
+async fn fixture() -> Fixture {
+    let store = store_on(Arc::new(MemoryStorage::default()));
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
     let ns = registry.get("", "v1", "namespaces").unwrap();
     for name in ["default", "other"] {
@@ -1076,4 +1079,82 @@ async fn unfiltered_json_watchers_share_one_encoded_line() {
         assert_eq!(ev["object"]["metadata"]["name"], "a");
         assert!(ev["object"]["metadata"]["resourceVersion"].is_string());
     }
+}
+
+#[tokio::test]
+async fn cached_json_lists_match_decoded_lists_and_follow_updates() {
+    let memory: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
+    let store = store_on(Arc::new(crate::storage::cacher::Cacher::new(memory)));
+    let registry = Registry::new();
+    let ns = registry.get("", "v1", "namespaces").unwrap();
+    let opts = WriteOptions::default();
+    store
+        .create(ns, "", json!({"metadata": {"name": "default"}}), &opts)
+        .await
+        .unwrap();
+    let info = registry.get("", "v1", "configmaps").unwrap();
+    for name in ["a", "b"] {
+        store
+            .create(info, "default", cm(name, json!({})), &opts)
+            .await
+            .unwrap();
+    }
+    let from_memory = |rv: i64| ListQuery {
+        resource_version: Some(rv.to_string()),
+        ..Default::default()
+    };
+    // Polls until the cache has caught up with `rv` (until then etcd
+    // answers, decoded), then compares with a list from etcd.
+    let agree = async |rv: i64| {
+        for _ in 0..200 {
+            let page = store
+                .list_json(info, Some("default"), &from_memory(rv))
+                .await
+                .unwrap();
+            assert!(page.resource_version >= rv);
+            if let Some(json) = page.json {
+                let decoded: Vec<Value> = json
+                    .iter()
+                    .map(|b| serde_json::from_slice(b).unwrap())
+                    .collect();
+                let etcd = store
+                    .list(info, Some("default"), &ListQuery::default())
+                    .await
+                    .unwrap();
+                assert!(etcd.json.is_none());
+                assert_eq!(decoded, etcd.items);
+                return decoded;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the cache never reached revision {rv}");
+    };
+    let first = agree(0).await;
+    assert_eq!(first.len(), 2);
+    let w = store
+        .update_with(info, "default", "a", Part::Main, &opts, &mut |cur| {
+            let mut changed = cur.clone();
+            changed["data"]["k"] = json!("changed");
+            Ok(changed)
+        })
+        .await
+        .unwrap();
+    let rv: i64 = w.object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let second = agree(rv).await;
+    assert_eq!(second[0]["data"]["k"], "changed");
+    assert_eq!(second[0]["metadata"]["resourceVersion"], rv.to_string());
+    // Selectors filter decoded objects, so nothing comes pre-encoded.
+    let filtered = ListQuery {
+        labels: common::selectors::LabelSelector::parse("x=y").unwrap(),
+        ..from_memory(0)
+    };
+    let page = store
+        .list_json(info, Some("default"), &filtered)
+        .await
+        .unwrap();
+    assert!(page.json.is_none() && page.items.is_empty());
 }

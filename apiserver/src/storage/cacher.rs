@@ -12,7 +12,8 @@
 //! Everything else passes through to the inner storage.
 
 use super::{
-    Event, KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream,
+    Event, KeyValue, ListOptions, ListResult, Memo, Storage, StorageError, StorageEvent,
+    WatchStream,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -44,8 +45,8 @@ struct FeedState {
     /// Every event after this revision is in `window` (or still to come).
     since: i64,
     window: VecDeque<Arc<Event>>,
-    /// The objects as of `revision`.
-    objects: BTreeMap<String, KeyValue>,
+    /// The objects as of `revision`, each with the memo of its encodings.
+    objects: BTreeMap<String, (KeyValue, Arc<Memo>)>,
     revision: i64,
     /// The feed's etcd watch ended; a new feed is needed.
     closed: bool,
@@ -62,7 +63,8 @@ impl FeedState {
     fn apply(&mut self, ev: &Arc<Event>) {
         match &ev.change {
             StorageEvent::Put { kv, .. } => {
-                self.objects.insert(kv.key.clone(), kv.clone());
+                self.objects
+                    .insert(kv.key.clone(), (kv.clone(), Arc::default()));
             }
             StorageEvent::Delete { prev, .. } => {
                 self.objects.remove(&prev.key);
@@ -114,7 +116,7 @@ impl Cacher {
                 objects: page
                     .items
                     .into_iter()
-                    .map(|kv| (kv.key.clone(), kv))
+                    .map(|kv| (kv.key.clone(), (kv, Arc::default())))
                     .collect(),
                 revision: page.revision,
                 closed: false,
@@ -180,15 +182,16 @@ impl Storage for Cacher {
                 } else {
                     usize::MAX
                 };
-                let items: Vec<KeyValue> = matching
+                let (items, memos) = matching
                     .by_ref()
                     .take(take)
-                    .map(|(_, kv)| kv.clone())
-                    .collect();
+                    .map(|(_, (kv, memo))| (kv.clone(), memo.clone()))
+                    .unzip();
                 ListResult {
                     items,
                     revision: state.revision,
                     remaining: matching.count() as i64,
+                    memos,
                 }
             })
         };

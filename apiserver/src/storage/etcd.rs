@@ -140,6 +140,7 @@ impl Storage for EtcdStorage {
                 revision
             },
             remaining,
+            memos: Vec::new(),
         })
     }
 

@@ -84,6 +84,7 @@ impl Storage for MemoryStorage {
             items: all[..take].iter().map(|kv| (*kv).clone()).collect(),
             revision: state.revision,
             remaining: (all.len() - take) as i64,
+            memos: Vec::new(),
         })
     }
 

@@ -29,6 +29,9 @@ pub struct ListResult {
     pub revision: i64,
     /// Keys left in the range after this page.
     pub remaining: i64,
+    /// Served from memory: a memo per item (same order), shared by every
+    /// list that returns the same version of the object.
+    pub memos: Vec<Arc<Memo>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,28 +61,46 @@ pub enum StorageEvent {
     Progress { revision: i64 },
 }
 
+/// Work derived from a stored value once and shared by everyone who reads
+/// it (decodings, encodings), a slot per kind of work.
+#[derive(Default)]
+pub struct Memo([OnceLock<Arc<dyn Any + Send + Sync>>; 4]);
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Memo")
+    }
+}
+
+impl Memo {
+    /// The value `f` computes, computed once per memo and `slot`; every
+    /// later caller gets the same `Arc`.
+    pub fn get<T: Any + Send + Sync>(&self, slot: usize, f: impl FnOnce() -> T) -> Arc<T> {
+        let any = self.0[slot]
+            .get_or_init(|| Arc::new(f()) as Arc<dyn Any + Send + Sync>)
+            .clone();
+        any.downcast::<T>().expect("a memo slot holds one type")
+    }
+}
+
 /// A change as every watcher of it shares it: the change itself plus work
 /// derived from it once (decoding, encoding) for all of its watchers.
 pub struct Event {
     pub change: StorageEvent,
-    memo: [OnceLock<Arc<dyn Any + Send + Sync>>; 2],
+    memo: Memo,
 }
 
 impl Event {
     pub fn new(change: StorageEvent) -> Arc<Self> {
         Arc::new(Event {
             change,
-            memo: Default::default(),
+            memo: Memo::default(),
         })
     }
 
-    /// The value `f` computes, computed once per event and `slot` (a slot
-    /// per way of decoding); every later caller gets the same `Arc`.
+    /// See [`Memo::get`].
     pub fn memo<T: Any + Send + Sync>(&self, slot: usize, f: impl FnOnce() -> T) -> Arc<T> {
-        let any = self.memo[slot]
-            .get_or_init(|| Arc::new(f()) as Arc<dyn Any + Send + Sync>)
-            .clone();
-        any.downcast::<T>().expect("a memo slot holds one type")
+        self.memo.get(slot, f)
     }
 }
 
