@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod discovery;
 pub mod error;
+pub mod fieldmanager;
 pub mod http;
 pub mod json;
 pub mod metrics;

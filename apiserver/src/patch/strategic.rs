@@ -26,6 +26,11 @@ pub struct FieldMeta {
     /// "merge,retainKeys".
     pub strategy: Option<&'static str>,
     pub merge_key: Option<&'static str>,
+    /// Server-side apply's element relationship as marked (`+listType`,
+    /// `+mapType`, `+structType`): "atomic", "set", "map", "granular".
+    pub relation: Option<&'static str>,
+    /// `+listMapKey`s of a `+listType=map` list.
+    pub map_keys: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -47,6 +52,8 @@ impl FieldMeta {
 struct Table {
     kinds: HashMap<(&'static str, &'static str), &'static str>,
     types: HashMap<&'static str, HashMap<&'static str, FieldMeta>>,
+    /// Structs marked `+structType=atomic`.
+    atomic: std::collections::HashSet<&'static str>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| parse_table(include_str!("patchmeta.txt")));
@@ -55,6 +62,7 @@ fn parse_table(text: &'static str) -> Table {
     let mut table = Table {
         kinds: HashMap::new(),
         types: HashMap::new(),
+        atomic: Default::default(),
     };
     let mut current = None;
     let dash = |s: &'static str| (s != "-").then_some(s);
@@ -65,7 +73,15 @@ fn parse_table(text: &'static str) -> Table {
                 table.kinds.insert((*api_version, *kind), *ty);
             }
             ["type", ty] => current = Some(*ty),
-            [field, shape, item, strategy, key] => {
+            ["type", ty, "atomic"] => {
+                table.atomic.insert(*ty);
+                current = Some(*ty);
+            }
+            [field, shape, item, strategy, key, rest @ ..] if matches!(rest.len(), 0 | 2) => {
+                let (relation, map_keys) = match rest {
+                    [r, k] => (*r, *k),
+                    _ => ("-", "-"),
+                };
                 let shape = match *shape {
                     "o" => Shape::Object,
                     "l" => Shape::List,
@@ -77,6 +93,8 @@ fn parse_table(text: &'static str) -> Table {
                     item: dash(item),
                     strategy: dash(strategy),
                     merge_key: dash(key),
+                    relation: dash(relation),
+                    map_keys: dash(map_keys),
                 };
                 let ty = current.expect("patchmeta.txt: field before its type");
                 table.types.entry(ty).or_default().insert(*field, meta);
@@ -97,6 +115,11 @@ pub fn root_type(api_version: &str, kind: &str) -> Option<&'static str> {
 /// holds objects or has a patch strategy.
 pub fn field_meta(ty: &str, field: &str) -> Option<FieldMeta> {
     TABLE.types.get(ty)?.get(field).copied()
+}
+
+/// Whether the struct `ty` is marked `+structType=atomic`.
+pub fn atomic_struct(ty: &str) -> bool {
+    TABLE.atomic.contains(ty)
 }
 
 /// What a map being merged is: a struct of a table, a Go map whose values are
