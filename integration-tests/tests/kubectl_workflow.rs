@@ -199,20 +199,6 @@ async fn create_then_apply_three_way() {
     let data = jsonpath(&cluster, &["configmap", "web-config"], "{.data}").await;
     let data: Value = serde_json::from_str(&data).expect("data is JSON");
     assert_eq!(data, json!({"color": "red"}));
-
-    // Server-side apply comes with managedFields in the next issue; until
-    // then the server says so plainly instead of half-applying.
-    let out = cluster
-        .kubectl_stdin(
-            &["apply", "--server-side", "--field-manager=it", "-f", "-"],
-            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ssa\ndata:\n  a: \"1\"\n",
-        )
-        .await;
-    let stderr = expect_failure(&out, "apply --server-side");
-    assert!(stderr.contains("server-side apply"), "{stderr}");
-    assert!(stderr.contains("not implemented"), "{stderr}");
-    let missing = cluster.kubectl(&["get", "configmap", "ssa"]).await;
-    expect_failure(&missing, "nothing was created by the refused apply");
 }
 
 #[tokio::test]

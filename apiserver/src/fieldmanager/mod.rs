@@ -203,8 +203,17 @@ fn store(obj: &mut Value, mut entries: Vec<Entry>) {
     if entries.is_empty() {
         meta.remove("managedFields");
     } else {
-        let encoded = entries.iter().map(Entry::encode).collect();
-        meta.insert("managedFields".into(), Value::Array(encoded));
+        let encoded = Value::Array(entries.iter().map(Entry::encode).collect());
+        match meta.get_mut("managedFields") {
+            Some(slot) => *slot = encoded,
+            // Where the typed round trip of updates puts it (fields sorted),
+            // so an unchanged object encodes to the same bytes.
+            None => {
+                let at = meta.keys().position(|k| k.as_str() > "managedFields");
+                let at = at.unwrap_or(meta.len());
+                meta.shift_insert(at, "managedFields".into(), encoded);
+            }
+        }
     }
 }
 
@@ -324,6 +333,34 @@ fn old_sets_equal(a: &[Entry], b: &[Entry]) -> bool {
         out
     };
     live(a) == live(b)
+}
+
+/// A write that changes nothing but the times of managed fields keeps the
+/// stored times, so it stays a no-op (upstream's
+/// IgnoreManagedFieldsTimestampsTransformer).
+pub fn keep_times_of_a_noop(old: &Value, new: &mut Value) {
+    let untimed = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        if let Some(items) = v
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("managedFields"))
+            .and_then(Value::as_array_mut)
+        {
+            for e in items.iter_mut().filter_map(Value::as_object_mut) {
+                e.remove("time");
+            }
+        }
+        v
+    };
+    if let Some(times) = managed_fields(old)
+        && managed_fields(new) != Some(times)
+        && untimed(old) == untimed(new)
+    {
+        new["metadata"]["managedFields"] = times.clone();
+    }
 }
 
 /// Server-side apply of `config` by `manager` onto `live` (None: the object

@@ -6,7 +6,8 @@
 use super::App;
 use super::request::{ResourcePath, flag, parse_query};
 use super::response::{Body, Format, error_response, full, json_list, negotiate, object};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
+use crate::fieldmanager;
 use crate::metrics::{RequestLabels, observe_request};
 use crate::patch::{self, PatchType};
 use crate::registry::store::{
@@ -67,6 +68,7 @@ struct Ctx<'a> {
     path: ResourcePath,
     query: HashMap<String, String>,
     format: Format,
+    user_agent: Option<String>,
 }
 
 pub async fn handle(
@@ -138,6 +140,11 @@ pub async fn handle(
                 path,
                 query,
                 format,
+                user_agent: req
+                    .headers()
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from),
             };
             match ctx.run(verb, req).await {
                 Ok(r) => r,
@@ -156,6 +163,11 @@ pub async fn handle(
     };
     observe_request(&labels, response.status().as_u16(), started);
     response
+}
+
+/// 422 for bad PatchOptions, as upstream words it.
+fn patch_options_invalid(e: FieldError) -> ApiError {
+    ApiError::invalid("meta.k8s.io", "PatchOptions", "", &[e])
 }
 
 /// Reads the body with the size limit, as raw bytes.
@@ -283,7 +295,24 @@ impl Ctx<'_> {
             field_validation: FieldValidation::parse(
                 self.query.get("fieldValidation").map(String::as_str),
             )?,
-            field_manager: self.query.get("fieldManager").cloned(),
+            // Upstream's default manager: the User-Agent up to its first '/'.
+            field_manager: self
+                .query
+                .get("fieldManager")
+                .filter(|m| !m.is_empty())
+                .cloned()
+                .or_else(|| {
+                    let ua = self.user_agent.as_deref().unwrap_or("");
+                    let prefix: String = ua
+                        .split('/')
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .take(128)
+                        .collect();
+                    Some(prefix)
+                }),
+            applied: false,
         })
     }
 
@@ -409,6 +438,73 @@ impl Ctx<'_> {
         Ok(object(StatusCode::OK, &body, f, &[]))
     }
 
+    /// Server-side apply: merges the configuration into the object (or
+    /// creates it), with the field manager's ownership and conflicts.
+    async fn apply(
+        &self,
+        body: &[u8],
+        part: Part,
+        mut opts: WriteOptions,
+    ) -> Result<Response<Body>, ApiError> {
+        let info = self.info;
+        let Some(manager) = self.query.get("fieldManager").filter(|m| !m.is_empty()) else {
+            return Err(patch_options_invalid(FieldError::required(
+                "fieldManager",
+                "is required for apply patch",
+            )));
+        };
+        let mut config: Value = serde_yaml_ng::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+        if !config.is_object() {
+            return Err(ApiError::bad_request(
+                "error decoding YAML: an applied configuration must be an object",
+            ));
+        }
+        let (api_version, kind) = (info.api_version(), info.kind);
+        if config["apiVersion"] != api_version.as_str() || config["kind"] != kind {
+            return Err(ApiError::bad_request(format!(
+                "the applied configuration is a {} {}, not the {api_version} {kind} this endpoint serves",
+                config["apiVersion"].as_str().unwrap_or("<no apiVersion>"),
+                config["kind"].as_str().unwrap_or("<no kind>"),
+            )));
+        }
+        match config["metadata"]["name"].as_str() {
+            None | Some("") => config["metadata"]["name"] = json!(self.name()),
+            Some(n) if n == self.name() => {}
+            Some(n) => {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({})",
+                    self.name()
+                )));
+            }
+        }
+        let force = flag(&self.query, "force");
+        let scope = part.scope(info);
+        opts.field_manager = Some(manager.clone());
+        opts.applied = true;
+        let store = &self.app.store;
+        let updated = store
+            .update_with(
+                info,
+                self.namespace(),
+                self.name(),
+                part,
+                &opts,
+                &mut |old| fieldmanager::apply(Some(old), &config, manager, force, scope),
+            )
+            .await;
+        match updated {
+            Ok(w) => self.render(StatusCode::OK, &w.object, &w.warnings),
+            // Apply creates what does not exist yet.
+            Err(e) if e.code == 404 && part == Part::Main => {
+                let obj = fieldmanager::apply(None, &config, manager, force, scope)?;
+                let w = store.create(info, self.namespace(), obj, &opts).await?;
+                self.render(StatusCode::CREATED, &w.object, &w.warnings)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     async fn run(self, verb: Verb, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
         let info = self.info;
         // Scope checks: namespaced objects need a namespace, cluster ones refuse it.
@@ -502,14 +598,21 @@ impl Ctx<'_> {
                 let ct = content_type(&req);
                 let kind = PatchType::from_content_type(&ct)
                     .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
-                // Refuse before looking the object up: apply may create it.
-                patch::ensure_supported(kind)?;
                 let body = read_body(req).await?;
                 let part = if sub.is_some() {
                     Part::Status
                 } else {
                     Part::Main
                 };
+                if kind == PatchType::Apply {
+                    return self.apply(&body, part, opts).await;
+                }
+                if self.query.contains_key("force") {
+                    return Err(patch_options_invalid(FieldError::forbidden(
+                        "force",
+                        "may not be specified for non-apply patch",
+                    )));
+                }
                 let w = self
                     .app
                     .store

@@ -5,6 +5,7 @@
 
 use crate::allocator::Allocator;
 use crate::error::ApiError;
+use crate::fieldmanager::{self, Scope};
 use crate::registry::deletion;
 use crate::registry::erased::AdmitContext;
 use crate::registry::namespaces::{self, NamespaceCache};
@@ -44,7 +45,31 @@ impl FieldValidation {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Who writes, for `metadata.managedFields` (None: the apiserver itself).
     pub field_manager: Option<String>,
+    /// The object comes from server-side apply, its managed fields set.
+    pub applied: bool,
+}
+
+impl WriteOptions {
+    /// Records the write in the managed fields of `new`, unless apply did.
+    fn track(&self, info: &ResourceInfo, old: Option<&Value>, new: &mut Value, scope: Scope) {
+        if !self.applied {
+            let manager = self.field_manager.as_deref().unwrap_or("kube-apiserver");
+            fieldmanager::track_update(old, new, manager, &info.api_version(), scope);
+        }
+    }
+}
+
+impl Part {
+    /// What of the object a write in this part owns.
+    pub fn scope(self, info: &ResourceInfo) -> Scope {
+        match self {
+            Part::Main if info.has(crate::registry::Subresource::Status) => Scope::Main,
+            Part::Status => Scope::Status,
+            _ => Scope::Whole,
+        }
+    }
 }
 
 /// The result of a write: the object as stored and the warnings to send.
@@ -468,6 +493,7 @@ impl Store {
         }
         let warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
         let mut obj = admitted.object;
+        opts.track(info, None, &mut obj, Scope::Whole);
         let reserved = self
             .allocator
             .on_create(info, &mut obj, opts.dry_run)
@@ -713,6 +739,8 @@ impl Store {
                 obj["metadata"]["generation"] = json!(g + 1);
             }
             deletion::check_finalizers(info, &old, &obj)?;
+            opts.track(info, Some(&old), &mut obj, part.scope(info));
+            fieldmanager::keep_times_of_a_noop(&old, &mut obj);
             if deletion::finished(info, &obj) {
                 // The last finalizer went: the object goes with it.
                 if opts.dry_run {
@@ -789,6 +817,9 @@ impl Store {
         match part {
             Part::Status => {
                 let mut merged = old.clone();
+                if let Some(m) = new["metadata"].get("managedFields") {
+                    merged["metadata"]["managedFields"] = m.clone();
+                }
                 merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
                 if merged["status"].is_null() {
                     merged.as_object_mut().map(|m| m.remove("status"));
