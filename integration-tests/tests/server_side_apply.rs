@@ -332,3 +332,36 @@ async fn apply_over_http_errors_and_dry_run() {
     assert_eq!(forced.status, StatusCode::OK);
     assert_eq!(forced.body["data"]["k"], "v");
 }
+
+#[tokio::test]
+async fn client_side_applied_objects_move_to_server_side_apply() {
+    let cluster = start().await;
+    let v1 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: moved\ndata:\n  a: \"1\"\n  b: \"2\"\n";
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], v1).await;
+    expect_success(&out, "client-side apply");
+    let csa = get_json(&cluster, &["configmap", "moved"]).await;
+    assert_eq!(
+        managers(&csa),
+        [("kubectl-client-side-apply".into(), "Update".into())]
+    );
+    // kubectl hands the client-side applier's fields to its server-side one.
+    expect_success(&apply(&cluster, &[], v1).await, "server-side apply");
+    let ssa = get_json(&cluster, &["configmap", "moved"]).await;
+    assert!(
+        managers(&ssa).contains(&("kubectl".into(), "Apply".into())),
+        "{:?}",
+        managers(&ssa)
+    );
+    // So a key dropped from the file now goes.
+    let v2 = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: moved\ndata:\n  a: \"1\"\n";
+    expect_success(&apply(&cluster, &[], v2).await, "apply without b");
+    let dropped = get_json(&cluster, &["configmap", "moved"]).await;
+    assert_eq!(dropped["data"], json!({"a": "1"}));
+
+    // fieldValidation=Strict refuses unknown fields of an applied configuration.
+    let unknown =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: moved\ndata:\n  a: \"1\"\nbogus: 1\n";
+    let out = apply(&cluster, &["--validate=strict"], unknown).await;
+    let stderr = expect_failure(&out, "strict apply with an unknown field");
+    assert!(stderr.contains("unknown field \"bogus\""), "{stderr}");
+}

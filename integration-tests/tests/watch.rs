@@ -367,3 +367,57 @@ async fn watch_list_sends_initial_events_then_a_bookmark() {
     assert_eq!(added, ["x1", "x2"]);
     assert!(!end.metadata.resource_version.is_empty());
 }
+
+#[tokio::test]
+async fn a_continue_token_from_a_compacted_revision_expires() {
+    let cluster = start().await;
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client().await, "default");
+    for name in ["p1", "p2", "p3"] {
+        cms.create(&PostParams::default(), &configmap(name, &[]))
+            .await
+            .expect("create");
+    }
+    let first = cms
+        .list(&ListParams::default().limit(1))
+        .await
+        .expect("first page");
+    let token = first.metadata.continue_.clone().expect("a continue token");
+    // Writes move etcd on; compacting past the page's revision expires it.
+    cms.patch(
+        "p1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v"}})),
+    )
+    .await
+    .expect("update");
+    let mut etcd = cluster.etcd_client().await.expect("etcd client");
+    let revision = etcd
+        .get("/", None)
+        .await
+        .expect("etcd get")
+        .header()
+        .expect("response header")
+        .revision();
+    etcd.compact(
+        revision,
+        Some(etcd_client::CompactionOptions::new().with_physical()),
+    )
+    .await
+    .expect("compact");
+    match cms
+        .list(&ListParams::default().limit(1).continue_token(&token))
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
+            assert!(
+                status
+                    .message
+                    .starts_with("The provided continue parameter is too old"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("a stale continue token: {other:?}"),
+    }
+}
