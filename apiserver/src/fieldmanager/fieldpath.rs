@@ -174,30 +174,48 @@ impl Set {
         Set { members, children }.pruned()
     }
 
-    /// `self` without the member `path` (what is under it stays).
-    pub fn without_member(&self, path: &[PathElement]) -> Set {
-        let mut one = Set::default();
-        one.insert(path);
-        self.difference(&one)
+    /// Removes the member `path` (what is under it stays).
+    pub fn remove_member(&mut self, path: &[PathElement]) {
+        match path {
+            [] => {}
+            [last] => {
+                self.members.remove(last);
+            }
+            [first, rest @ ..] => {
+                if let Some(c) = self.children.get_mut(first) {
+                    c.remove_member(rest);
+                    if c.is_empty() {
+                        self.children.remove(first);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes `path` and everything under it.
+    pub fn remove_prefix(&mut self, path: &[PathElement]) {
+        match path {
+            [] => *self = Set::default(),
+            [last] => {
+                self.members.remove(last);
+                self.children.remove(last);
+            }
+            [first, rest @ ..] => {
+                if let Some(c) = self.children.get_mut(first) {
+                    c.remove_prefix(rest);
+                    if c.is_empty() {
+                        self.children.remove(first);
+                    }
+                }
+            }
+        }
     }
 
     /// `self` without `path` and everything under it.
     pub fn without_prefix(&self, path: &[PathElement]) -> Set {
         let mut out = self.clone();
-        match path {
-            [] => return Set::default(),
-            [last] => {
-                out.members.remove(last);
-                out.children.remove(last);
-            }
-            [first, rest @ ..] => {
-                if let Some(c) = out.children.get(first) {
-                    let c = c.without_prefix(rest);
-                    out.children.insert(first.clone(), c);
-                }
-            }
-        }
-        out.pruned()
+        out.remove_prefix(path);
+        out
     }
 
     /// Only `path` and what is under it.

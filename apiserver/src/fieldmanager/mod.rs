@@ -36,11 +36,14 @@ impl Scope {
         (self == Scope::Status).then_some("status")
     }
 
-    fn restrict(self, set: Set) -> Set {
+    fn restrict(self, mut set: Set) -> Set {
         let status = [PathElement::Field("status".into())];
         match self {
             Scope::Whole => set,
-            Scope::Main => set.without_prefix(&status),
+            Scope::Main => {
+                set.remove_prefix(&status);
+                set
+            }
             Scope::Status => set.with_prefix_only(&status),
         }
     }
@@ -113,13 +116,11 @@ impl Entry {
 }
 
 /// The paths every manager's set leaves out (upstream's stripMeta).
-fn strip(set: Set) -> Set {
+fn strip(mut set: Set) -> Set {
     let meta = PathElement::Field("metadata".into());
-    let mut out = set;
-    for top in ["apiVersion", "kind"] {
-        out = out.without_member(&[PathElement::Field(top.into())]);
+    for top in ["apiVersion", "kind", "metadata"] {
+        set.remove_member(&[PathElement::Field(top.into())]);
     }
-    out = out.without_member(std::slice::from_ref(&meta));
     for f in [
         "name",
         "namespace",
@@ -131,9 +132,9 @@ fn strip(set: Set) -> Set {
         "managedFields",
         "resourceVersion",
     ] {
-        out = out.without_member(&[meta.clone(), PathElement::Field(f.into())]);
+        set.remove_member(&[meta.clone(), PathElement::Field(f.into())]);
     }
-    out
+    set
 }
 
 fn managed_fields(obj: &Value) -> Option<&Value> {
@@ -261,11 +262,11 @@ pub fn track_update(
     api_version: &str,
     scope: Scope,
 ) {
-    let requested = managed_fields(new).cloned();
-    let mut entries = if is_reset(requested.as_ref()) {
+    let requested = managed_fields(new);
+    let mut entries = if is_reset(requested) {
         Vec::new()
     } else {
-        let from_new = decode_all(requested.as_ref()).filter(|e| !e.is_empty());
+        let from_new = decode_all(requested).filter(|e| !e.is_empty());
         from_new
             .or_else(|| decode_all(old.and_then(managed_fields)))
             .unwrap_or_default()
@@ -274,9 +275,7 @@ pub fn track_update(
     // A create compares with an empty object of the kind, as upstream's
     // zero value: its top-level structs exist, so they are not "added".
     let base = json!({"metadata": {}, "spec": {}, "status": {}});
-    let old = old.map_or(base, without_managed_fields);
-    let current = without_managed_fields(new);
-    let c = typed::compare(&old, &current, schema_of(&current));
+    let c = typed::compare(old.unwrap_or(&base), new, schema_of(new));
     let changed = scope.restrict(strip(c.added.union(&c.modified)));
     let removed = c.removed;
     for e in entries.iter_mut() {
@@ -339,28 +338,75 @@ fn old_sets_equal(a: &[Entry], b: &[Entry]) -> bool {
 /// stored times, so it stays a no-op (upstream's
 /// IgnoreManagedFieldsTimestampsTransformer).
 pub fn keep_times_of_a_noop(old: &Value, new: &mut Value) {
-    let untimed = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
+    let Some(times) = managed_fields(old) else {
+        return;
+    };
+    if managed_fields(new) == Some(times) || !same_but_times(old, new) {
+        return;
+    }
+    new["metadata"]["managedFields"] = times.clone();
+}
+
+/// Whether two objects differ at most in resourceVersion and the times of
+/// their managed fields (compared in place: this runs on every update).
+fn same_but_times(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let keys_match = |x: &Map<String, Value>, y: &Map<String, Value>, skip: &[&str]| {
+        let count =
+            |m: &Map<String, Value>| m.keys().filter(|k| !skip.contains(&k.as_str())).count();
+        count(x) == count(y)
+    };
+    if !keys_match(a, b, &[]) {
+        return false;
+    }
+    for (k, av) in a {
+        let Some(bv) = b.get(k) else {
+            return false;
+        };
+        if k != "metadata" {
+            if av != bv {
+                return false;
+            }
+            continue;
         }
-        if let Some(items) = v
-            .get_mut("metadata")
-            .and_then(|m| m.get_mut("managedFields"))
-            .and_then(Value::as_array_mut)
-        {
-            for e in items.iter_mut().filter_map(Value::as_object_mut) {
-                e.remove("time");
+        let (Some(am), Some(bm)) = (av.as_object(), bv.as_object()) else {
+            return av == bv;
+        };
+        let skip = ["resourceVersion", "managedFields"];
+        if !keys_match(am, bm, &skip) {
+            return false;
+        }
+        for (mk, amv) in am.iter().filter(|(k, _)| !skip.contains(&k.as_str())) {
+            if bm.get(mk) != Some(amv) {
+                return false;
             }
         }
-        v
-    };
-    if let Some(times) = managed_fields(old)
-        && managed_fields(new) != Some(times)
-        && untimed(old) == untimed(new)
-    {
-        new["metadata"]["managedFields"] = times.clone();
+        let entries = |m: &Map<String, Value>| {
+            m.get("managedFields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let (ae, be) = (entries(am), entries(bm));
+        if ae.len() != be.len() {
+            return false;
+        }
+        for (x, y) in ae.iter().zip(&be) {
+            let (Some(x), Some(y)) = (x.as_object(), y.as_object()) else {
+                return false;
+            };
+            if !keys_match(x, y, &["time"])
+                || x.iter()
+                    .filter(|(k, _)| k.as_str() != "time")
+                    .any(|(k, v)| y.get(k) != Some(v))
+            {
+                return false;
+            }
+        }
     }
+    true
 }
 
 /// Server-side apply of `config` by `manager` onto `live` (None: the object

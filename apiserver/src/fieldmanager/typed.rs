@@ -10,6 +10,8 @@ use crate::patch::strategic::{self, FieldMeta, Shape};
 use serde_json::{Map, Value};
 
 const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+static METADATA: std::sync::LazyLock<PathElement> =
+    std::sync::LazyLock::new(|| PathElement::Field("metadata".into()));
 
 /// What a value is, as far as merging and ownership go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +211,8 @@ fn collect(v: &Value, schema: Schema, node: &mut Set) {
     }
 }
 
-/// What changed from `old` to `new` (upstream's `Compare`).
+/// What changed from `old` to `new` (upstream's `Compare`), leaving
+/// `metadata.managedFields` out.
 #[derive(Debug, Default)]
 pub struct Comparison {
     pub added: Set,
@@ -256,9 +259,19 @@ fn kind_of(v: &Value) -> u8 {
     }
 }
 
-fn compare_children(
-    lhs: Option<&Value>,
-    rhs: Option<&Value>,
+/// The items of a list with their path elements.
+fn indexed(kind: ListKind, list: Option<&Value>) -> Vec<(PathElement, &Value)> {
+    list.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, item)| (Schema::item_element(kind, item, i), item))
+        .collect()
+}
+
+fn compare_children<'a>(
+    lhs: Option<&'a Value>,
+    rhs: Option<&'a Value>,
     schema: Schema,
     path: &mut Vec<PathElement>,
     c: &mut Comparison,
@@ -274,12 +287,16 @@ fn compare_children(
                 r.into_iter()
                     .flat_map(|m| m.keys().filter(|k| !l.is_some_and(|l| l.contains_key(*k)))),
             );
-            for k in keys.cloned().collect::<Vec<_>>() {
+            for k in keys {
+                // Ownership never covers the managed fields themselves.
+                if k == "managedFields" && path.len() == 1 && path[0] == *METADATA {
+                    continue;
+                }
                 path.push(PathElement::Field(k.clone()));
                 compare_at(
-                    l.and_then(|m| m.get(&k)),
-                    r.and_then(|m| m.get(&k)),
-                    schema.child(&k).0,
+                    l.and_then(|m| m.get(k)),
+                    r.and_then(|m| m.get(k)),
+                    schema.child(k).0,
                     path,
                     c,
                 );
@@ -290,26 +307,17 @@ fn compare_children(
             let Some(kind) = schema.list_kind() else {
                 return;
             };
-            let index = |v: Option<&Value>| -> Vec<(PathElement, Value)> {
-                v.and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(i, item)| (Schema::item_element(kind, item, i), item.clone()))
-                    .collect()
-            };
-            let (l, r) = (index(lhs), index(rhs));
-            let find = |side: &[(PathElement, Value)], pe: &PathElement| {
-                side.iter().find(|(p, _)| p == pe).map(|(_, v)| v.clone())
+            let (l, r) = (indexed(kind, lhs), indexed(kind, rhs));
+            let find = |side: &[(PathElement, &'a Value)], pe: &PathElement| {
+                side.iter().find(|(p, _)| p == pe).map(|(_, v)| *v)
             };
             let mut seen = std::collections::HashSet::new();
             for (pe, _) in l.iter().chain(&r) {
-                if !seen.insert(pe.clone()) {
+                if !seen.insert(pe) {
                     continue;
                 }
-                let (li, ri) = (find(&l, pe), find(&r, pe));
                 path.push(pe.clone());
-                compare_at(li.as_ref(), ri.as_ref(), schema.item(), path, c);
+                compare_at(find(&l, pe), find(&r, pe), schema.item(), path, c);
                 path.pop();
             }
         }
