@@ -116,11 +116,12 @@ impl Entry {
 }
 
 /// The paths every manager's set leaves out (upstream's stripMeta).
-fn strip(mut set: Set) -> Set {
-    let meta = PathElement::Field("metadata".into());
-    for top in ["apiVersion", "kind", "metadata"] {
-        set.remove_member(&[PathElement::Field(top.into())]);
-    }
+static STRIPPED: std::sync::LazyLock<Vec<Vec<PathElement>>> = std::sync::LazyLock::new(|| {
+    let field = |f: &str| PathElement::Field(f.into());
+    let mut paths: Vec<Vec<PathElement>> = ["apiVersion", "kind", "metadata"]
+        .iter()
+        .map(|f| vec![field(f)])
+        .collect();
     for f in [
         "name",
         "namespace",
@@ -132,7 +133,14 @@ fn strip(mut set: Set) -> Set {
         "managedFields",
         "resourceVersion",
     ] {
-        set.remove_member(&[meta.clone(), PathElement::Field(f.into())]);
+        paths.push(vec![field("metadata"), field(f)]);
+    }
+    paths
+});
+
+fn strip(mut set: Set) -> Set {
+    for path in STRIPPED.iter() {
+        set.remove_member(path);
     }
     set
 }
@@ -172,10 +180,19 @@ fn schema_of(obj: &Value) -> Schema {
     Schema::of_kind(s("apiVersion"), s("kind"))
 }
 
+/// The current second as metav1.Time, formatted once per second and thread.
 fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let ts = jiff::Timestamp::now();
+    LAST.with_borrow_mut(|(second, text)| {
+        if *second != ts.as_second() {
+            *second = ts.as_second();
+            *text = ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        }
+        text.clone()
+    })
 }
 
 /// Writes `entries` into `obj` in upstream's order (appliers first, then by
@@ -306,32 +323,37 @@ pub fn track_update(
     });
     entries.retain(|e| !e.fields.is_empty());
     cap_updaters(&mut entries);
-    if old_sets_equal(&previous, &entries) {
+    if same_sets(&previous, &entries) {
         // Nothing changed hands: keep the stored entries (and times) as they were.
         entries = previous;
     }
     store(new, entries);
 }
 
-fn old_sets_equal(a: &[Entry], b: &[Entry]) -> bool {
-    let live = |v: &[Entry]| -> Vec<(String, String, String, Option<String>, Set)> {
-        let mut out: Vec<_> = v
-            .iter()
-            .filter(|e| !e.fields.is_empty())
-            .map(|e| {
-                (
-                    e.manager.clone(),
-                    e.operation.clone(),
-                    e.api_version.clone(),
-                    e.subresource.clone(),
-                    e.fields.clone(),
-                )
-            })
-            .collect();
-        out.sort_by(|x, y| (&x.0, &x.1, &x.2, &x.3).cmp(&(&y.0, &y.1, &y.2, &y.3)));
-        out
-    };
-    live(a) == live(b)
+type EntryKey<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, &'a Set);
+
+/// The non-empty entries by manager identity, for comparing.
+fn keyed(v: &[Entry]) -> Vec<EntryKey<'_>> {
+    let mut out: Vec<EntryKey<'_>> = v
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            (
+                e.manager.as_str(),
+                e.operation.as_str(),
+                e.api_version.as_str(),
+                e.subresource.as_deref(),
+                &e.fields,
+            )
+        })
+        .collect();
+    out.sort_by_key(|x| (x.0, x.1, x.2, x.3));
+    out
+}
+
+/// Whether two lists of entries give every manager the same fields.
+fn same_sets(a: &[Entry], b: &[Entry]) -> bool {
+    keyed(a) == keyed(b)
 }
 
 /// A write that changes nothing but the times of managed fields keeps the

@@ -286,3 +286,26 @@ fn status_writes_are_owned_under_the_status_subresource() {
         json!({"f:status": {".": {}, "f:replicas": {}}})
     );
 }
+
+#[test]
+#[ignore = "a timing probe, run by hand with --release"]
+fn probe_track_update_cost() {
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default", "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"bench": "x"}}, "data": {"k": "v".repeat(256)}});
+    let n = 10_000;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let mut c = cm.clone();
+        track_update(None, &mut c, "bench", "v1", Scope::Whole);
+    }
+    let with = t.elapsed();
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let c = cm.clone();
+        std::hint::black_box(&c);
+    }
+    eprintln!(
+        "track_update: {:?} per create (clone alone {:?})",
+        with / n,
+        t.elapsed() / n
+    );
+}
