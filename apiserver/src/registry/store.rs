@@ -94,9 +94,9 @@ pub struct ListQuery {
 #[derive(Debug)]
 pub struct ListPage {
     pub items: Vec<Value>,
-    /// Set by [`Store::list_json`] when the items came pre-encoded from the
-    /// watch cache (`items` is then empty): each object's JSON, with its
-    /// resourceVersion, encoded once per version for every list.
+    /// Set by [`Store::list_json`] for unfiltered lists (`items` is then
+    /// empty): each object's JSON with its resourceVersion; from the watch
+    /// cache, encoded once per version for every list.
     pub json: Option<Vec<Bytes>>,
     pub resource_version: i64,
     pub continue_token: Option<String>,
@@ -560,8 +560,8 @@ impl Store {
         self.list_inner(info, namespace, q, false).await
     }
 
-    /// A list for a JSON response: unfiltered items served from the watch
-    /// cache come back as JSON in `json`, without decoding or encoding them.
+    /// A list for a JSON response: unfiltered items come back as JSON in
+    /// `json`, from the watch cache without decoding or encoding them.
     pub async fn list_json(
         &self,
         info: &ResourceInfo,
@@ -617,13 +617,20 @@ impl Store {
             opts.revision = page.revision;
             opts.cached = None;
             let mut last_key = None;
-            if want_json && !filtered && !page.memos.is_empty() {
-                // From memory and unfiltered (so a single page): the items as
-                // JSON, encoded once per object version for every list.
+            if want_json && !filtered {
+                // Unfiltered (so a single page): the items as JSON, one at a
+                // time rather than all decoded at once; from memory, encoded
+                // once per object version for every list.
                 let slot = JSON_SLOT + usize::from(info.codec.is_some());
-                for (kv, memo) in page.items.iter().zip(&page.memos) {
-                    let encoded = memo.get(slot, || encode_stored(info, kv));
-                    json.push(encoded.as_ref().clone()?);
+                for (i, kv) in page.items.iter().enumerate() {
+                    match page.memos.get(i) {
+                        Some(memo) => json.push(
+                            memo.get(slot, || encode_stored(info, kv))
+                                .as_ref()
+                                .clone()?,
+                        ),
+                        None => json.push(encode_stored(info, kv)?),
+                    }
                 }
                 last_key = page.items.last().map(|kv| kv.key.clone());
             } else {
