@@ -493,7 +493,9 @@ impl Store {
         }
         let warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
         let mut obj = admitted.object;
-        opts.track(info, None, &mut obj, Scope::Whole);
+        // As upstream's reset fields: a create owns no status where status
+        // has its own subresource.
+        opts.track(info, None, &mut obj, Part::Main.scope(info));
         let reserved = self
             .allocator
             .on_create(info, &mut obj, opts.dry_run)

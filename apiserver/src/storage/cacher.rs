@@ -378,7 +378,7 @@ mod tests {
         for k in ["a", "b"] {
             let kv = KeyValue {
                 key: format!("/registry/cms/ns/{k}"),
-                value: vec![],
+                value: bytes::Bytes::new(),
                 mod_revision: r0 + 1,
             };
             let _ = feed

@@ -43,7 +43,7 @@ fn unavailable(e: etcd_client::Error) -> StorageError {
 fn kv(k: &etcd_client::KeyValue) -> KeyValue {
     KeyValue {
         key: String::from_utf8_lossy(k.key()).into_owned(),
-        value: k.value().to_vec(),
+        value: bytes::Bytes::copy_from_slice(k.value()),
         mod_revision: k.mod_revision(),
     }
 }

@@ -34,7 +34,7 @@ impl MemoryStorage {
         state.revision += 1;
         let kv = KeyValue {
             key: key.to_string(),
-            value,
+            value: value.into(),
             mod_revision: state.revision,
         };
         let prev = state.data.insert(key.to_string(), kv.clone());
@@ -194,7 +194,7 @@ mod tests {
             Err(StorageError::Conflict(_))
         ));
         let (prev, _) = s.delete("/registry/pods/a/x", Some(r2)).await.unwrap();
-        assert_eq!(prev.value, b"2");
+        assert_eq!(prev.value, &b"2"[..]);
     }
 
     #[tokio::test]
@@ -212,7 +212,7 @@ mod tests {
             .unwrap();
         assert_eq!(v, b"2");
         let before = s.current_revision().await.unwrap();
-        s.guaranteed_update("/k", &mut |cur| Ok(cur.unwrap().value.clone()))
+        s.guaranteed_update("/k", &mut |cur| Ok(cur.unwrap().value.to_vec()))
             .await
             .unwrap();
         assert_eq!(

@@ -17,7 +17,8 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
     pub key: String,
-    pub value: Vec<u8>,
+    /// Shared, so reads from the watch cache hand out the bytes without copying.
+    pub value: bytes::Bytes,
     pub mod_revision: i64,
 }
 
