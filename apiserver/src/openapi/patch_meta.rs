@@ -7,30 +7,51 @@
 //!
 //! They come from the table `crate::patch::strategic` applies on the server
 //! (upstream's Go struct tags), so that client and server agree on every field.
+//! The same table gives the server-side apply markers upstream publishes:
+//! `x-kubernetes-list-type`, `x-kubernetes-list-map-keys` and
+//! `x-kubernetes-map-type`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::patch::strategic::field_meta;
+use crate::patch::strategic::{Shape, atomic_struct, field_meta};
 
 /// Adds the extensions to every field with a patch strategy of every
 /// definition named as upstream names it (io.k8s.api.core.v1.PodSpec).
 pub(super) fn annotate(definitions: &mut BTreeMap<String, Value>) {
     for (name, schema) in definitions.iter_mut() {
+        if atomic_struct(name)
+            && let Some(s) = schema.as_object_mut()
+        {
+            s.insert("x-kubernetes-map-type".into(), json!("atomic"));
+        }
         let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
             continue;
         };
         for (field, property) in properties.iter_mut() {
-            let Some(meta) = field_meta(name, field) else {
+            let (Some(meta), Some(property)) = (field_meta(name, field), property.as_object_mut())
+            else {
                 continue;
             };
-            let (Some(strategy), Some(property)) = (meta.strategy, property.as_object_mut()) else {
-                continue;
-            };
-            property.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
-            if let Some(key) = meta.merge_key {
-                property.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+            if let Some(strategy) = meta.strategy {
+                property.insert("x-kubernetes-patch-strategy".into(), json!(strategy));
+                if let Some(key) = meta.merge_key {
+                    property.insert("x-kubernetes-patch-merge-key".into(), json!(key));
+                }
+            }
+            match (meta.shape, meta.relation) {
+                (Shape::List, Some(list_type)) => {
+                    property.insert("x-kubernetes-list-type".into(), json!(list_type));
+                    if let Some(keys) = meta.map_keys {
+                        let keys: Vec<&str> = keys.split(',').collect();
+                        property.insert("x-kubernetes-list-map-keys".into(), json!(keys));
+                    }
+                }
+                (_, Some(map_type @ ("atomic" | "granular"))) => {
+                    property.insert("x-kubernetes-map-type".into(), json!(map_type));
+                }
+                _ => {}
             }
         }
     }
@@ -132,5 +153,33 @@ mod tests {
                 "{definition}.{field}"
             );
         }
+    }
+
+    #[test]
+    fn fields_get_upstreams_list_and_map_types() {
+        let list = json!({"type": "array", "items": {"type": "object"}});
+        let mut defs = BTreeMap::from([
+            (
+                "io.k8s.api.core.v1.Container".to_owned(),
+                json!({"properties": {"ports": list, "envFrom": list}}),
+            ),
+            (
+                "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector".to_owned(),
+                json!({"properties": {}}),
+            ),
+        ]);
+        annotate(&mut defs);
+        let ports = &defs["io.k8s.api.core.v1.Container"]["properties"]["ports"];
+        assert_eq!(ports["x-kubernetes-list-type"], "map");
+        assert_eq!(
+            ports["x-kubernetes-list-map-keys"],
+            json!(["containerPort", "protocol"])
+        );
+        let env_from = &defs["io.k8s.api.core.v1.Container"]["properties"]["envFrom"];
+        assert_eq!(env_from["x-kubernetes-list-type"], "atomic");
+        assert_eq!(
+            defs["io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector"]["x-kubernetes-map-type"],
+            "atomic"
+        );
     }
 }
