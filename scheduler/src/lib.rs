@@ -1,4 +1,12 @@
-//! kube-scheduler: places pods on nodes. Not built yet (see the issue
-//! "kube-scheduler: a plugin framework"); this crate only reserves its place
-//! in the workspace so that no binary pretends to work.
+//! kube-scheduler: places pods on nodes through a plugin framework, as
+//! upstream's does. This is its first part: the framework's filter and
+//! score extension points, resource accounting and the core plugins. The
+//! daemon (queue, cache, binding, events, leader election) is not built yet.
 #![forbid(unsafe_code)]
+
+pub mod framework;
+pub mod plugins;
+pub mod resources;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,0 +1,54 @@
+//! A node with what is placed on it, as the scheduler's cache keeps it.
+
+use crate::resources::{Resources, pod_requests};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    pub node: Arc<Node>,
+    pub pods: Vec<Arc<Pod>>,
+    /// Sum of the requests of `pods`, with `pods` counted as a resource.
+    pub requested: Resources,
+    pub allocatable: Resources,
+}
+
+impl NodeInfo {
+    pub fn new(node: Arc<Node>) -> Self {
+        let allocatable = Resources::from_map(
+            node.status
+                .as_ref()
+                .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref())),
+        );
+        NodeInfo {
+            node,
+            pods: Vec::new(),
+            requested: Resources::default(),
+            allocatable,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.node.metadata.name.as_deref().unwrap_or("")
+    }
+
+    pub fn add_pod(&mut self, pod: Arc<Pod>) {
+        let mut r = pod_requests(&pod);
+        r.0.insert("pods".into(), 1);
+        self.requested.add(&r);
+        self.pods.push(pod);
+    }
+
+    pub fn remove_pod(&mut self, uid: &str) {
+        if let Some(i) = self
+            .pods
+            .iter()
+            .position(|p| p.metadata.uid.as_deref() == Some(uid))
+        {
+            let pod = self.pods.remove(i);
+            let mut r = pod_requests(&pod);
+            r.0.insert("pods".into(), 1);
+            self.requested.sub(&r);
+        }
+    }
+}

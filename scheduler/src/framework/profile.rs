@@ -1,0 +1,163 @@
+//! A profile: the plugins enabled at each extension point, with score
+//! weights, and the scheduling algorithm over them (upstream's
+//! `schedule_one.go`: filter every node, score the feasible ones, pick the
+//! best).
+
+use super::{Code, FilterPlugin, NodeInfo, ScorePlugin, Status};
+use k8s_openapi::api::core::v1::Pod;
+use std::collections::BTreeMap;
+
+pub struct Profile {
+    /// The `schedulerName` pods ask for.
+    pub scheduler_name: String,
+    pub filters: Vec<Box<dyn FilterPlugin>>,
+    pub scores: Vec<(Box<dyn ScorePlugin>, i64)>,
+}
+
+/// Why no node fits, per node (upstream's `FitError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitError {
+    pub nodes: usize,
+    /// Node name to the status of the plugin that refused it.
+    pub statuses: BTreeMap<String, Status>,
+}
+
+impl FitError {
+    /// Upstream's FailedScheduling message: `0/3 nodes are available: 1
+    /// Insufficient cpu, 2 node(s) had untolerated taint {k: v}.`
+    pub fn message(&self) -> String {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for status in self.statuses.values() {
+            for r in &status.reasons {
+                *counts.entry(r.as_str()).or_default() += 1;
+            }
+        }
+        let mut parts: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+        parts.sort();
+        format!(
+            "0/{} nodes are available: {}.",
+            self.nodes,
+            parts.join(", ")
+        )
+    }
+
+    /// Whether preemption could help on any node (some refusal is resolvable).
+    pub fn resolvable(&self) -> bool {
+        self.statuses
+            .values()
+            .any(|s| s.code == Code::Unschedulable)
+    }
+}
+
+impl Profile {
+    /// The first refusal of `node` for `pod`, or success.
+    pub fn run_filters(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        for f in &self.filters {
+            let status = f.filter(pod, node);
+            if !status.is_success() {
+                return status;
+            }
+        }
+        Status::success()
+    }
+
+    /// The node `pod` should go to, or why none fits.
+    pub fn find_node(&self, pod: &Pod, nodes: &[NodeInfo]) -> Result<String, FitError> {
+        let mut feasible = Vec::new();
+        let mut statuses = BTreeMap::new();
+        for n in nodes {
+            let status = self.run_filters(pod, n);
+            if status.is_success() {
+                feasible.push(n);
+            } else {
+                statuses.insert(n.name().to_string(), status);
+            }
+        }
+        if feasible.is_empty() {
+            return Err(FitError {
+                nodes: nodes.len(),
+                statuses,
+            });
+        }
+        if feasible.len() == 1 || self.scores.is_empty() {
+            return Ok(feasible[0].name().to_string());
+        }
+        let mut totals = vec![0i64; feasible.len()];
+        for (plugin, weight) in &self.scores {
+            let mut scores: Vec<i64> = feasible.iter().map(|n| plugin.score(pod, n)).collect();
+            plugin.normalize(pod, &mut scores);
+            for (t, s) in totals.iter_mut().zip(scores) {
+                *t += s * weight;
+            }
+        }
+        // Highest total; ties go to the first node in the given order.
+        let best = (0..feasible.len())
+            .max_by_key(|&i| (totals[i], std::cmp::Reverse(i)))
+            .expect("feasible is not empty");
+        Ok(feasible[best].name().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{node, pod};
+    use crate::plugins::test_util::info;
+    use crate::plugins::{
+        node_name::NodeName, node_resources_fit::NodeResourcesFit,
+        node_unschedulable::NodeUnschedulable, taint_toleration::TaintToleration,
+    };
+
+    fn profile() -> Profile {
+        Profile {
+            scheduler_name: "default-scheduler".into(),
+            filters: vec![
+                Box::new(NodeUnschedulable),
+                Box::new(NodeName),
+                Box::new(TaintToleration),
+                Box::new(NodeResourcesFit::default()),
+            ],
+            scores: vec![
+                (Box::new(TaintToleration), 3),
+                (Box::new(NodeResourcesFit::default()), 1),
+            ],
+        }
+    }
+
+    #[test]
+    fn picks_the_least_allocated_feasible_node() {
+        let nodes = [
+            info(
+                node("busy").build(),
+                vec![pod("x").container("3", "1Gi").build()],
+            ),
+            info(
+                node("tainted").taint("k", "v", "NoSchedule").build(),
+                vec![],
+            ),
+            info(node("free").build(), vec![]),
+        ];
+        let p = pod("p").container("500m", "100Mi").build();
+        assert_eq!(profile().find_node(&p, &nodes).unwrap(), "free");
+    }
+
+    #[test]
+    fn says_why_nothing_fits_as_upstream() {
+        let nodes = [
+            info(
+                node("a").build(),
+                vec![pod("x").container("4", "1Gi").build()],
+            ),
+            info(node("b").taint("k", "v", "NoSchedule").build(), vec![]),
+            info(node("c").taint("k", "v", "NoSchedule").build(), vec![]),
+        ];
+        let err = profile()
+            .find_node(&pod("p").container("1", "1Mi").build(), &nodes)
+            .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {k: v}."
+        );
+        assert!(err.resolvable(), "room could be made on a");
+    }
+}

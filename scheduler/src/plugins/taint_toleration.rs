@@ -1,0 +1,156 @@
+//! TaintToleration: a node's NoSchedule and NoExecute taints keep out pods
+//! that do not tolerate them; PreferNoSchedule taints lower the score.
+
+use crate::framework::{FilterPlugin, NodeInfo, Plugin, ScorePlugin, Status, default_normalize};
+use k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
+
+pub const NAME: &str = "TaintToleration";
+
+pub struct TaintToleration;
+
+/// Whether `toleration` tolerates `taint` (upstream's `ToleratesTaint`).
+fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
+    let effect = toleration.effect.as_deref().unwrap_or("");
+    if !effect.is_empty() && effect != taint.effect {
+        return false;
+    }
+    let key = toleration.key.as_deref().unwrap_or("");
+    if !key.is_empty() && key != taint.key {
+        return false;
+    }
+    match toleration.operator.as_deref().unwrap_or("Equal") {
+        "Exists" => true,
+        "Equal" | "" => {
+            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
+        }
+        _ => false,
+    }
+}
+
+pub fn tolerated(taint: &Taint, tolerations: &[Toleration]) -> bool {
+    tolerations.iter().any(|t| tolerates(t, taint))
+}
+
+fn tolerations(pod: &Pod) -> &[Toleration] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.tolerations.as_deref())
+        .unwrap_or_default()
+}
+
+fn taints(node: &NodeInfo) -> &[Taint] {
+    node.node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default()
+}
+
+impl Plugin for TaintToleration {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+impl FilterPlugin for TaintToleration {
+    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        let untolerated = taints(node).iter().find(|t| {
+            matches!(t.effect.as_str(), "NoSchedule" | "NoExecute")
+                && !tolerated(t, tolerations(pod))
+        });
+        match untolerated {
+            Some(t) => Status::unresolvable(format!(
+                "node(s) had untolerated taint {{{}: {}}}",
+                t.key,
+                t.value.as_deref().unwrap_or("")
+            )),
+            None => Status::success(),
+        }
+    }
+}
+
+impl ScorePlugin for TaintToleration {
+    /// Intolerable PreferNoSchedule taints: fewer is better.
+    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+        let prefer: Vec<&Toleration> = tolerations(pod)
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.effect.as_deref(),
+                    None | Some("") | Some("PreferNoSchedule")
+                )
+            })
+            .collect();
+        taints(node)
+            .iter()
+            .filter(|t| {
+                t.effect == "PreferNoSchedule" && !prefer.iter().any(|tol| tolerates(tol, t))
+            })
+            .count() as i64
+    }
+
+    fn normalize(&self, _pod: &Pod, scores: &mut [i64]) {
+        default_normalize(scores, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{node, pod};
+    use crate::plugins::test_util::info;
+
+    #[test]
+    fn filter() {
+        let cases = [
+            ("no taints", node("n").build(), pod("p").build(), None),
+            (
+                "untolerated NoSchedule",
+                node("n").taint("dedicated", "gpu", "NoSchedule").build(),
+                pod("p").build(),
+                Some("node(s) had untolerated taint {dedicated: gpu}"),
+            ),
+            (
+                "tolerated NoSchedule",
+                node("n").taint("dedicated", "gpu", "NoSchedule").build(),
+                pod("p").tolerate("dedicated", "gpu", "NoSchedule").build(),
+                None,
+            ),
+            (
+                "wrong value",
+                node("n").taint("dedicated", "gpu", "NoExecute").build(),
+                pod("p").tolerate("dedicated", "cpu", "NoExecute").build(),
+                Some("node(s) had untolerated taint {dedicated: gpu}"),
+            ),
+            (
+                "PreferNoSchedule does not filter",
+                node("n").taint("soft", "x", "PreferNoSchedule").build(),
+                pod("p").build(),
+                None,
+            ),
+        ];
+        for (name, n, p, want) in cases {
+            let status = TaintToleration.filter(&p, &info(n, vec![]));
+            assert_eq!(status.reasons.first().map(String::as_str), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn score_prefers_fewer_intolerable_soft_taints() {
+        let p = pod("p").build();
+        let nodes = [
+            node("a").build(),
+            node("b").taint("soft", "x", "PreferNoSchedule").build(),
+            node("c")
+                .taint("soft", "x", "PreferNoSchedule")
+                .taint("soft2", "y", "PreferNoSchedule")
+                .build(),
+        ];
+        let mut scores: Vec<i64> = nodes
+            .into_iter()
+            .map(|n| TaintToleration.score(&p, &info(n, vec![])))
+            .collect();
+        TaintToleration.normalize(&p, &mut scores);
+        assert_eq!(scores, [100, 50, 0]);
+    }
+}

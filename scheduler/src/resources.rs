@@ -1,0 +1,157 @@
+//! Resource amounts as the scheduler adds them up: CPU in millicores,
+//! memory and storage in bytes, pods as a count, parsed from Kubernetes
+//! quantities (`500m`, `1.5`, `128Mi`, `1G`, `2e3`).
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use std::collections::BTreeMap;
+
+/// Amounts by resource name; cpu in millicores, everything else in units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources(pub BTreeMap<String, i64>);
+
+/// `quantity` in the unit of `name`: millicores for cpu, else whole units
+/// (rounded up, as upstream's `Value()` does). None if it does not parse.
+pub fn parse(name: &str, quantity: &str) -> Option<i64> {
+    let q = quantity.trim();
+    let split = q
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .or_else(|| q.find(['e', 'E']))
+        .unwrap_or(q.len());
+    let (number, suffix) = q.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale: f64 = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
+        _ => return None,
+    };
+    let units = number * scale;
+    Some(if name == "cpu" {
+        (units * 1000.0).ceil() as i64
+    } else {
+        units.ceil() as i64
+    })
+}
+
+impl Resources {
+    pub fn from_map(map: Option<&BTreeMap<String, Quantity>>) -> Self {
+        let mut out = Resources::default();
+        for (name, q) in map.into_iter().flatten() {
+            if let Some(v) = parse(name, &q.0) {
+                out.0.insert(name.clone(), v);
+            }
+        }
+        out
+    }
+
+    pub fn get(&self, name: &str) -> i64 {
+        self.0.get(name).copied().unwrap_or(0)
+    }
+
+    pub fn add(&mut self, other: &Resources) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    pub fn sub(&mut self, other: &Resources) {
+        for (k, v) in &other.0 {
+            *self.0.entry(k.clone()).or_default() -= v;
+        }
+    }
+
+    /// Each resource at the larger of the two.
+    fn max(&mut self, other: &Resources) {
+        for (k, v) in &other.0 {
+            let e = self.0.entry(k.clone()).or_default();
+            *e = (*e).max(*v);
+        }
+    }
+}
+
+fn requests(c: &Container) -> Resources {
+    Resources::from_map(c.resources.as_ref().and_then(|r| r.requests.as_ref()))
+}
+
+/// What a pod asks of its node (upstream's `PodRequests`): the sum of its
+/// containers, or the largest init container if that is more, plus the
+/// pod overhead.
+pub fn pod_requests(pod: &Pod) -> Resources {
+    let Some(spec) = &pod.spec else {
+        return Resources::default();
+    };
+    let mut sum = Resources::default();
+    for c in &spec.containers {
+        sum.add(&requests(c));
+    }
+    // Sidecars (restartable init containers) run beside what follows them.
+    let mut sidecars = Resources::default();
+    let mut init_peak = Resources::default();
+    for c in spec.init_containers.iter().flatten() {
+        let r = requests(c);
+        if c.restart_policy.as_deref() == Some("Always") {
+            sidecars.add(&r);
+            init_peak.max(&sidecars);
+        } else {
+            let mut during = sidecars.clone();
+            during.add(&r);
+            init_peak.max(&during);
+        }
+    }
+    sum.add(&sidecars);
+    sum.max(&init_peak);
+    sum.add(&Resources::from_map(spec.overhead.as_ref()));
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::pod;
+
+    #[test]
+    fn quantities() {
+        let cases = [
+            ("cpu", "500m", Some(500)),
+            ("cpu", "1", Some(1000)),
+            ("cpu", "1.5", Some(1500)),
+            ("cpu", "0.0001", Some(1)),
+            ("memory", "128Mi", Some(128 << 20)),
+            ("memory", "1G", Some(1_000_000_000)),
+            ("memory", "2e3", Some(2000)),
+            ("memory", "1Ki", Some(1024)),
+            ("pods", "110", Some(110)),
+            ("memory", "12x", None),
+        ];
+        for (name, q, want) in cases {
+            assert_eq!(parse(name, q), want, "{name} {q}");
+        }
+    }
+
+    #[test]
+    fn pod_requests_take_the_init_peak_and_overhead() {
+        let p = pod("p")
+            .container("500m", "100Mi")
+            .container("250m", "50Mi")
+            .init_container("1", "10Mi")
+            .overhead("100m", "0")
+            .build();
+        let r = pod_requests(&p);
+        // Init peak 1000m beats the containers' 750m; plus 100m overhead.
+        assert_eq!(r.get("cpu"), 1100);
+        assert_eq!(r.get("memory"), 150 << 20);
+    }
+}
