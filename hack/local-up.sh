@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs a local control plane on this machine, the hard way but in
 # one command: installs what is missing, builds, writes a CA and certificates,
-# starts etcd and kube-apiserver on loopback, and writes a kubeconfig.
+# starts etcd, kube-apiserver and kube-scheduler on loopback, and writes a
+# kubeconfig.
 #
 #   hack/local-up.sh          start (idempotent: restarts what it started before)
 #   hack/local-up.sh down     stop everything and remove the state
@@ -14,10 +15,11 @@ DIR=${LOCAL_UP_DIR:-$ROOT/_output/local-up}
 ETCD_PORT=${ETCD_PORT:-2379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
 API_PORT=${API_PORT:-6443}
+SCHEDULER_PORT=${SCHEDULER_PORT:-10259}
 PROFILE=${PROFILE:-release}
 
 stop() {
-  for p in kube-apiserver etcd; do
+  for p in kube-scheduler kube-apiserver etcd; do
     if [[ -f $DIR/$p.pid ]]; then
       kill "$(cat "$DIR/$p.pid")" 2>/dev/null || true
       for _ in $(seq 50); do kill -0 "$(cat "$DIR/$p.pid")" 2>/dev/null || break; sleep 0.1; done
@@ -38,9 +40,9 @@ fi
 
 echo ">> building ($PROFILE)"
 if [[ $PROFILE == release ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" -p apiserver --bin kube-apiserver
+  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler
 else
-  cargo build --manifest-path "$ROOT/Cargo.toml" -p apiserver --bin kube-apiserver
+  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler
 fi
 BIN=$ROOT/target/$PROFILE
 
@@ -97,11 +99,22 @@ kubectl config --kubeconfig "$KUBECONFIG_FILE" set-credentials admin \
 kubectl config --kubeconfig "$KUBECONFIG_FILE" set-context local --cluster local --user admin >/dev/null
 kubectl config --kubeconfig "$KUBECONFIG_FILE" use-context local >/dev/null
 
+# The scheduler uses the admin identity until the security issue brings
+# per-component certificates and RBAC.
+echo ">> starting kube-scheduler (health and metrics on https://127.0.0.1:$SCHEDULER_PORT)"
+"$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
+  --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" >"$DIR/kube-scheduler.log" 2>&1 &
+echo $! > "$DIR/kube-scheduler.pid"
+for _ in $(seq 100); do
+  curl -sfk "https://127.0.0.1:$SCHEDULER_PORT/readyz" >/dev/null && break
+  sleep 0.1
+done
+
 kubectl --kubeconfig "$KUBECONFIG_FILE" get namespaces
 cat <<MSG
 
-The control plane is up (etcd and kube-apiserver; scheduler, controllers and
-nodes arrive with their issues). Use it with:
+The control plane is up (etcd, kube-apiserver and kube-scheduler; the
+controllers and nodes arrive with their issues). Use it with:
 
   export KUBECONFIG=$KUBECONFIG_FILE
   kubectl get all -A

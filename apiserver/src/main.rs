@@ -1,17 +1,8 @@
 //! kube-apiserver: parse flags, set up logging, bind, serve until SIGTERM.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() {
-    let opts = match apiserver::options::Options::try_parse() {
-        Ok(o) => o,
-        Err(e) => {
-            let code = if e.use_stderr() { 64 } else { 0 };
-            let _ = e.print();
-            std::process::exit(code);
-        }
-    };
+    let opts: apiserver::options::Options = common::cli::parse_or_exit();
     common::telemetry::init(opts.verbosity);
     let addr = std::net::SocketAddr::new(opts.bind_address, opts.secure_port);
     let listener = match tokio::net::TcpListener::bind(addr).await {

@@ -18,26 +18,7 @@ pub const ETCD_PREFIX: &str = "/registry";
 
 /// Where the binary is: `$KUBE_APISERVER_BIN`, else the workspace's debug build.
 pub fn locate_binary() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(BIN_ENV) {
-        let bin = PathBuf::from(bin);
-        if !bin.is_file() {
-            bail!("{BIN_ENV}={} does not name a file", bin.display());
-        }
-        return Ok(bin);
-    }
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-    };
-    let bin = target.join("debug/kube-apiserver");
-    if !bin.is_file() {
-        bail!(
-            "kube-apiserver binary not found at {}: run `cargo build --bins` first \
-             (or point {BIN_ENV} at a build)",
-            bin.display()
-        );
-    }
-    Ok(bin)
+    process::locate_binary("kube-apiserver", BIN_ENV)
 }
 
 /// Everything needed to (re)start the apiserver with the same identity.

@@ -4,6 +4,7 @@
 //!
 //! Environment:
 //! - `KUBE_APISERVER_BIN`: the binary to test (default `target/debug/kube-apiserver`);
+//! - `KUBE_SCHEDULER_BIN`: the scheduler to test (default `target/debug/kube-scheduler`);
 //! - `KUBECTL_BIN`: kubectl to run (default `/usr/bin/kubectl`);
 //! - `APISERVER_RUST_LOG`: `RUST_LOG` for the apiserver;
 //! - `INTEGRATION_KEEP_DIR`: keep a failed test's directory (logs, etcd data, certificates).
@@ -22,6 +23,7 @@ pub mod etcd;
 pub mod kubectl;
 pub mod pki;
 pub mod process;
+pub mod scheduler;
 
 pub use cluster::{Cluster, ClusterBuilder};
 pub use kubectl::{expect_failure, expect_success};

@@ -31,6 +31,29 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 /// A running daemon whose stdout and stderr are appended to `log`.
+/// A workspace binary: `$env` if set, else the workspace's debug build.
+pub fn locate_binary(name: &str, env: &str) -> Result<PathBuf> {
+    if let Some(bin) = std::env::var_os(env) {
+        let bin = PathBuf::from(bin);
+        if !bin.is_file() {
+            anyhow::bail!("{env}={} does not name a file", bin.display());
+        }
+        return Ok(bin);
+    }
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    };
+    let bin = target.join("debug").join(name);
+    if !bin.is_file() {
+        anyhow::bail!(
+            "{name} binary not found at {}: run `cargo build --bins` first (or point {env} at a build)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
 #[derive(Debug)]
 pub struct ManagedChild {
     name: String,

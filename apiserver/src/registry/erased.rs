@@ -19,6 +19,10 @@ pub struct AdmitContext {
     /// An update of the main resource (not a subresource or internal write):
     /// the strategy's prepare_for_update applies.
     pub main_update: bool,
+    /// A server-internal write (pods/binding): the object is validated as
+    /// it stands, without the update rules meant for clients (a pod's spec
+    /// is immutable to them, yet binding sets its nodeName).
+    pub internal: bool,
 }
 
 /// A decoded, defaulted, validated object ready to store.
@@ -133,7 +137,11 @@ impl<S: Strategy> ObjectStrategy for Typed<S> {
             ctx.name_rule,
             "metadata",
         );
-        errors.extend(self.0.validate_update(&typed, &old));
+        if ctx.internal {
+            errors.extend(self.0.validate(&typed));
+        } else {
+            errors.extend(self.0.validate_update(&typed, &old));
+        }
         Ok(Admitted {
             object: encode(&typed)?,
             unknown_fields,

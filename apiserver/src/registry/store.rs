@@ -336,6 +336,7 @@ impl Store {
             name_rule: info.name_rule,
             find_unknown: opts.field_validation != FieldValidation::Ignore,
             main_update: part == Part::Main,
+            internal: part == Part::Whole,
         }
     }
 

@@ -26,6 +26,9 @@ impl FitError {
     /// Upstream's FailedScheduling message: `0/3 nodes are available: 1
     /// Insufficient cpu, 2 node(s) had untolerated taint {k: v}.`
     pub fn message(&self) -> String {
+        if self.nodes == 0 {
+            return "no nodes available to schedule pods".into();
+        }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for status in self.statuses.values() {
             for r in &status.reasons {
@@ -50,6 +53,27 @@ impl FitError {
 }
 
 impl Profile {
+    /// Upstream's default plugins of this first part, with its weights.
+    pub fn default_plugins(scheduler_name: &str) -> Profile {
+        use crate::plugins::{
+            node_name::NodeName, node_resources_fit::NodeResourcesFit,
+            node_unschedulable::NodeUnschedulable, taint_toleration::TaintToleration,
+        };
+        Profile {
+            scheduler_name: scheduler_name.to_string(),
+            filters: vec![
+                Box::new(NodeUnschedulable),
+                Box::new(NodeName),
+                Box::new(TaintToleration),
+                Box::new(NodeResourcesFit::default()),
+            ],
+            scores: vec![
+                (Box::new(TaintToleration), 3),
+                (Box::new(NodeResourcesFit::default()), 1),
+            ],
+        }
+    }
+
     /// The first refusal of `node` for `pod`, or success.
     pub fn run_filters(&self, pod: &Pod, node: &NodeInfo) -> Status {
         for f in &self.filters {
@@ -62,10 +86,10 @@ impl Profile {
     }
 
     /// The node `pod` should go to, or why none fits.
-    pub fn find_node(&self, pod: &Pod, nodes: &[NodeInfo]) -> Result<String, FitError> {
-        let mut feasible = Vec::new();
+    pub fn find_node(&self, pod: &Pod, nodes: &[&NodeInfo]) -> Result<String, FitError> {
+        let mut feasible: Vec<&NodeInfo> = Vec::new();
         let mut statuses = BTreeMap::new();
-        for n in nodes {
+        for &n in nodes {
             let status = self.run_filters(pod, n);
             if status.is_success() {
                 feasible.push(n);
@@ -103,25 +127,9 @@ mod tests {
     use super::*;
     use crate::fixtures::{node, pod};
     use crate::plugins::test_util::info;
-    use crate::plugins::{
-        node_name::NodeName, node_resources_fit::NodeResourcesFit,
-        node_unschedulable::NodeUnschedulable, taint_toleration::TaintToleration,
-    };
 
     fn profile() -> Profile {
-        Profile {
-            scheduler_name: "default-scheduler".into(),
-            filters: vec![
-                Box::new(NodeUnschedulable),
-                Box::new(NodeName),
-                Box::new(TaintToleration),
-                Box::new(NodeResourcesFit::default()),
-            ],
-            scores: vec![
-                (Box::new(TaintToleration), 3),
-                (Box::new(NodeResourcesFit::default()), 1),
-            ],
-        }
+        Profile::default_plugins("default-scheduler")
     }
 
     #[test]
@@ -138,6 +146,7 @@ mod tests {
             info(node("free").build(), vec![]),
         ];
         let p = pod("p").container("500m", "100Mi").build();
+        let nodes: Vec<&NodeInfo> = nodes.iter().collect();
         assert_eq!(profile().find_node(&p, &nodes).unwrap(), "free");
     }
 
@@ -151,6 +160,7 @@ mod tests {
             info(node("b").taint("k", "v", "NoSchedule").build(), vec![]),
             info(node("c").taint("k", "v", "NoSchedule").build(), vec![]),
         ];
+        let nodes: Vec<&NodeInfo> = nodes.iter().collect();
         let err = profile()
             .find_node(&pod("p").container("1", "1Mi").build(), &nodes)
             .unwrap_err();
@@ -159,5 +169,7 @@ mod tests {
             "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {k: v}."
         );
         assert!(err.resolvable(), "room could be made on a");
+        let none = profile().find_node(&pod("p").build(), &[]).unwrap_err();
+        assert_eq!(none.message(), "no nodes available to schedule pods");
     }
 }

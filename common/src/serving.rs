@@ -1,0 +1,134 @@
+//! The daemons' own HTTPS endpoint (`--secure-port`): `/healthz`,
+//! `/livez`, `/readyz` and `/metrics`, served with a self-signed
+//! certificate made at start, as upstream's components do without
+//! `--tls-cert-file`.
+
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::Full;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServingError {
+    #[error("making the self-signed serving certificate: {0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error("building the TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A TLS configuration with a fresh self-signed certificate for `hosts`.
+pub fn self_signed(
+    hosts: &[String],
+    name: &str,
+) -> Result<Arc<rustls::ServerConfig>, ServingError> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(hosts.to_vec())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{name} self-signed"));
+    let cert = params.self_signed(&key)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// What the endpoint reports: readiness (caches synced, leader or not) and
+/// the metrics registry.
+pub struct Health {
+    pub ready: AtomicBool,
+    pub registry: prometheus::Registry,
+}
+
+impl Health {
+    pub fn new(registry: prometheus::Registry) -> Arc<Self> {
+        Arc::new(Health {
+            ready: AtomicBool::new(false),
+            registry,
+        })
+    }
+
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    fn respond(&self, path: &str) -> Response<Full<Bytes>> {
+        let text = |code: StatusCode, body: String, ct: &'static str| {
+            Response::builder()
+                .status(code)
+                .header(header::CONTENT_TYPE, ct)
+                .body(Full::new(Bytes::from(body)))
+                .expect("valid response")
+        };
+        match path {
+            "/healthz" | "/livez" => text(StatusCode::OK, "ok".into(), "text/plain"),
+            "/readyz" if self.ready.load(Ordering::SeqCst) => {
+                text(StatusCode::OK, "ok".into(), "text/plain")
+            }
+            "/readyz" => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: caches are not synced yet".into(),
+                "text/plain",
+            ),
+            "/metrics" => {
+                let mut out = String::new();
+                let families = self.registry.gather();
+                let _ = prometheus::TextEncoder::new().encode_utf8(&families, &mut out);
+                text(StatusCode::OK, out, "text/plain; version=0.0.4")
+            }
+            _ => text(
+                StatusCode::NOT_FOUND,
+                "404 page not found".into(),
+                "text/plain",
+            ),
+        }
+    }
+}
+
+/// Serves `health` over TLS on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    health: Arc<Health>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let health = health.clone();
+        tokio::spawn(async move {
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+            else {
+                return;
+            };
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let response = health.respond(req.uri().path());
+                    async move { Ok::<_, std::convert::Infallible>(response) }
+                });
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await;
+        });
+    }
+}

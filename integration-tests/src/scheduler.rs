@@ -1,0 +1,84 @@
+//! The `kube-scheduler` binary under test, pointed at a cluster's apiserver.
+
+use crate::Cluster;
+use crate::process::{ManagedChild, STOP_GRACE, free_port, locate_binary};
+use anyhow::{Result, bail};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Environment variable naming the binary to test.
+pub const BIN_ENV: &str = "KUBE_SCHEDULER_BIN";
+
+pub struct Scheduler {
+    child: ManagedChild,
+    pub port: u16,
+}
+
+impl Scheduler {
+    /// Starts the scheduler with the cluster's admin kubeconfig and
+    /// `extra` flags, and waits for its /readyz (caches synced).
+    pub async fn start(cluster: &Cluster, extra: &[&str]) -> Result<Self> {
+        let bin = locate_binary("kube-scheduler", BIN_ENV)?;
+        let port = free_port()?;
+        let mut command = Command::new(bin);
+        command
+            .arg(format!(
+                "--kubeconfig={}",
+                cluster.kubeconfig_path().display()
+            ))
+            .arg(format!("--secure-port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("SCHEDULER_RUST_LOG").unwrap_or("info".into()),
+            );
+        let log = cluster.dir().join(format!("kube-scheduler-{port}.log"));
+        let mut child = ManagedChild::spawn("kube-scheduler", command, &log)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            child.ensure_running()?;
+            if get(port, "/readyz").await.is_ok() {
+                return Ok(Scheduler { child, port });
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-scheduler not ready within 30s:\n{}",
+                    crate::process::tail(&log, 30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The text of its /metrics.
+    pub async fn metrics(&self) -> Result<String> {
+        get(self.port, "/metrics").await
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        crate::process::tail(self.child.log_path(), lines)
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.child.stop(STOP_GRACE);
+    }
+}
+
+/// GET over HTTPS with curl: the scheduler's certificate is self-signed,
+/// made at its start (loopback only).
+async fn get(port: u16, path: &str) -> Result<String> {
+    let out = tokio::process::Command::new("curl")
+        .args(["-sk", "--max-time", "5", "-w", "\n%{http_code}"])
+        .arg(format!("https://127.0.0.1:{port}{path}"))
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "000"));
+    if code != "200" {
+        bail!("GET {path}: HTTP {code}: {body}");
+    }
+    Ok(body.to_string())
+}

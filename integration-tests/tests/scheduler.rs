@@ -1,0 +1,192 @@
+//! kube-scheduler against the real apiserver and etcd, with Node objects
+//! made by the test (no kubelet): placement by resources and taints, the
+//! FailedScheduling message, an unschedulable pod placed once a node
+//! appears, profiles by schedulerName, and its metrics.
+
+use integration_tests::Cluster;
+use integration_tests::scheduler::Scheduler;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn add_node(cluster: &Cluster, name: &str, cpu: &str, taint: Option<(&str, &str)>) {
+    let nodes: Api<Node> = Api::all(cluster.client().await);
+    let mut node: Node = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+        "spec": {},
+    }))
+    .unwrap();
+    if let Some((k, v)) = taint {
+        node.spec.as_mut().unwrap().taints = Some(vec![
+            serde_json::from_value(json!({"key": k, "value": v, "effect": "NoSchedule"})).unwrap(),
+        ]);
+    }
+    nodes
+        .create(&PostParams::default(), &node)
+        .await
+        .expect("create node");
+    let capacity = json!({"cpu": cpu, "memory": "8Gi", "pods": "110"});
+    let status = json!({"status": {"capacity": capacity, "allocatable": capacity,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "test node"}]}});
+    nodes
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .expect("node status");
+}
+
+async fn add_pod(cluster: &Cluster, name: &str, cpu: &str, scheduler: Option<&str>) {
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]},
+    });
+    if let Some(s) = scheduler {
+        pod["spec"]["schedulerName"] = json!(s);
+    }
+    pods.create(
+        &PostParams::default(),
+        &serde_json::from_value(pod).unwrap(),
+    )
+    .await
+    .expect("create pod");
+}
+
+/// The node `name` is bound to, waiting up to `within`.
+async fn node_of(cluster: &Cluster, name: &str, within: Duration) -> Option<String> {
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let deadline = Instant::now() + within;
+    loop {
+        let pod = pods.get(name).await.expect("get pod");
+        if let Some(n) = pod.spec.and_then(|s| s.node_name) {
+            return Some(n);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Notes of the events about pod `name` with `reason`, waiting for one.
+async fn event_notes(cluster: &Cluster, name: &str, reason: &str) -> Vec<String> {
+    let events: Api<Event> = Api::namespaced(cluster.client().await, "default");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let notes: Vec<String> = events
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| {
+                e.reason.as_deref() == Some(reason)
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .filter_map(|e| e.note)
+            .collect();
+        if !notes.is_empty() || Instant::now() > deadline {
+            return notes;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn places_pods_by_resources_and_taints_and_says_why_not() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let config = cluster.dir().join("scheduler.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nleaderElection:\n  leaderElect: false\nprofiles:\n- schedulerName: default-scheduler\n- schedulerName: my-scheduler\n",
+    )
+    .unwrap();
+    add_node(&cluster, "big", "4", None).await;
+    add_node(&cluster, "small", "2", None).await;
+    let scheduler = Scheduler::start(&cluster, &[&format!("--config={}", config.display())])
+        .await
+        .expect("scheduler starts");
+    let wait = Duration::from_secs(15);
+
+    // Only the big node has room for 3 CPUs.
+    add_pod(&cluster, "three-cpus", "3", None).await;
+    assert_eq!(
+        node_of(&cluster, "three-cpus", wait).await.as_deref(),
+        Some("big"),
+        "{}",
+        scheduler.log_tail(20)
+    );
+    assert_eq!(
+        event_notes(&cluster, "three-cpus", "Scheduled").await,
+        ["Successfully assigned default/three-cpus to big"]
+    );
+    // The assumed/bound pod counts: 1.5 more CPUs only fit on small now.
+    add_pod(&cluster, "one-and-a-half", "1500m", None).await;
+    assert_eq!(
+        node_of(&cluster, "one-and-a-half", wait).await.as_deref(),
+        Some("small")
+    );
+
+    // A pod for the second profile is placed too; one for an unknown
+    // scheduler is left alone.
+    add_pod(&cluster, "custom", "100m", Some("my-scheduler")).await;
+    assert!(node_of(&cluster, "custom", wait).await.is_some());
+    add_pod(&cluster, "someone-elses", "100m", Some("other-scheduler")).await;
+    assert_eq!(
+        node_of(&cluster, "someone-elses", Duration::from_secs(2)).await,
+        None
+    );
+
+    // Nothing fits 3 more CPUs, and a tainted node does not help.
+    add_node(&cluster, "tainted", "8", Some(("dedicated", "gpu"))).await;
+    add_pod(&cluster, "too-big", "3", None).await;
+    assert_eq!(
+        node_of(&cluster, "too-big", Duration::from_secs(2)).await,
+        None
+    );
+    let notes = event_notes(&cluster, "too-big", "FailedScheduling").await;
+    assert!(
+        notes.contains(
+            &"0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 Insufficient cpu."
+                .to_string()
+        ),
+        "{notes:?}"
+    );
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let condition = pods
+        .get("too-big")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.conditions)
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled")
+        .expect("a PodScheduled condition");
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("False", Some("Unschedulable"))
+    );
+
+    // A node with room appears: the waiting pod goes there.
+    add_node(&cluster, "new", "8", None).await;
+    assert_eq!(
+        node_of(&cluster, "too-big", wait).await.as_deref(),
+        Some("new"),
+        "{}",
+        scheduler.log_tail(20)
+    );
+
+    let metrics = scheduler.metrics().await.expect("metrics");
+    assert!(
+        metrics.contains(
+            "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 3"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains("scheduler_pending_pods{queue=\"active\"}"));
+    assert!(metrics.contains("scheduler_scheduling_attempt_duration_seconds_bucket"));
+}

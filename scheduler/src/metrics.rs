@@ -1,0 +1,62 @@
+//! The scheduler's metrics, with upstream's names and labels.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+pub struct Metrics {
+    pub registry: Registry,
+    /// `result`: scheduled, unschedulable, error.
+    pub attempts: IntCounterVec,
+    pub attempt_duration: HistogramVec,
+    /// `queue`: active, backoff, unschedulable.
+    pub pending: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let attempts = IntCounterVec::new(
+            Opts::new(
+                "scheduler_schedule_attempts_total",
+                "Number of attempts to schedule pods, by the result.",
+            ),
+            &["result", "profile"],
+        )
+        .expect("valid metric");
+        let attempt_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "scheduler_scheduling_attempt_duration_seconds",
+                "Scheduling attempt latency in seconds (scheduling algorithm + binding)",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 2.0, 15).expect("valid buckets")),
+            &["result", "profile"],
+        )
+        .expect("valid metric");
+        let pending = IntGaugeVec::new(
+            Opts::new(
+                "scheduler_pending_pods",
+                "Number of pending pods, by the queue type.",
+            ),
+            &["queue"],
+        )
+        .expect("valid metric");
+        for m in [
+            Box::new(attempts.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(attempt_duration.clone()),
+            Box::new(pending.clone()),
+        ] {
+            registry.register(m).expect("registered once");
+        }
+        Metrics {
+            registry,
+            attempts,
+            attempt_duration,
+            pending,
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

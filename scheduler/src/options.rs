@@ -1,0 +1,139 @@
+//! kube-scheduler's flags, with upstream's names.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kube-scheduler", about = "Places pods on nodes", version)]
+pub struct Options {
+    /// Path to a kubeconfig with the apiserver's address and credentials.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// A KubeSchedulerConfiguration file (kubescheduler.config.k8s.io/v1).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// HTTPS port for /healthz, /readyz and /metrics; 0 disables it.
+    #[arg(long, default_value_t = 10259)]
+    pub secure_port: u16,
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// Leader election over a Lease, so that only one of several schedulers acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Log verbosity, as klog's -v.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+}
+
+/// The parts of a KubeSchedulerConfiguration this scheduler acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub kubeconfig: Option<PathBuf>,
+    /// One profile per schedulerName.
+    pub profiles: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("{0} is not a KubeSchedulerConfiguration: {1}")]
+    Parse(String, String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl Options {
+    /// Settings from the flags and the `--config` file, refusing what is
+    /// not built yet rather than ignoring it.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut settings = Settings {
+            kubeconfig: self.kubeconfig.clone(),
+            profiles: vec!["default-scheduler".into()],
+        };
+        let mut leader_elect = self.leader_elect;
+        if let Some(path) = &self.config {
+            let shown = path.display().to_string();
+            let text =
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read(shown.clone(), e))?;
+            let doc: serde_json::Value = serde_yaml_ng::from_str(&text)
+                .map_err(|e| ConfigError::Parse(shown.clone(), e.to_string()))?;
+            if doc["apiVersion"] != "kubescheduler.config.k8s.io/v1"
+                || doc["kind"] != "KubeSchedulerConfiguration"
+            {
+                return Err(ConfigError::Parse(
+                    shown,
+                    "want apiVersion kubescheduler.config.k8s.io/v1, kind KubeSchedulerConfiguration".into(),
+                ));
+            }
+            if let Some(kc) = doc["clientConnection"]["kubeconfig"].as_str()
+                && settings.kubeconfig.is_none()
+            {
+                settings.kubeconfig = Some(kc.into());
+            }
+            if let Some(le) = doc["leaderElection"]["leaderElect"].as_bool() {
+                leader_elect = le;
+            }
+            if let Some(profiles) = doc["profiles"].as_array() {
+                settings.profiles.clear();
+                for p in profiles {
+                    if p.get("plugins").is_some() || p.get("pluginConfig").is_some() {
+                        return Err(ConfigError::Unsupported(
+                            "per-profile plugins and pluginConfig are not supported by this kube-scheduler yet".into(),
+                        ));
+                    }
+                    let name = p["schedulerName"].as_str().unwrap_or("default-scheduler");
+                    settings.profiles.push(name.to_string());
+                }
+            }
+        }
+        if leader_elect {
+            return Err(ConfigError::Unsupported(
+                "leader election is not built yet: run a single kube-scheduler with --leader-elect=false".into(),
+            ));
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        Options::try_parse_from(std::iter::once("kube-scheduler").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    #[test]
+    fn leader_election_is_refused_until_built() {
+        assert!(matches!(
+            parse(&[]).settings(),
+            Err(ConfigError::Unsupported(_))
+        ));
+        let s = parse(&["--leader-elect=false"]).settings().unwrap();
+        assert_eq!(s.profiles, ["default-scheduler"]);
+    }
+
+    #[test]
+    fn profiles_come_from_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("sched-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("config.yaml");
+        std::fs::write(
+            &file,
+            "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nclientConnection:\n  kubeconfig: /etc/kubernetes/scheduler.kubeconfig\nleaderElection:\n  leaderElect: false\nprofiles:\n- schedulerName: default-scheduler\n- schedulerName: my-scheduler\n",
+        )
+        .unwrap();
+        let s = parse(&["--config", file.to_str().unwrap()])
+            .settings()
+            .unwrap();
+        assert_eq!(s.profiles, ["default-scheduler", "my-scheduler"]);
+        assert_eq!(
+            s.kubeconfig.as_deref(),
+            Some(std::path::Path::new("/etc/kubernetes/scheduler.kubeconfig"))
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
