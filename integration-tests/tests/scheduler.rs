@@ -180,10 +180,24 @@ async fn places_pods_by_resources_and_taints_and_says_why_not() {
         scheduler.log_tail(20)
     );
 
+    // nodeSelector (NodeAffinity) pins a pod to a node that has room elsewhere too.
+    let pinned: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "pinned"},
+        "spec": {"nodeSelector": {"kubernetes.io/hostname": "small"},
+                 "containers": [{"name": "c", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pinned).await.unwrap();
+    assert_eq!(
+        node_of(&cluster, "pinned", wait).await.as_deref(),
+        Some("small")
+    );
+
     let metrics = scheduler.metrics().await.expect("metrics");
     assert!(
         metrics.contains(
-            "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 3"
+            "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 4"
         ),
         "{metrics}"
     );

@@ -53,11 +53,14 @@ impl FitError {
 }
 
 impl Profile {
-    /// Upstream's default plugins of this first part, with its weights.
+    /// Upstream's default plugins, as far as they are built, in upstream's
+    /// order and with its score weights.
     pub fn default_plugins(scheduler_name: &str) -> Profile {
         use crate::plugins::{
-            node_name::NodeName, node_resources_fit::NodeResourcesFit,
-            node_unschedulable::NodeUnschedulable, taint_toleration::TaintToleration,
+            node_affinity::NodeAffinity, node_name::NodeName, node_ports::NodePorts,
+            node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
+            node_resources_fit::NodeResourcesFit, node_unschedulable::NodeUnschedulable,
+            taint_toleration::TaintToleration,
         };
         Profile {
             scheduler_name: scheduler_name.to_string(),
@@ -65,11 +68,15 @@ impl Profile {
                 Box::new(NodeUnschedulable),
                 Box::new(NodeName),
                 Box::new(TaintToleration),
+                Box::new(NodeAffinity),
+                Box::new(NodePorts),
                 Box::new(NodeResourcesFit::default()),
             ],
             scores: vec![
                 (Box::new(TaintToleration), 3),
+                (Box::new(NodeAffinity), 2),
                 (Box::new(NodeResourcesFit::default()), 1),
+                (Box::new(NodeResourcesBalancedAllocation), 1),
             ],
         }
     }

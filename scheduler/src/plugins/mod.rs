@@ -1,6 +1,9 @@
 //! The in-tree plugins, one file each, and the registry that names them.
 
+pub mod node_affinity;
 pub mod node_name;
+pub mod node_ports;
+pub mod node_resources_balanced_allocation;
 pub mod node_resources_fit;
 pub mod node_unschedulable;
 pub mod taint_toleration;

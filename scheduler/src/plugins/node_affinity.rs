@@ -1,0 +1,215 @@
+//! NodeAffinity: `nodeSelector` and required node affinity terms filter
+//! nodes; preferred terms add their weights to the score.
+
+use crate::framework::{FilterPlugin, NodeInfo, Plugin, ScorePlugin, Status, default_normalize};
+use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod};
+
+pub const NAME: &str = "NodeAffinity";
+pub const REASON: &str = "node(s) didn't match Pod's node affinity/selector";
+
+pub struct NodeAffinity;
+
+fn label<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
+    node.metadata.labels.as_ref()?.get(key).map(String::as_str)
+}
+
+/// One requirement against a value (None: the label or field is absent).
+fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
+    let values = r.values.as_deref().unwrap_or_default();
+    let number = |s: &str| s.parse::<i64>().ok();
+    match r.operator.as_str() {
+        "In" => value.is_some_and(|v| values.iter().any(|x| x == v)),
+        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| x == v)),
+        "Exists" => value.is_some(),
+        "DoesNotExist" => value.is_none(),
+        "Gt" | "Lt" => {
+            let (Some(v), Some(bound)) = (
+                value.and_then(number),
+                values.first().and_then(|b| number(b)),
+            ) else {
+                return false;
+            };
+            if r.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
+        }
+        _ => false,
+    }
+}
+
+/// A term matches when all its expressions and fields do; an empty term
+/// matches nothing (upstream).
+pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
+    let exprs = term.match_expressions.as_deref().unwrap_or_default();
+    let fields = term.match_fields.as_deref().unwrap_or_default();
+    if exprs.is_empty() && fields.is_empty() {
+        return false;
+    }
+    exprs
+        .iter()
+        .all(|r| requirement_matches(r, label(node, &r.key)))
+        && fields.iter().all(|r| {
+            let value = (r.key == "metadata.name")
+                .then(|| node.metadata.name.as_deref())
+                .flatten();
+            requirement_matches(r, value)
+        })
+}
+
+/// Whether `node` satisfies `pod`'s nodeSelector and required affinity.
+pub fn required_matches(pod: &Pod, node: &Node) -> bool {
+    let Some(spec) = &pod.spec else {
+        return true;
+    };
+    let selector_ok = spec
+        .node_selector
+        .iter()
+        .flatten()
+        .all(|(k, v)| label(node, k) == Some(v.as_str()));
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|na| {
+            na.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    let affinity_ok =
+        required.is_none_or(|r| r.node_selector_terms.iter().any(|t| term_matches(t, node)));
+    selector_ok && affinity_ok
+}
+
+impl Plugin for NodeAffinity {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+}
+
+impl FilterPlugin for NodeAffinity {
+    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        if required_matches(pod, &node.node) {
+            Status::success()
+        } else {
+            Status::unresolvable(REASON)
+        }
+    }
+}
+
+impl ScorePlugin for NodeAffinity {
+    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+        pod.spec
+            .as_ref()
+            .and_then(|s| s.affinity.as_ref())
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|na| {
+                na.preferred_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .into_iter()
+            .flatten()
+            .filter(|p| p.weight != 0 && term_matches(&p.preference, &node.node))
+            .map(|p| i64::from(p.weight))
+            .sum()
+    }
+
+    fn normalize(&self, _pod: &Pod, scores: &mut [i64]) {
+        default_normalize(scores, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{node, pod};
+    use crate::plugins::test_util::info;
+    use serde_json::json;
+
+    fn with_affinity(affinity: serde_json::Value) -> Pod {
+        let mut p = pod("p").build();
+        p.spec.as_mut().unwrap().affinity = Some(serde_json::from_value(affinity).unwrap());
+        p
+    }
+
+    fn zone(name: &str, zone: &str) -> Node {
+        let mut n = node(name).build();
+        n.metadata.labels = Some(
+            [
+                ("topology.kubernetes.io/zone".to_string(), zone.to_string()),
+                ("cores".to_string(), "8".to_string()),
+            ]
+            .into(),
+        );
+        n
+    }
+
+    #[test]
+    fn filter() {
+        let mut by_selector = pod("p").build();
+        by_selector.spec.as_mut().unwrap().node_selector =
+            Some([("topology.kubernetes.io/zone".to_string(), "a".to_string())].into());
+        let required = |op: &str, values: serde_json::Value| {
+            with_affinity(
+                json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": op, "values": values}]}]}}}),
+            )
+        };
+        let cases = [
+            ("no constraints", pod("p").build(), "a", true),
+            ("selector matches", by_selector.clone(), "a", true),
+            ("selector does not", by_selector, "b", false),
+            ("In", required("In", json!(["a", "c"])), "a", true),
+            ("NotIn", required("NotIn", json!(["a"])), "a", false),
+            ("Exists", required("Exists", json!([])), "b", true),
+            (
+                "DoesNotExist",
+                required("DoesNotExist", json!([])),
+                "b",
+                false,
+            ),
+            (
+                "Gt on a number",
+                with_affinity(
+                    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": "cores", "operator": "Gt", "values": ["4"]}]}]}}}),
+                ),
+                "a",
+                true,
+            ),
+            (
+                "matchFields on the name",
+                with_affinity(
+                    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["other"]}]}]}}}),
+                ),
+                "a",
+                false,
+            ),
+        ];
+        for (name, p, z, fits) in cases {
+            let status = NodeAffinity.filter(&p, &info(zone("n", z), vec![]));
+            assert_eq!(status.is_success(), fits, "{name}");
+            if !fits {
+                assert_eq!(status.reasons, [REASON], "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn score_adds_matching_preference_weights() {
+        let p = with_affinity(
+            json!({"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 80, "preference": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}]}},
+                {"weight": 20, "preference": {"matchExpressions": [{"key": "cores", "operator": "Exists"}]}},
+            ]}}),
+        );
+        let mut scores: Vec<i64> = [zone("x", "a"), zone("y", "b")]
+            .into_iter()
+            .map(|n| NodeAffinity.score(&p, &info(n, vec![])))
+            .collect();
+        assert_eq!(scores, [100, 20]);
+        NodeAffinity.normalize(&p, &mut scores);
+        assert_eq!(scores, [100, 20]);
+    }
+}
