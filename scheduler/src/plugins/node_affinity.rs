@@ -51,9 +51,12 @@ pub fn term_matches(term: &NodeSelectorTerm, node: &Node) -> bool {
         .iter()
         .all(|r| requirement_matches(r, label(node, &r.key)))
         && fields.iter().all(|r| {
-            let value = (r.key == "metadata.name")
-                .then(|| node.metadata.name.as_deref())
-                .flatten();
+            // metadata.name is the only field upstream selects on.
+            let value = node
+                .metadata
+                .name
+                .as_deref()
+                .filter(|_| r.key == "metadata.name");
             requirement_matches(r, value)
         })
 }
