@@ -102,7 +102,7 @@ kubectl config --kubeconfig "$KUBECONFIG_FILE" use-context local >/dev/null
 # The scheduler uses the admin identity until the security issue brings
 # per-component certificates and RBAC.
 echo ">> starting kube-scheduler (health and metrics on https://127.0.0.1:$SCHEDULER_PORT)"
-"$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
+"$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" \
   --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" >"$DIR/kube-scheduler.log" 2>&1 &
 echo $! > "$DIR/kube-scheduler.pid"
 for _ in $(seq 100); do

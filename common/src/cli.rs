@@ -12,3 +12,62 @@ pub fn parse_or_exit<T: clap::Parser>() -> T {
         }
     }
 }
+
+/// A Go duration as upstream flags take it: `15s`, `100ms`, `1m30s`, `2h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return Err("an empty duration".into());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("{s:?}: a number without a unit"))?;
+        let (number, tail) = rest.split_at(digits);
+        let number: f64 = number
+            .parse()
+            .map_err(|_| format!("{s:?}: not a duration"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(format!("{s:?}: unknown unit {unit:?}")),
+        };
+        total += number * scale;
+        rest = tail;
+    }
+    Ok(std::time::Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations() {
+        let cases = [
+            ("15s", Ok(Duration::from_secs(15))),
+            ("100ms", Ok(Duration::from_millis(100))),
+            ("1m30s", Ok(Duration::from_secs(90))),
+            ("0", Ok(Duration::ZERO)),
+            ("1.5h", Ok(Duration::from_secs(5400))),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_duration(s), want, "{s}");
+        }
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

@@ -1,9 +1,10 @@
-//! What the daemons share: apiserver clients, the health and metrics
-//! endpoint, selectors, logging setup and shutdown signals.
+//! What the daemons share: apiserver clients, leader election, the health
+//! and metrics endpoint, selectors, logging setup and shutdown signals.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod client;
+pub mod leader;
 pub mod selectors;
 pub mod serving;
 pub mod shutdown;

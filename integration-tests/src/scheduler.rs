@@ -56,6 +56,20 @@ impl Scheduler {
         get(self.port, "/metrics").await
     }
 
+    pub fn pid(&self) -> Option<u32> {
+        self.child.pid()
+    }
+
+    /// Ends it abruptly (SIGKILL), as a crash would: nothing is released.
+    pub fn kill(&mut self) {
+        if let Some(pid) = self.child.pid() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        self.child.stop(Duration::from_secs(1));
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         crate::process::tail(self.child.log_path(), lines)
     }

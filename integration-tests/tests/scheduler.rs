@@ -5,6 +5,7 @@
 
 use integration_tests::Cluster;
 use integration_tests::scheduler::Scheduler;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -203,4 +204,77 @@ async fn places_pods_by_resources_and_taints_and_says_why_not() {
     );
     assert!(metrics.contains("scheduler_pending_pods{queue=\"active\"}"));
     assert!(metrics.contains("scheduler_scheduling_attempt_duration_seconds_bucket"));
+}
+
+/// The holder of the scheduler's lease, waiting for one.
+async fn lease_holder(cluster: &Cluster) -> (String, i32) {
+    let leases: Api<Lease> = Api::namespaced(cluster.client().await, "kube-system");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(spec) = leases
+            .get_opt("kube-scheduler")
+            .await
+            .unwrap()
+            .and_then(|l| l.spec)
+            && let Some(holder) = spec.holder_identity.filter(|h| !h.is_empty())
+        {
+            return (holder, spec.lease_transitions.unwrap_or(0));
+        }
+        assert!(Instant::now() < deadline, "no scheduler took the lease");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_standby_scheduler_takes_over_when_the_leader_dies() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    add_node(&cluster, "n1", "4", None).await;
+    let fast = [
+        "--leader-elect=true",
+        "--leader-elect-lease-duration=2s",
+        "--leader-elect-renew-deadline=1500ms",
+        "--leader-elect-retry-period=200ms",
+    ];
+    let mut a = Scheduler::start(&cluster, &fast)
+        .await
+        .expect("first scheduler");
+    let (first_holder, _) = lease_holder(&cluster).await;
+    let mut b = Scheduler::start(&cluster, &fast)
+        .await
+        .expect("second scheduler");
+    add_pod(&cluster, "before", "100m", None).await;
+    assert!(
+        node_of(&cluster, "before", Duration::from_secs(15))
+            .await
+            .is_some()
+    );
+    // Only the leader schedules: the standby made no attempt.
+    let attempts = |m: &str| {
+        m.lines()
+            .any(|l| l.starts_with("scheduler_schedule_attempts_total{"))
+    };
+    let (leader, standby) = if attempts(&a.metrics().await.unwrap()) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    assert!(
+        !attempts(&standby.metrics().await.unwrap()),
+        "the standby scheduled"
+    );
+
+    // The leader crashes without releasing: the standby waits out the lease.
+    leader.kill();
+    add_pod(&cluster, "after", "100m", None).await;
+    assert!(
+        node_of(&cluster, "after", Duration::from_secs(20))
+            .await
+            .is_some(),
+        "{}",
+        standby.log_tail(20)
+    );
+    let (holder, transitions) = lease_holder(&cluster).await;
+    assert_ne!(holder, first_holder);
+    assert!(transitions >= 1, "leaseTransitions {transitions}");
+    assert!(attempts(&standby.metrics().await.unwrap()));
 }

@@ -7,8 +7,9 @@
 //! plugins; the priority queue with backoff and an unschedulable pool;
 //! the cache with assumed pods; binding; Scheduled / FailedScheduling
 //! events and the PodScheduled condition; profiles by schedulerName;
-//! metrics. Not yet: the other plugins and extension points, preemption,
-//! per-profile plugin configuration and leader election (refused at start).
+//! metrics; leader election over a Lease. Not yet: the other plugins and
+//! extension points, preemption, per-profile plugin configuration (refused
+//! at start).
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -26,14 +27,25 @@ mod fixtures;
 use framework::Profile;
 use std::sync::Arc;
 
-/// Runs the scheduler until `shutdown` resolves: informers, the worker and
-/// the HTTPS health endpoint (when `listener` is given).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Serving(#[from] common::serving::ServingError),
+    /// Upstream exits too: a scheduler that may no longer be the only one
+    /// acting must stop at once.
+    #[error("leader election lost")]
+    LostLeadership,
+}
+
+/// Runs the scheduler until `shutdown` resolves: informers, the worker
+/// (once the caches are synced and, with leader election, once it leads)
+/// and the HTTPS health endpoint (when `listener` is given).
 pub async fn run(
     settings: options::Settings,
     client: kube::Client,
     listener: Option<tokio::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), common::serving::ServingError> {
+) -> Result<(), RunError> {
     let metrics = Arc::new(metrics::Metrics::new());
     let health = common::serving::Health::new(metrics.registry.clone());
     let profiles = settings
@@ -41,7 +53,7 @@ pub async fn run(
         .iter()
         .map(|name| Profile::default_plugins(name))
         .collect();
-    let sched = scheduler::Scheduler::new(client, profiles, metrics);
+    let sched = scheduler::Scheduler::new(client.clone(), profiles, metrics);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = listener {
@@ -63,21 +75,49 @@ pub async fn run(
     let (pods_tx, pods_rx) = tokio::sync::oneshot::channel();
     tasks.spawn(sched.clone().watch_nodes(nodes_tx));
     tasks.spawn(sched.clone().watch_pods(pods_tx));
-    {
-        let sched = sched.clone();
-        let health = health.clone();
-        tasks.spawn(async move {
-            // No worker before the caches have synced (as upstream's WaitForCacheSync).
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut elector = settings
+        .leader_election
+        .map(|cfg| common::leader::LeaderElector::new(client, cfg));
+    let mut stop = stop_rx.clone();
+    let worker = tokio::spawn(async move {
+        let schedule = async {
+            // No worker before the caches have synced (upstream's WaitForCacheSync).
             let _ = nodes_rx.await;
             let _ = pods_rx.await;
-            tracing::info!(nodes = sched.node_count(), "caches synced, scheduling");
+            tracing::info!(nodes = sched.node_count(), "caches synced");
             health.set_ready();
-            sched.run_worker().await;
-        });
-    }
-    shutdown.await;
+            match &mut elector {
+                None => sched.run_worker().await,
+                Some(e) => {
+                    tracing::info!(
+                        identity = e.identity(),
+                        "attempting to acquire the leader lease"
+                    );
+                    e.acquire().await;
+                    tokio::select! {
+                        _ = sched.clone().run_worker() => {}
+                        _ = e.hold() => { let _ = lost_tx.send(()); }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = schedule => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        // A clean stop hands the lease over at once.
+        if let Some(e) = &mut elector {
+            e.release().await;
+        }
+    });
+    let result = tokio::select! {
+        _ = shutdown => Ok(()),
+        Ok(()) = lost_rx => Err(RunError::LostLeadership),
+    };
     let _ = stop_tx.send(true);
+    let _ = worker.await;
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
-    Ok(())
+    result
 }

@@ -3,6 +3,7 @@
 use clap::Parser;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "kube-scheduler", about = "Places pods on nodes", version)]
@@ -21,6 +22,19 @@ pub struct Options {
     /// Leader election over a Lease, so that only one of several schedulers acts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
+    /// How long a lease is valid without renewal before others may take it.
+    #[arg(long, default_value = "15s", value_parser = common::cli::parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it gives up.
+    #[arg(long, default_value = "10s", value_parser = common::cli::parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+    /// How often candidates try to acquire or renew.
+    #[arg(long, default_value = "2s", value_parser = common::cli::parse_duration)]
+    pub leader_elect_retry_period: Duration,
+    #[arg(long, default_value = "kube-scheduler")]
+    pub leader_elect_resource_name: String,
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
     /// Log verbosity, as klog's -v.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,
@@ -32,6 +46,8 @@ pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     /// One profile per schedulerName.
     pub profiles: Vec<String>,
+    /// None: `--leader-elect=false`, act alone.
+    pub leader_election: Option<common::leader::LeaseConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,8 +67,16 @@ impl Options {
         let mut settings = Settings {
             kubeconfig: self.kubeconfig.clone(),
             profiles: vec!["default-scheduler".into()],
+            leader_election: None,
         };
         let mut leader_elect = self.leader_elect;
+        let mut lease = common::leader::LeaseConfig::new(
+            &self.leader_elect_resource_namespace,
+            &self.leader_elect_resource_name,
+        );
+        lease.lease_duration = self.leader_elect_lease_duration;
+        lease.renew_deadline = self.leader_elect_renew_deadline;
+        lease.retry_period = self.leader_elect_retry_period;
         if let Some(path) = &self.config {
             let shown = path.display().to_string();
             let text =
@@ -72,8 +96,37 @@ impl Options {
             {
                 settings.kubeconfig = Some(kc.into());
             }
-            if let Some(le) = doc["leaderElection"]["leaderElect"].as_bool() {
-                leader_elect = le;
+            let le = &doc["leaderElection"];
+            if let Some(on) = le["leaderElect"].as_bool() {
+                leader_elect = on;
+            }
+            let duration = |field: &str| -> Result<Option<Duration>, ConfigError> {
+                le[field]
+                    .as_str()
+                    .map(|d| {
+                        common::cli::parse_duration(d).map_err(|e| {
+                            ConfigError::Parse(
+                                shown.clone(),
+                                format!("leaderElection.{field}: {e}"),
+                            )
+                        })
+                    })
+                    .transpose()
+            };
+            if let Some(d) = duration("leaseDuration")? {
+                lease.lease_duration = d;
+            }
+            if let Some(d) = duration("renewDeadline")? {
+                lease.renew_deadline = d;
+            }
+            if let Some(d) = duration("retryPeriod")? {
+                lease.retry_period = d;
+            }
+            if let Some(n) = le["resourceName"].as_str() {
+                lease.name = n.into();
+            }
+            if let Some(n) = le["resourceNamespace"].as_str() {
+                lease.namespace = n.into();
             }
             if let Some(profiles) = doc["profiles"].as_array() {
                 settings.profiles.clear();
@@ -89,9 +142,12 @@ impl Options {
             }
         }
         if leader_elect {
-            return Err(ConfigError::Unsupported(
-                "leader election is not built yet: run a single kube-scheduler with --leader-elect=false".into(),
-            ));
+            if lease.renew_deadline >= lease.lease_duration {
+                return Err(ConfigError::Unsupported(
+                    "leaseDuration must be greater than renewDeadline".into(),
+                ));
+            }
+            settings.leader_election = Some(lease);
         }
         Ok(settings)
     }
@@ -107,13 +163,29 @@ mod tests {
     }
 
     #[test]
-    fn leader_election_is_refused_until_built() {
-        assert!(matches!(
-            parse(&[]).settings(),
-            Err(ConfigError::Unsupported(_))
-        ));
+    fn leader_election_follows_upstreams_flags() {
+        let s = parse(&[]).settings().unwrap();
+        let lease = s.leader_election.expect("on by default");
+        assert_eq!(
+            (lease.namespace.as_str(), lease.name.as_str()),
+            ("kube-system", "kube-scheduler")
+        );
+        assert_eq!(lease.lease_duration, Duration::from_secs(15));
         let s = parse(&["--leader-elect=false"]).settings().unwrap();
+        assert!(s.leader_election.is_none());
         assert_eq!(s.profiles, ["default-scheduler"]);
+        let fast = parse(&[
+            "--leader-elect-lease-duration=2s",
+            "--leader-elect-renew-deadline=1s",
+            "--leader-elect-retry-period=200ms",
+        ]);
+        let lease = fast.settings().unwrap().leader_election.unwrap();
+        assert_eq!(lease.retry_period, Duration::from_millis(200));
+        let bad = parse(&[
+            "--leader-elect-lease-duration=1s",
+            "--leader-elect-renew-deadline=2s",
+        ]);
+        assert!(bad.settings().is_err());
     }
 
     #[test]
