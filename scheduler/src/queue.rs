@@ -35,10 +35,17 @@ struct Entry {
 
 type ActiveKey = (Reverse<i32>, String, String);
 
+/// Entries by uid, plus an ordered index per place, so that popping,
+/// backing off and counting never scan every pending pod.
 #[derive(Default)]
 struct Inner {
     entries: HashMap<String, Entry>,
     active: BTreeSet<ActiveKey>,
+    /// (ready at, uid)
+    backoff: BTreeSet<(Instant, String)>,
+    /// (unschedulable since, uid)
+    unschedulable: BTreeSet<(Instant, String)>,
+    in_flight: usize,
 }
 
 #[derive(Default)]
@@ -75,39 +82,102 @@ pub struct Pending {
     pub unschedulable: usize,
 }
 
+impl Inner {
+    /// Takes `id` out of the index of its current place.
+    fn unindex(&mut self, id: &str) {
+        let Some(e) = self.entries.get(id) else {
+            return;
+        };
+        match e.place {
+            Place::Active => {
+                self.active.remove(&active_key(&e.pod));
+            }
+            Place::Backoff(at) => {
+                self.backoff.remove(&(at, id.to_string()));
+            }
+            Place::Unschedulable(since) => {
+                self.unschedulable.remove(&(since, id.to_string()));
+            }
+            Place::InFlight => self.in_flight -= 1,
+        }
+    }
+
+    /// Moves `id` to `place`, keeping the indexes right.
+    fn put(&mut self, id: &str, place: Place) {
+        self.unindex(id);
+        self.put_fresh(id, place);
+    }
+
+    /// Indexes `id` at `place`; it is in no index now.
+    fn put_fresh(&mut self, id: &str, place: Place) {
+        let Some(e) = self.entries.get_mut(id) else {
+            return;
+        };
+        e.place = place;
+        match place {
+            Place::Active => {
+                let key = active_key(&e.pod);
+                self.active.insert(key);
+            }
+            Place::Backoff(at) => {
+                self.backoff.insert((at, id.to_string()));
+            }
+            Place::Unschedulable(since) => {
+                self.unschedulable.insert((since, id.to_string()));
+            }
+            Place::InFlight => self.in_flight += 1,
+        }
+    }
+
+    /// Backoffs that have passed and unschedulable pods waiting too long go
+    /// to active; returns when the next one will be due.
+    fn flush(&mut self, now: Instant) -> Option<Instant> {
+        while self.backoff.first().is_some_and(|(at, _)| *at <= now) {
+            let (_, id) = self.backoff.pop_first().expect("just seen");
+            self.put_fresh(&id, Place::Active);
+        }
+        while self
+            .unschedulable
+            .first()
+            .is_some_and(|(since, _)| now - *since >= MAX_UNSCHEDULABLE)
+        {
+            let (_, id) = self.unschedulable.pop_first().expect("just seen");
+            self.put_fresh(&id, Place::Active);
+        }
+        let next_backoff = self.backoff.first().map(|(at, _)| *at);
+        let next_flush = self
+            .unschedulable
+            .first()
+            .map(|(s, _)| *s + MAX_UNSCHEDULABLE);
+        next_backoff.into_iter().chain(next_flush).min()
+    }
+}
+
 impl Queue {
     /// A pending pod was added or changed.
     pub fn add(&self, pod: Arc<Pod>) {
         let mut inner = self.inner.lock().expect("never poisoned");
         let id = uid(&pod);
-        match inner.entries.get_mut(&id) {
-            Some(e) => {
-                let was_active = e.place == Place::Active;
-                let old_key = active_key(&e.pod);
+        match inner.entries.get(&id).map(|e| (e.place, e.pod.clone())) {
+            Some((place, old)) => {
                 // Upstream's isPodUpdated: status, resourceVersion and the
                 // like change with every report of the failure itself.
-                let relevant = e.pod.spec != pod.spec
-                    || e.pod.metadata.labels != pod.metadata.labels
-                    || e.pod.metadata.annotations != pod.metadata.annotations;
-                e.pod = pod.clone();
-                // An update may make an unschedulable pod fit: retry it.
-                if let Place::Unschedulable(_) = e.place
-                    && relevant
-                {
-                    e.place = Place::Active;
-                }
-                let now_active = e.place == Place::Active;
-                if was_active {
-                    inner.active.remove(&old_key);
-                }
-                if now_active {
-                    inner.active.insert(active_key(&pod));
-                }
+                let relevant = old.spec != pod.spec
+                    || old.metadata.labels != pod.metadata.labels
+                    || old.metadata.annotations != pod.metadata.annotations;
+                // Re-indexed under the new object (priority may change).
+                inner.unindex(&id);
+                inner.entries.get_mut(&id).expect("present").pod = pod;
+                let place = match place {
+                    // An update may make an unschedulable pod fit: retry it.
+                    Place::Unschedulable(_) if relevant => Place::Active,
+                    p => p,
+                };
+                inner.put_fresh(&id, place);
             }
             None => {
-                inner.active.insert(active_key(&pod));
                 inner.entries.insert(
-                    id,
+                    id.clone(),
                     Entry {
                         pod,
                         attempts: 0,
@@ -115,6 +185,7 @@ impl Queue {
                         moved_while_in_flight: false,
                     },
                 );
+                inner.put_fresh(&id, Place::Active);
             }
         }
         drop(inner);
@@ -124,11 +195,8 @@ impl Queue {
     /// The pod was bound, deleted, or is no longer ours.
     pub fn remove(&self, uid: &str) {
         let mut inner = self.inner.lock().expect("never poisoned");
-        if let Some(e) = inner.entries.remove(uid)
-            && e.place == Place::Active
-        {
-            inner.active.remove(&active_key(&e.pod));
-        }
+        inner.unindex(uid);
+        inner.entries.remove(uid);
     }
 
     /// The next pod to schedule, waiting for one if none is ready.
@@ -136,41 +204,17 @@ impl Queue {
         loop {
             let wake = {
                 let mut inner = self.inner.lock().expect("never poisoned");
-                let now = Instant::now();
-                let ready: Vec<String> = inner
-                    .entries
-                    .iter()
-                    .filter(|(_, e)| match e.place {
-                        Place::Backoff(until) => until <= now,
-                        Place::Unschedulable(since) => now - since >= MAX_UNSCHEDULABLE,
-                        _ => false,
-                    })
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for id in ready {
-                    let e = inner.entries.get_mut(&id).expect("just listed");
-                    e.place = Place::Active;
-                    let key = active_key(&e.pod);
-                    inner.active.insert(key);
-                }
-                if let Some(key) = inner.active.pop_first() {
+                let wake = inner.flush(Instant::now());
+                if let Some(key) = inner.active.first().cloned() {
+                    inner.put(&key.2, Place::InFlight);
                     let e = inner
                         .entries
                         .get_mut(&key.2)
                         .expect("active pods have entries");
-                    e.place = Place::InFlight;
                     e.moved_while_in_flight = false;
                     return e.pod.clone();
                 }
-                inner
-                    .entries
-                    .values()
-                    .filter_map(|e| match e.place {
-                        Place::Backoff(until) => Some(until),
-                        Place::Unschedulable(since) => Some(since + MAX_UNSCHEDULABLE),
-                        _ => None,
-                    })
-                    .min()
+                wake
             };
             match wake {
                 Some(at) => {
@@ -188,14 +232,17 @@ impl Queue {
     /// during the attempt).
     pub fn unschedulable(&self, uid: &str) {
         let mut inner = self.inner.lock().expect("never poisoned");
-        if let Some(e) = inner.entries.get_mut(uid) {
-            e.attempts += 1;
-            e.place = if e.moved_while_in_flight {
-                Place::Backoff(Instant::now() + backoff(e.attempts))
-            } else {
-                Place::Unschedulable(Instant::now())
-            };
-        }
+        let Some(e) = inner.entries.get_mut(uid) else {
+            return;
+        };
+        e.attempts += 1;
+        let now = Instant::now();
+        let place = if e.moved_while_in_flight {
+            Place::Backoff(now + backoff(e.attempts))
+        } else {
+            Place::Unschedulable(now)
+        };
+        inner.put(uid, place);
         drop(inner);
         self.notify.notify_one();
     }
@@ -204,14 +251,22 @@ impl Queue {
     pub fn back_off(&self, pod: Arc<Pod>) {
         let mut inner = self.inner.lock().expect("never poisoned");
         let id = uid(&pod);
-        let e = inner.entries.entry(id).or_insert(Entry {
-            pod,
-            attempts: 0,
-            place: Place::InFlight,
-            moved_while_in_flight: false,
-        });
+        if !inner.entries.contains_key(&id) {
+            inner.entries.insert(
+                id.clone(),
+                Entry {
+                    pod,
+                    attempts: 0,
+                    place: Place::InFlight,
+                    moved_while_in_flight: false,
+                },
+            );
+            inner.put_fresh(&id, Place::InFlight);
+        }
+        let e = inner.entries.get_mut(&id).expect("present");
         e.attempts += 1;
-        e.place = Place::Backoff(Instant::now() + backoff(e.attempts));
+        let at = Instant::now() + backoff(e.attempts);
+        inner.put(&id, Place::Backoff(at));
         drop(inner);
         self.notify.notify_one();
     }
@@ -222,38 +277,38 @@ impl Queue {
     pub fn move_all(&self) {
         let mut inner = self.inner.lock().expect("never poisoned");
         let now = Instant::now();
-        let mut to_active = Vec::new();
-        for e in inner.entries.values_mut() {
-            match e.place {
-                Place::Unschedulable(since) => {
-                    let until = since + backoff(e.attempts);
-                    if until <= now {
-                        e.place = Place::Active;
-                        to_active.push(active_key(&e.pod));
-                    } else {
-                        e.place = Place::Backoff(until);
-                    }
+        let waiting: Vec<(Instant, String)> = std::mem::take(&mut inner.unschedulable)
+            .into_iter()
+            .collect();
+        for (since, id) in waiting {
+            let attempts = inner.entries.get(&id).map_or(0, |e| e.attempts);
+            let until = since + backoff(attempts);
+            // Already out of the unschedulable index: set the place directly.
+            let place = if until <= now {
+                Place::Active
+            } else {
+                Place::Backoff(until)
+            };
+            inner.put_fresh(&id, place);
+        }
+        if inner.in_flight > 0 {
+            for e in inner.entries.values_mut() {
+                if e.place == Place::InFlight {
+                    e.moved_while_in_flight = true;
                 }
-                Place::InFlight => e.moved_while_in_flight = true,
-                _ => {}
             }
         }
-        inner.active.extend(to_active);
         drop(inner);
         self.notify.notify_one();
     }
 
     pub fn pending(&self) -> Pending {
         let inner = self.inner.lock().expect("never poisoned");
-        let mut p = Pending::default();
-        for e in inner.entries.values() {
-            match e.place {
-                Place::Active | Place::InFlight => p.active += 1,
-                Place::Backoff(_) => p.backoff += 1,
-                Place::Unschedulable(_) => p.unschedulable += 1,
-            }
+        Pending {
+            active: inner.active.len() + inner.in_flight,
+            backoff: inner.backoff.len(),
+            unschedulable: inner.unschedulable.len(),
         }
-        p
     }
 }
 

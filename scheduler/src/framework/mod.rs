@@ -3,12 +3,12 @@
 //! to do next, and the per-node view plugins read.
 
 mod node_info;
+mod pod_info;
 mod profile;
 
 pub use node_info::NodeInfo;
+pub use pod_info::PodInfo;
 pub use profile::{FitError, Profile};
-
-use k8s_openapi::api::core::v1::Pod;
 
 /// What a plugin says (upstream's status codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub trait Plugin: Send + Sync {
 
 /// Whether `pod` may run on a node.
 pub trait FilterPlugin: Plugin {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status;
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status;
 }
 
 /// The highest score a node can get after normalization.
@@ -80,11 +80,11 @@ pub const MAX_NODE_SCORE: i64 = 100;
 
 /// How well a feasible node suits `pod`, 0..=MAX_NODE_SCORE.
 pub trait ScorePlugin: Plugin {
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64;
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64;
 
     /// Rescales the raw scores of all nodes (upstream's ScoreExtensions);
     /// the default keeps them.
-    fn normalize(&self, _pod: &Pod, _scores: &mut [i64]) {}
+    fn normalize(&self, _pod: &PodInfo, _scores: &mut [i64]) {}
 }
 
 /// Scales scores to 0..=MAX_NODE_SCORE by the largest one, optionally

@@ -3,15 +3,30 @@
 //! `schedule_one.go`: filter every node, score the feasible ones, pick the
 //! best).
 
-use super::{Code, FilterPlugin, NodeInfo, ScorePlugin, Status};
-use k8s_openapi::api::core::v1::Pod;
+use super::{Code, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct Profile {
     /// The `schedulerName` pods ask for.
     pub scheduler_name: String,
     pub filters: Vec<Box<dyn FilterPlugin>>,
     pub scores: Vec<(Box<dyn ScorePlugin>, i64)>,
+    /// Where the next cycle starts looking, so that sampling spreads over
+    /// all nodes (upstream's nextStartNodeIndex).
+    pub next_start: AtomicUsize,
+}
+
+/// How many feasible nodes to find before scoring (upstream's adaptive
+/// percentageOfNodesToScore: 50% less 1% per 125 nodes, at least 5%, and
+/// never fewer than 100 nodes).
+pub fn nodes_to_find(all: usize) -> usize {
+    const MIN: usize = 100;
+    if all <= MIN {
+        return all;
+    }
+    let percent = (50 - (all / 125) as i64).max(5) as usize;
+    (all * percent / 100).max(MIN)
 }
 
 /// Why no node fits, per node (upstream's `FitError`).
@@ -78,11 +93,12 @@ impl Profile {
                 (Box::new(NodeResourcesFit::default()), 1),
                 (Box::new(NodeResourcesBalancedAllocation), 1),
             ],
+            next_start: AtomicUsize::new(0),
         }
     }
 
     /// The first refusal of `node` for `pod`, or success.
-    pub fn run_filters(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    pub fn run_filters(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         for f in &self.filters {
             let status = f.filter(pod, node);
             if !status.is_success() {
@@ -92,17 +108,33 @@ impl Profile {
         Status::success()
     }
 
-    /// The node `pod` should go to, or why none fits.
-    pub fn find_node(&self, pod: &Pod, nodes: &[&NodeInfo]) -> Result<String, FitError> {
+    /// The node `pod` should go to, or why none fits. Filters run from a
+    /// rotating start until enough feasible nodes are found (all of them
+    /// when none fits), then the feasible ones are scored.
+    pub fn find_node(&self, pod: &PodInfo, nodes: &[&NodeInfo]) -> Result<String, FitError> {
+        let want = nodes_to_find(nodes.len());
+        let start = match nodes.len() {
+            0 => 0,
+            n => self.next_start.load(Ordering::Relaxed) % n,
+        };
         let mut feasible: Vec<&NodeInfo> = Vec::new();
         let mut statuses = BTreeMap::new();
-        for &n in nodes {
+        let mut visited = 0;
+        for &n in nodes[start..].iter().chain(&nodes[..start]) {
+            if feasible.len() >= want {
+                break;
+            }
+            visited += 1;
             let status = self.run_filters(pod, n);
             if status.is_success() {
                 feasible.push(n);
             } else {
                 statuses.insert(n.name().to_string(), status);
             }
+        }
+        if !nodes.is_empty() {
+            self.next_start
+                .store((start + visited) % nodes.len(), Ordering::Relaxed);
         }
         if feasible.is_empty() {
             return Err(FitError {
@@ -140,6 +172,20 @@ mod tests {
     }
 
     #[test]
+    fn samples_nodes_as_upstream() {
+        let cases = [
+            (50, 50),
+            (100, 100),
+            (1000, 420),
+            (5000, 500),
+            (10_000, 500),
+        ];
+        for (all, want) in cases {
+            assert_eq!(nodes_to_find(all), want, "{all} nodes");
+        }
+    }
+
+    #[test]
     fn picks_the_least_allocated_feasible_node() {
         let nodes = [
             info(
@@ -152,7 +198,7 @@ mod tests {
             ),
             info(node("free").build(), vec![]),
         ];
-        let p = pod("p").container("500m", "100Mi").build();
+        let p = PodInfo::from(&pod("p").container("500m", "100Mi").build());
         let nodes: Vec<&NodeInfo> = nodes.iter().collect();
         assert_eq!(profile().find_node(&p, &nodes).unwrap(), "free");
     }
@@ -169,14 +215,19 @@ mod tests {
         ];
         let nodes: Vec<&NodeInfo> = nodes.iter().collect();
         let err = profile()
-            .find_node(&pod("p").container("1", "1Mi").build(), &nodes)
+            .find_node(
+                &PodInfo::from(&pod("p").container("1", "1Mi").build()),
+                &nodes,
+            )
             .unwrap_err();
         assert_eq!(
             err.message(),
             "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {k: v}."
         );
         assert!(err.resolvable(), "room could be made on a");
-        let none = profile().find_node(&pod("p").build(), &[]).unwrap_err();
+        let none = profile()
+            .find_node(&PodInfo::from(&pod("p").build()), &[])
+            .unwrap_err();
         assert_eq!(none.message(), "no nodes available to schedule pods");
     }
 }

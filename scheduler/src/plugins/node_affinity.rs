@@ -1,7 +1,9 @@
 //! NodeAffinity: `nodeSelector` and required node affinity terms filter
 //! nodes; preferred terms add their weights to the score.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, ScorePlugin, Status, default_normalize};
+use crate::framework::{
+    FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, default_normalize,
+};
 use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod};
 
 pub const NAME: &str = "NodeAffinity";
@@ -91,7 +93,7 @@ impl Plugin for NodeAffinity {
 }
 
 impl FilterPlugin for NodeAffinity {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         if required_matches(pod, &node.node) {
             Status::success()
         } else {
@@ -101,7 +103,7 @@ impl FilterPlugin for NodeAffinity {
 }
 
 impl ScorePlugin for NodeAffinity {
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
         pod.spec
             .as_ref()
             .and_then(|s| s.affinity.as_ref())
@@ -117,7 +119,7 @@ impl ScorePlugin for NodeAffinity {
             .sum()
     }
 
-    fn normalize(&self, _pod: &Pod, scores: &mut [i64]) {
+    fn normalize(&self, _pod: &PodInfo, scores: &mut [i64]) {
         default_normalize(scores, false);
     }
 }
@@ -191,7 +193,7 @@ mod tests {
             ),
         ];
         for (name, p, z, fits) in cases {
-            let status = NodeAffinity.filter(&p, &info(zone("n", z), vec![]));
+            let status = NodeAffinity.filter(&PodInfo::from(&p), &info(zone("n", z), vec![]));
             assert_eq!(status.is_success(), fits, "{name}");
             if !fits {
                 assert_eq!(status.reasons, [REASON], "{name}");
@@ -209,10 +211,10 @@ mod tests {
         );
         let mut scores: Vec<i64> = [zone("x", "a"), zone("y", "b")]
             .into_iter()
-            .map(|n| NodeAffinity.score(&p, &info(n, vec![])))
+            .map(|n| NodeAffinity.score(&PodInfo::from(&p), &info(n, vec![])))
             .collect();
         assert_eq!(scores, [100, 20]);
-        NodeAffinity.normalize(&p, &mut scores);
+        NodeAffinity.normalize(&PodInfo::from(&p), &mut scores);
         assert_eq!(scores, [100, 20]);
     }
 }

@@ -1,7 +1,6 @@
 //! NodeName: a pod that names its node fits only there.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, Status};
-use k8s_openapi::api::core::v1::Pod;
+use crate::framework::{FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
 
 pub const NAME: &str = "NodeName";
 pub const REASON: &str = "node(s) didn't match the requested node name";
@@ -15,7 +14,7 @@ impl Plugin for NodeName {
 }
 
 impl FilterPlugin for NodeName {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
             Some(wanted) if !wanted.is_empty() && wanted != node.name() => {
                 Status::unresolvable(REASON)
@@ -39,7 +38,7 @@ mod tests {
             ("another node", pod("p").node_name("n2").build(), false),
         ];
         for (name, p, fits) in cases {
-            let status = NodeName.filter(&p, &info(node("n1").build(), vec![]));
+            let status = NodeName.filter(&PodInfo::from(&p), &info(node("n1").build(), vec![]));
             assert_eq!(status.is_success(), fits, "{name}");
         }
     }

@@ -1,6 +1,6 @@
 //! NodePorts: a pod asking for host ports fits only where they are free.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, Status};
+use crate::framework::{FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
 use k8s_openapi::api::core::v1::Pod;
 
 pub const NAME: &str = "NodePorts";
@@ -42,7 +42,7 @@ impl Plugin for NodePorts {
 }
 
 impl FilterPlugin for NodePorts {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         let wanted = host_ports(pod);
         if wanted.is_empty() {
             return Status::success();
@@ -116,7 +116,7 @@ mod tests {
             ),
         ];
         for (name, p, placed, fits) in cases {
-            let status = NodePorts.filter(&p, &info(node("n").build(), placed));
+            let status = NodePorts.filter(&PodInfo::from(&p), &info(node("n").build(), placed));
             assert_eq!(status.is_success(), fits, "{name}");
         }
     }

@@ -1,9 +1,7 @@
 //! NodeResourcesBalancedAllocation: prefers nodes where the pod leaves CPU
 //! and memory used in similar proportions.
 
-use crate::framework::{MAX_NODE_SCORE, NodeInfo, Plugin, ScorePlugin};
-use crate::resources::pod_requests;
-use k8s_openapi::api::core::v1::Pod;
+use crate::framework::{MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, ScorePlugin};
 
 pub const NAME: &str = "NodeResourcesBalancedAllocation";
 
@@ -18,8 +16,8 @@ impl Plugin for NodeResourcesBalancedAllocation {
 impl ScorePlugin for NodeResourcesBalancedAllocation {
     /// `(1 - std(fractions)) * 100` over cpu and memory (upstream's
     /// balancedResourceScorer), each fraction capped at 1.
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
-        let wanted = pod_requests(pod);
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let wanted = &pod.requests;
         let fractions: Vec<f64> = ["cpu", "memory"]
             .iter()
             .filter_map(|r| {
@@ -53,7 +51,13 @@ mod tests {
             node("skewed").build(),
             vec![pod("x").container("3", "0").build()],
         );
-        assert_eq!(NodeResourcesBalancedAllocation.score(&p, &even), 100);
-        assert_eq!(NodeResourcesBalancedAllocation.score(&p, &skewed), 62);
+        assert_eq!(
+            NodeResourcesBalancedAllocation.score(&PodInfo::from(&p), &even),
+            100
+        );
+        assert_eq!(
+            NodeResourcesBalancedAllocation.score(&PodInfo::from(&p), &skewed),
+            62
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! containers, overhead) fit into what the node's allocatable leaves, and
 //! the pod count stays under `pods`; scored LeastAllocated by default.
 
-use crate::framework::{FilterPlugin, MAX_NODE_SCORE, NodeInfo, Plugin, ScorePlugin, Status};
-use crate::resources::pod_requests;
-use k8s_openapi::api::core::v1::Pod;
+use crate::framework::{
+    FilterPlugin, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
+};
 
 pub const NAME: &str = "NodeResourcesFit";
 
@@ -37,12 +37,12 @@ impl Plugin for NodeResourcesFit {
 }
 
 impl FilterPlugin for NodeResourcesFit {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         let mut reasons = Vec::new();
         if node.requested.get("pods") + 1 > node.allocatable.get("pods") {
             reasons.push("Too many pods".to_string());
         }
-        let wanted = pod_requests(pod);
+        let wanted = &pod.requests;
         for (name, amount) in &wanted.0 {
             if *amount == 0 {
                 continue;
@@ -64,8 +64,8 @@ impl FilterPlugin for NodeResourcesFit {
 }
 
 impl ScorePlugin for NodeResourcesFit {
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
-        let wanted = pod_requests(pod);
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
+        let wanted = &pod.requests;
         let (mut total, mut weights) = (0, 0);
         for (name, weight) in &self.resources {
             let capacity = node.allocatable.get(name);
@@ -122,7 +122,8 @@ mod tests {
             ),
         ];
         for (name, p, placed, want) in cases {
-            let status = NodeResourcesFit::default().filter(&p, &info(node("n").build(), placed));
+            let status = NodeResourcesFit::default()
+                .filter(&PodInfo::from(&p), &info(node("n").build(), placed));
             assert_eq!(status.reasons, want, "{name}");
         }
         let crowded = info(
@@ -131,7 +132,7 @@ mod tests {
         );
         assert_eq!(
             NodeResourcesFit::default()
-                .filter(&pod("p").build(), &crowded)
+                .filter(&PodInfo::from(&pod("p").build()), &crowded)
                 .reasons,
             ["Too many pods"]
         );
@@ -147,11 +148,23 @@ mod tests {
         );
         let fit = NodeResourcesFit::default();
         // cpu (4-1)/4 = 75, memory (8-2)/8 = 75; busy: 25 and 25.
-        assert_eq!((fit.score(&p, &empty), fit.score(&p, &busy)), (75, 25));
+        assert_eq!(
+            (
+                fit.score(&PodInfo::from(&p), &empty),
+                fit.score(&PodInfo::from(&p), &busy)
+            ),
+            (75, 25)
+        );
         let most = NodeResourcesFit {
             strategy: Strategy::MostAllocated,
             ..Default::default()
         };
-        assert_eq!((most.score(&p, &empty), most.score(&p, &busy)), (25, 75));
+        assert_eq!(
+            (
+                most.score(&PodInfo::from(&p), &empty),
+                most.score(&PodInfo::from(&p), &busy)
+            ),
+            (25, 75)
+        );
     }
 }

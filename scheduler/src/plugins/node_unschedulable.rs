@@ -1,8 +1,8 @@
 //! NodeUnschedulable: cordoned nodes (`spec.unschedulable`) take only pods
 //! that tolerate `node.kubernetes.io/unschedulable:NoSchedule`.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, Status};
-use k8s_openapi::api::core::v1::{Pod, Taint};
+use crate::framework::{FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use k8s_openapi::api::core::v1::Taint;
 
 pub const NAME: &str = "NodeUnschedulable";
 pub const REASON: &str = "node(s) were unschedulable";
@@ -17,7 +17,7 @@ impl Plugin for NodeUnschedulable {
 }
 
 impl FilterPlugin for NodeUnschedulable {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         let cordoned = node
             .node
             .spec
@@ -79,7 +79,9 @@ mod tests {
         ];
         for (name, n, p, fits) in cases {
             assert_eq!(
-                NodeUnschedulable.filter(&p, &info(n, vec![])).is_success(),
+                NodeUnschedulable
+                    .filter(&PodInfo::from(&p), &info(n, vec![]))
+                    .is_success(),
                 fits,
                 "{name}"
             );

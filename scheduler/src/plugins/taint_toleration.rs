@@ -1,7 +1,9 @@
 //! TaintToleration: a node's NoSchedule and NoExecute taints keep out pods
 //! that do not tolerate them; PreferNoSchedule taints lower the score.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, ScorePlugin, Status, default_normalize};
+use crate::framework::{
+    FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, default_normalize,
+};
 use k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
 
 pub const NAME: &str = "TaintToleration";
@@ -53,7 +55,7 @@ impl Plugin for TaintToleration {
 }
 
 impl FilterPlugin for TaintToleration {
-    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+    fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         let untolerated = taints(node).iter().find(|t| {
             matches!(t.effect.as_str(), "NoSchedule" | "NoExecute")
                 && !tolerated(t, tolerations(pod))
@@ -71,7 +73,7 @@ impl FilterPlugin for TaintToleration {
 
 impl ScorePlugin for TaintToleration {
     /// Intolerable PreferNoSchedule taints: fewer is better.
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+    fn score(&self, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let prefer: Vec<&Toleration> = tolerations(pod)
             .iter()
             .filter(|t| {
@@ -89,7 +91,7 @@ impl ScorePlugin for TaintToleration {
             .count() as i64
     }
 
-    fn normalize(&self, _pod: &Pod, scores: &mut [i64]) {
+    fn normalize(&self, _pod: &PodInfo, scores: &mut [i64]) {
         default_normalize(scores, true);
     }
 }
@@ -130,7 +132,7 @@ mod tests {
             ),
         ];
         for (name, n, p, want) in cases {
-            let status = TaintToleration.filter(&p, &info(n, vec![]));
+            let status = TaintToleration.filter(&PodInfo::from(&p), &info(n, vec![]));
             assert_eq!(status.reasons.first().map(String::as_str), want, "{name}");
         }
     }
@@ -148,9 +150,9 @@ mod tests {
         ];
         let mut scores: Vec<i64> = nodes
             .into_iter()
-            .map(|n| TaintToleration.score(&p, &info(n, vec![])))
+            .map(|n| TaintToleration.score(&PodInfo::from(&p), &info(n, vec![])))
             .collect();
-        TaintToleration.normalize(&p, &mut scores);
+        TaintToleration.normalize(&PodInfo::from(&p), &mut scores);
         assert_eq!(scores, [100, 50, 0]);
     }
 }
