@@ -80,7 +80,10 @@ impl Scheduler {
         unassigned && !finished && pod.metadata.deletion_timestamp.is_none() && self.ours(pod)
     }
 
-    fn on_pod(&self, pod: Pod) {
+    fn on_pod(&self, mut pod: Pod) {
+        // As upstream's informers: managed fields are never read here and
+        // would be most of each cached pod.
+        pod.metadata.managed_fields = None;
         let pod = Arc::new(pod);
         if self.pending(&pod) {
             // Assumed pods are already on their way to a node.
@@ -143,7 +146,8 @@ impl Scheduler {
         let mut events = watcher(api, watcher::Config::default()).boxed();
         while let Some(ev) = events.next().await {
             match ev {
-                Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => {
+                Ok(watcher::Event::Apply(mut n) | watcher::Event::InitApply(mut n)) => {
+                    n.metadata.managed_fields = None;
                     self.cache
                         .lock()
                         .expect("never poisoned")
