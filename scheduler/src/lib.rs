@@ -7,9 +7,9 @@
 //! plugins; the priority queue with backoff and an unschedulable pool;
 //! the cache with assumed pods; binding; Scheduled / FailedScheduling
 //! events and the PodScheduled condition; profiles by schedulerName;
-//! metrics; leader election over a Lease. Not yet: the other plugins and
-//! extension points, preemption, per-profile plugin configuration (refused
-//! at start).
+//! metrics; leader election over a Lease; profiles with their `plugins`
+//! and `pluginConfig`. Not yet: the other plugins and extension points,
+//! preemption.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -35,6 +35,8 @@ pub enum RunError {
     /// acting must stop at once.
     #[error("leader election lost")]
     LostLeadership,
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Runs the scheduler until `shutdown` resolves: informers, the worker
@@ -51,8 +53,8 @@ pub async fn run(
     let profiles = settings
         .profiles
         .iter()
-        .map(|name| Profile::default_plugins(name))
-        .collect();
+        .map(|p| p.build().map_err(RunError::Config))
+        .collect::<Result<Vec<Profile>, _>>()?;
     let sched = scheduler::Scheduler::new(client.clone(), profiles, metrics);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

@@ -45,9 +45,32 @@ pub struct Options {
 pub struct Settings {
     pub kubeconfig: Option<PathBuf>,
     /// One profile per schedulerName.
-    pub profiles: Vec<String>,
+    pub profiles: Vec<ProfileConfig>,
     /// None: `--leader-elect=false`, act alone.
     pub leader_election: Option<common::leader::LeaseConfig>,
+}
+
+/// A profile of the configuration file, checked to build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileConfig {
+    pub scheduler_name: String,
+    /// `plugins` and `pluginConfig` as written (null: the defaults).
+    pub plugins: serde_json::Value,
+    pub plugin_config: serde_json::Value,
+}
+
+impl ProfileConfig {
+    fn default_named(name: &str) -> Self {
+        ProfileConfig {
+            scheduler_name: name.into(),
+            plugins: serde_json::Value::Null,
+            plugin_config: serde_json::Value::Null,
+        }
+    }
+
+    pub fn build(&self) -> Result<crate::framework::Profile, String> {
+        crate::framework::Profile::build(&self.scheduler_name, &self.plugins, &self.plugin_config)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +89,7 @@ impl Options {
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let mut settings = Settings {
             kubeconfig: self.kubeconfig.clone(),
-            profiles: vec!["default-scheduler".into()],
+            profiles: vec![ProfileConfig::default_named("default-scheduler")],
             leader_election: None,
         };
         let mut leader_elect = self.leader_elect;
@@ -131,13 +154,21 @@ impl Options {
             if let Some(profiles) = doc["profiles"].as_array() {
                 settings.profiles.clear();
                 for p in profiles {
-                    if p.get("plugins").is_some() || p.get("pluginConfig").is_some() {
-                        return Err(ConfigError::Unsupported(
-                            "per-profile plugins and pluginConfig are not supported by this kube-scheduler yet".into(),
-                        ));
-                    }
-                    let name = p["schedulerName"].as_str().unwrap_or("default-scheduler");
-                    settings.profiles.push(name.to_string());
+                    let profile = ProfileConfig {
+                        scheduler_name: p["schedulerName"]
+                            .as_str()
+                            .unwrap_or("default-scheduler")
+                            .to_string(),
+                        plugins: p["plugins"].clone(),
+                        plugin_config: p["pluginConfig"].clone(),
+                    };
+                    profile.build().map_err(|e| {
+                        ConfigError::Unsupported(format!(
+                            "profile {:?}: {e}",
+                            profile.scheduler_name
+                        ))
+                    })?;
+                    settings.profiles.push(profile);
                 }
             }
         }
@@ -173,7 +204,10 @@ mod tests {
         assert_eq!(lease.lease_duration, Duration::from_secs(15));
         let s = parse(&["--leader-elect=false"]).settings().unwrap();
         assert!(s.leader_election.is_none());
-        assert_eq!(s.profiles, ["default-scheduler"]);
+        assert_eq!(
+            s.profiles,
+            [ProfileConfig::default_named("default-scheduler")]
+        );
         let fast = parse(&[
             "--leader-elect-lease-duration=2s",
             "--leader-elect-renew-deadline=1s",
@@ -201,7 +235,12 @@ mod tests {
         let s = parse(&["--config", file.to_str().unwrap()])
             .settings()
             .unwrap();
-        assert_eq!(s.profiles, ["default-scheduler", "my-scheduler"]);
+        let names: Vec<&str> = s
+            .profiles
+            .iter()
+            .map(|p| p.scheduler_name.as_str())
+            .collect();
+        assert_eq!(names, ["default-scheduler", "my-scheduler"]);
         assert_eq!(
             s.kubeconfig.as_deref(),
             Some(std::path::Path::new("/etc/kubernetes/scheduler.kubeconfig"))

@@ -5,6 +5,7 @@
 mod node_info;
 mod pod_info;
 mod profile;
+mod registry;
 
 pub use node_info::NodeInfo;
 pub use pod_info::PodInfo;

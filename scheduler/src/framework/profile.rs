@@ -68,35 +68,6 @@ impl FitError {
 }
 
 impl Profile {
-    /// Upstream's default plugins, as far as they are built, in upstream's
-    /// order and with its score weights.
-    pub fn default_plugins(scheduler_name: &str) -> Profile {
-        use crate::plugins::{
-            node_affinity::NodeAffinity, node_name::NodeName, node_ports::NodePorts,
-            node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
-            node_resources_fit::NodeResourcesFit, node_unschedulable::NodeUnschedulable,
-            taint_toleration::TaintToleration,
-        };
-        Profile {
-            scheduler_name: scheduler_name.to_string(),
-            filters: vec![
-                Box::new(NodeUnschedulable),
-                Box::new(NodeName),
-                Box::new(TaintToleration),
-                Box::new(NodeAffinity),
-                Box::new(NodePorts),
-                Box::new(NodeResourcesFit::default()),
-            ],
-            scores: vec![
-                (Box::new(TaintToleration), 3),
-                (Box::new(NodeAffinity), 2),
-                (Box::new(NodeResourcesFit::default()), 1),
-                (Box::new(NodeResourcesBalancedAllocation), 1),
-            ],
-            next_start: AtomicUsize::new(0),
-        }
-    }
-
     /// The first refusal of `node` for `pod`, or success.
     pub fn run_filters(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         for f in &self.filters {
