@@ -278,3 +278,64 @@ async fn a_standby_scheduler_takes_over_when_the_leader_dies() {
     assert!(transitions >= 1, "leaseTransitions {transitions}");
     assert!(attempts(&standby.metrics().await.unwrap()));
 }
+
+#[tokio::test]
+async fn topology_spread_keeps_zones_even() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let nodes: Api<Node> = Api::all(cluster.client().await);
+    for (name, zone) in [("a", "zone-a"), ("b", "zone-b"), ("c", "zone-c")] {
+        add_node(&cluster, name, "8", None).await;
+        let labels = json!({"metadata": {"labels": {"topology.kubernetes.io/zone": zone}}});
+        nodes
+            .patch(name, &PatchParams::default(), &Patch::Merge(labels))
+            .await
+            .unwrap();
+    }
+    // The biggest node would win on resources alone: spreading overrides it.
+    add_node(&cluster, "huge-a", "64", None).await;
+    let labels = json!({"metadata": {"labels": {"topology.kubernetes.io/zone": "zone-a"}}});
+    nodes
+        .patch("huge-a", &PatchParams::default(), &Patch::Merge(labels))
+        .await
+        .unwrap();
+    let scheduler = Scheduler::start(&cluster, &["--leader-elect=false"])
+        .await
+        .expect("scheduler starts");
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    for i in 0..6 {
+        let pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("web-{i}"), "labels": {"app": "web"}},
+            "spec": {
+                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "web"}}}],
+                "containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}],
+            },
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        // One at a time, so each placement sees the previous ones.
+        assert!(
+            node_of(&cluster, &format!("web-{i}"), Duration::from_secs(15))
+                .await
+                .is_some(),
+            "{}",
+            scheduler.log_tail(20)
+        );
+    }
+    let mut per_zone = std::collections::BTreeMap::new();
+    for i in 0..6 {
+        let node = node_of(&cluster, &format!("web-{i}"), Duration::from_secs(1))
+            .await
+            .unwrap();
+        let zone = nodes.get(&node).await.unwrap().metadata.labels.unwrap()
+            ["topology.kubernetes.io/zone"]
+            .clone();
+        *per_zone.entry(zone).or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_zone.into_values().collect::<Vec<_>>(),
+        [2, 2, 2],
+        "two pods per zone"
+    );
+}

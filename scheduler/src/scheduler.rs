@@ -212,10 +212,10 @@ impl Scheduler {
             self.queue.remove(&uid(&pod));
             return;
         };
-        let info = crate::framework::PodInfo::new(pod.clone());
+        let mut info = crate::framework::PodInfo::new(pod.clone());
         let chosen = {
             let cache = self.cache.lock().expect("never poisoned");
-            profile.find_node(&info, &cache.nodes())
+            profile.find_node(&mut info, &cache.nodes())
         };
         let observe = |result: &str| {
             let labels = [result, name.as_str()];

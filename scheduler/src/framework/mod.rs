@@ -71,6 +71,12 @@ pub trait Plugin: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
+/// Work over all nodes before filtering any (upstream's PreFilter): its
+/// results go into the cycle's state in `pod`; a failure refuses every node.
+pub trait PreFilterPlugin: Plugin {
+    fn pre_filter(&self, pod: &mut PodInfo, nodes: &[&NodeInfo]) -> Status;
+}
+
 /// Whether `pod` may run on a node.
 pub trait FilterPlugin: Plugin {
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status;

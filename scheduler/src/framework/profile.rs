@@ -3,13 +3,14 @@
 //! `schedule_one.go`: filter every node, score the feasible ones, pick the
 //! best).
 
-use super::{Code, FilterPlugin, NodeInfo, PodInfo, ScorePlugin, Status};
+use super::{Code, FilterPlugin, NodeInfo, PodInfo, PreFilterPlugin, ScorePlugin, Status};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct Profile {
     /// The `schedulerName` pods ask for.
     pub scheduler_name: String,
+    pub pre_filters: Vec<Box<dyn PreFilterPlugin>>,
     pub filters: Vec<Box<dyn FilterPlugin>>,
     pub scores: Vec<(Box<dyn ScorePlugin>, i64)>,
     /// Where the next cycle starts looking, so that sampling spreads over
@@ -82,7 +83,22 @@ impl Profile {
     /// The node `pod` should go to, or why none fits. Filters run from a
     /// rotating start until enough feasible nodes are found (all of them
     /// when none fits), then the feasible ones are scored.
-    pub fn find_node(&self, pod: &PodInfo, nodes: &[&NodeInfo]) -> Result<String, FitError> {
+    pub fn find_node(&self, pod: &mut PodInfo, nodes: &[&NodeInfo]) -> Result<String, FitError> {
+        for p in &self.pre_filters {
+            let status = p.pre_filter(pod, nodes);
+            if !status.is_success() {
+                // Refused before any node was looked at: every node, one reason.
+                let statuses = nodes
+                    .iter()
+                    .map(|n| (n.name().to_string(), status.clone()))
+                    .collect();
+                return Err(FitError {
+                    nodes: nodes.len(),
+                    statuses,
+                });
+            }
+        }
+        let pod: &PodInfo = pod;
         let want = nodes_to_find(nodes.len());
         let start = match nodes.len() {
             0 => 0,
@@ -169,9 +185,9 @@ mod tests {
             ),
             info(node("free").build(), vec![]),
         ];
-        let p = PodInfo::from(&pod("p").container("500m", "100Mi").build());
+        let mut p = PodInfo::from(&pod("p").container("500m", "100Mi").build());
         let nodes: Vec<&NodeInfo> = nodes.iter().collect();
-        assert_eq!(profile().find_node(&p, &nodes).unwrap(), "free");
+        assert_eq!(profile().find_node(&mut p, &nodes).unwrap(), "free");
     }
 
     #[test]
@@ -187,7 +203,7 @@ mod tests {
         let nodes: Vec<&NodeInfo> = nodes.iter().collect();
         let err = profile()
             .find_node(
-                &PodInfo::from(&pod("p").container("1", "1Mi").build()),
+                &mut PodInfo::from(&pod("p").container("1", "1Mi").build()),
                 &nodes,
             )
             .unwrap_err();
@@ -197,7 +213,7 @@ mod tests {
         );
         assert!(err.resolvable(), "room could be made on a");
         let none = profile()
-            .find_node(&PodInfo::from(&pod("p").build()), &[])
+            .find_node(&mut PodInfo::from(&pod("p").build()), &[])
             .unwrap_err();
         assert_eq!(none.message(), "no nodes available to schedule pods");
     }

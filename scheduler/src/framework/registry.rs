@@ -3,24 +3,26 @@
 //! profile's `plugins` (`multiPoint`, `filter`, `score`: `enabled` with
 //! weights, `disabled`, `*` for all) and `pluginConfig` args.
 
-use super::{FilterPlugin, Profile, ScorePlugin};
+use super::{FilterPlugin, PreFilterPlugin, Profile, ScorePlugin};
 use crate::plugins::node_resources_fit::{NodeResourcesFit, Strategy};
 use crate::plugins::{
     node_affinity::NodeAffinity, node_name::NodeName, node_ports::NodePorts,
     node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
-    node_unschedulable::NodeUnschedulable, taint_toleration::TaintToleration,
+    node_unschedulable::NodeUnschedulable, pod_topology_spread::PodTopologySpread,
+    taint_toleration::TaintToleration,
 };
 use serde_json::Value;
 use std::sync::atomic::AtomicUsize;
 
 /// Upstream's default Filter plugins, in order (as far as built).
-const DEFAULT_FILTERS: [&str; 6] = [
+const DEFAULT_FILTERS: [&str; 7] = [
     "NodeUnschedulable",
     "NodeName",
     "TaintToleration",
     "NodeAffinity",
     "NodePorts",
     "NodeResourcesFit",
+    "PodTopologySpread",
 ];
 /// Upstream's default Score plugins with their weights.
 const DEFAULT_SCORES: [(&str, i64); 4] = [
@@ -77,8 +79,17 @@ fn filter_plugin(
         "NodeAffinity" => Box::new(NodeAffinity),
         "NodePorts" => Box::new(NodePorts),
         "NodeResourcesFit" => Box::new(resources_fit(plugin_config)?),
+        "PodTopologySpread" => Box::new(PodTopologySpread),
         _ => return Ok(None),
     }))
+}
+
+/// The PreFilter half of a filter plugin that has one.
+fn pre_filter_plugin(name: &str) -> Option<Box<dyn PreFilterPlugin>> {
+    match name {
+        "PodTopologySpread" => Some(Box::new(PodTopologySpread)),
+        _ => None,
+    }
 }
 
 fn score_plugin(name: &str, plugin_config: &Value) -> Result<Option<Box<dyn ScorePlugin>>, String> {
@@ -148,12 +159,14 @@ impl Profile {
         let multi = &plugins["multiPoint"];
         let defaults_filters: Vec<(&str, i64)> = DEFAULT_FILTERS.iter().map(|n| (*n, 0)).collect();
         let mut filters = Vec::new();
+        let mut pre_filters = Vec::new();
         for (name, _) in merge(&defaults_filters, &plugins["filter"], multi) {
             if !known(&name) {
                 return Err(format!(
                     "plugin {name:?} is not registered in this kube-scheduler"
                 ));
             }
+            pre_filters.extend(pre_filter_plugin(&name));
             // A multiPoint plugin joins only the points it implements.
             if let Some(p) = filter_plugin(&name, plugin_config)? {
                 filters.push(p);
@@ -172,6 +185,7 @@ impl Profile {
         }
         Ok(Profile {
             scheduler_name: scheduler_name.to_string(),
+            pre_filters,
             filters,
             scores,
             next_start: AtomicUsize::new(0),
