@@ -328,9 +328,9 @@ async fn topology_spread_keeps_zones_even() {
         let node = node_of(&cluster, &format!("web-{i}"), Duration::from_secs(1))
             .await
             .unwrap();
-        let zone = nodes.get(&node).await.unwrap().metadata.labels.unwrap()
-            ["topology.kubernetes.io/zone"]
-            .clone();
+        let zone =
+            nodes.get(&node).await.unwrap().metadata.labels.unwrap()["topology.kubernetes.io/zone"]
+                .clone();
         *per_zone.entry(zone).or_insert(0) += 1;
     }
     assert_eq!(
