@@ -339,3 +339,40 @@ async fn topology_spread_keeps_zones_even() {
         "two pods per zone"
     );
 }
+
+#[tokio::test]
+async fn anti_affinity_keeps_replicas_on_different_nodes() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    add_node(&cluster, "n1", "8", None).await;
+    add_node(&cluster, "n2", "8", None).await;
+    let _scheduler = Scheduler::start(&cluster, &["--leader-elect=false"])
+        .await
+        .expect("scheduler starts");
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let mut placed = Vec::new();
+    for i in 0..3 {
+        let pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("db-{i}"), "labels": {"app": "db"}},
+            "spec": {
+                "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "kubernetes.io/hostname"}]}},
+                "containers": [{"name": "c", "image": "busybox"}],
+            },
+        }))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        let within = Duration::from_secs(if i < 2 { 15 } else { 2 });
+        placed.push(node_of(&cluster, &format!("db-{i}"), within).await);
+    }
+    assert!(placed[0].is_some() && placed[1].is_some());
+    assert_ne!(placed[0], placed[1], "replicas share a node");
+    assert_eq!(placed[2], None, "a third replica has no node left");
+    let notes = event_notes(&cluster, "db-2", "FailedScheduling").await;
+    assert!(
+        notes.contains(
+            &"0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules.".to_string()
+        ),
+        "{notes:?}"
+    );
+}

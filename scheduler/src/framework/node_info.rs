@@ -8,6 +8,9 @@ use std::sync::Arc;
 pub struct NodeInfo {
     pub node: Arc<Node>,
     pub pods: Vec<Arc<Pod>>,
+    /// The pods among `pods` with required anti-affinity terms, which
+    /// every incoming pod must be checked against (upstream keeps the same).
+    pub pods_with_anti_affinity: Vec<Arc<Pod>>,
     /// Sum of the requests of `pods`, with `pods` counted as a resource.
     pub requested: Resources,
     pub allocatable: Resources,
@@ -23,6 +26,7 @@ impl NodeInfo {
         NodeInfo {
             node,
             pods: Vec::new(),
+            pods_with_anti_affinity: Vec::new(),
             requested: Resources::default(),
             allocatable,
         }
@@ -36,6 +40,9 @@ impl NodeInfo {
         let mut r = pod_requests(&pod);
         r.0.insert("pods".into(), 1);
         self.requested.add(&r);
+        if has_required_anti_affinity(&pod) {
+            self.pods_with_anti_affinity.push(pod.clone());
+        }
         self.pods.push(pod);
     }
 
@@ -46,9 +53,23 @@ impl NodeInfo {
             .position(|p| p.metadata.uid.as_deref() == Some(uid))
         {
             let pod = self.pods.remove(i);
+            self.pods_with_anti_affinity
+                .retain(|p| p.metadata.uid.as_deref() != Some(uid));
             let mut r = pod_requests(&pod);
             r.0.insert("pods".into(), 1);
             self.requested.sub(&r);
         }
     }
+}
+
+fn has_required_anti_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_anti_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .is_some_and(|t| !t.is_empty())
 }

@@ -6,8 +6,8 @@
 use super::{FilterPlugin, PreFilterPlugin, Profile, ScorePlugin};
 use crate::plugins::node_resources_fit::{NodeResourcesFit, Strategy};
 use crate::plugins::{
-    node_affinity::NodeAffinity, node_name::NodeName, node_ports::NodePorts,
-    node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
+    inter_pod_affinity::InterPodAffinity, node_affinity::NodeAffinity, node_name::NodeName,
+    node_ports::NodePorts, node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
     node_unschedulable::NodeUnschedulable, pod_topology_spread::PodTopologySpread,
     taint_toleration::TaintToleration,
 };
@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::sync::atomic::AtomicUsize;
 
 /// Upstream's default Filter plugins, in order (as far as built).
-const DEFAULT_FILTERS: [&str; 7] = [
+const DEFAULT_FILTERS: [&str; 8] = [
     "NodeUnschedulable",
     "NodeName",
     "TaintToleration",
@@ -23,6 +23,7 @@ const DEFAULT_FILTERS: [&str; 7] = [
     "NodePorts",
     "NodeResourcesFit",
     "PodTopologySpread",
+    "InterPodAffinity",
 ];
 /// Upstream's default Score plugins with their weights.
 const DEFAULT_SCORES: [(&str, i64); 4] = [
@@ -80,6 +81,7 @@ fn filter_plugin(
         "NodePorts" => Box::new(NodePorts),
         "NodeResourcesFit" => Box::new(resources_fit(plugin_config)?),
         "PodTopologySpread" => Box::new(PodTopologySpread),
+        "InterPodAffinity" => Box::new(InterPodAffinity),
         _ => return Ok(None),
     }))
 }
@@ -88,6 +90,7 @@ fn filter_plugin(
 fn pre_filter_plugin(name: &str) -> Option<Box<dyn PreFilterPlugin>> {
     match name {
         "PodTopologySpread" => Some(Box::new(PodTopologySpread)),
+        "InterPodAffinity" => Some(Box::new(InterPodAffinity)),
         _ => None,
     }
 }

@@ -1,5 +1,6 @@
 //! The in-tree plugins, one file each, and the registry that names them.
 
+pub mod inter_pod_affinity;
 pub mod node_affinity;
 pub mod node_name;
 pub mod node_ports;
