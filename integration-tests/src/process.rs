@@ -111,6 +111,14 @@ impl ManagedChild {
     }
 
     /// SIGTERM, wait up to `grace`, then SIGKILL. Idempotent.
+    /// SIGKILL at once, as a crash: the process cleans nothing up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     pub fn stop(&mut self, grace: Duration) {
         let Some(mut child) = self.child.take() else {
             return;
