@@ -192,6 +192,24 @@ impl Cluster {
         self.etcd.client().await
     }
 
+    /// Compacts etcd (physically) up to its current revision, so every
+    /// older resourceVersion is gone.
+    pub async fn compact_etcd(&self) -> Result<()> {
+        let mut etcd = self.etcd_client().await?;
+        let revision = etcd
+            .get("/", None)
+            .await?
+            .header()
+            .context("etcd response without a header")?
+            .revision();
+        etcd.compact(
+            revision,
+            Some(etcd_client::CompactionOptions::new().with_physical()),
+        )
+        .await?;
+        Ok(())
+    }
+
     pub fn pki(&self) -> &Pki {
         &self.pki
     }

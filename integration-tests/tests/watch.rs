@@ -144,20 +144,7 @@ async fn compacted_resource_version_is_gone() {
         .expect("update");
     }
 
-    let mut etcd = cluster.etcd_client().await.expect("etcd client");
-    let revision = etcd
-        .get("/", None)
-        .await
-        .expect("etcd get")
-        .header()
-        .expect("response header")
-        .revision();
-    etcd.compact(
-        revision,
-        Some(etcd_client::CompactionOptions::new().with_physical()),
-    )
-    .await
-    .expect("compact");
+    cluster.compact_etcd().await.expect("compact");
     // An upstream apiserver's watch cache may still hold those events; after a
     // restart its history starts at the current revision, so the old one is
     // too old for both the cache and etcd.
@@ -390,20 +377,7 @@ async fn a_continue_token_from_a_compacted_revision_expires() {
     )
     .await
     .expect("update");
-    let mut etcd = cluster.etcd_client().await.expect("etcd client");
-    let revision = etcd
-        .get("/", None)
-        .await
-        .expect("etcd get")
-        .header()
-        .expect("response header")
-        .revision();
-    etcd.compact(
-        revision,
-        Some(etcd_client::CompactionOptions::new().with_physical()),
-    )
-    .await
-    .expect("compact");
+    cluster.compact_etcd().await.expect("compact");
     match cms
         .list(&ListParams::default().limit(1).continue_token(&token))
         .await

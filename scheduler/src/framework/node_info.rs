@@ -36,6 +36,16 @@ impl NodeInfo {
         self.node.metadata.name.as_deref().unwrap_or("")
     }
 
+    /// The node's label `key` (its topology value for that key).
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.node
+            .metadata
+            .labels
+            .as_ref()?
+            .get(key)
+            .map(String::as_str)
+    }
+
     pub fn add_pod(&mut self, pod: Arc<Pod>) {
         let mut r = pod_requests(&pod);
         r.0.insert("pods".into(), 1);

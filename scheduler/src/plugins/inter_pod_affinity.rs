@@ -57,15 +57,6 @@ fn required(pod: &Pod, anti: bool) -> &[PodAffinityTerm] {
     terms.unwrap_or_default()
 }
 
-fn node_label<'a>(node: &'a NodeInfo, key: &str) -> Option<&'a str> {
-    node.node
-        .metadata
-        .labels
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 /// What the filter needs, counted once over all nodes.
 struct State {
     affinity: Vec<PodAffinityTerm>,
@@ -103,7 +94,7 @@ impl PreFilterPlugin for InterPodAffinity {
                 let placed_ns = placed.metadata.namespace.as_deref().unwrap_or("");
                 for term in required(placed, true) {
                     if term_selects(term, placed_ns, &pod.pod)
-                        && let Some(v) = node_label(n, &term.topology_key)
+                        && let Some(v) = n.label(&term.topology_key)
                     {
                         state
                             .existing_anti
@@ -117,14 +108,14 @@ impl PreFilterPlugin for InterPodAffinity {
             for placed in &n.pods {
                 for (i, term) in state.affinity.iter().enumerate() {
                     if term_selects(term, &ns, placed)
-                        && let Some(v) = node_label(n, &term.topology_key)
+                        && let Some(v) = n.label(&term.topology_key)
                     {
                         *state.affinity_counts[i].entry(v.to_string()).or_default() += 1;
                     }
                 }
                 for (i, term) in state.anti_affinity.iter().enumerate() {
                     if term_selects(term, &ns, placed)
-                        && let Some(v) = node_label(n, &term.topology_key)
+                        && let Some(v) = n.label(&term.topology_key)
                     {
                         state.anti_affinity_domains[i].insert(v.to_string());
                     }
@@ -141,7 +132,7 @@ impl FilterPlugin for InterPodAffinity {
         let Some(state) = pod.read_state::<State>(NAME) else {
             return Status::success();
         };
-        let on_node = |key: &str| node_label(node, key).map(str::to_string);
+        let on_node = |key: &str| node.label(key).map(str::to_string);
         let ns = pod.metadata.namespace.as_deref().unwrap_or("");
         // The first pod of a group may go anywhere its own terms select it.
         let nothing_matches_anywhere = state.affinity_counts.iter().all(HashMap::is_empty);

@@ -50,15 +50,6 @@ struct Constraint {
 
 struct State(Vec<Constraint>);
 
-fn node_label<'a>(node: &'a NodeInfo, key: &str) -> Option<&'a str> {
-    node.node
-        .metadata
-        .labels
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 fn counts_toward(p: &Pod, namespace: &str, sel: &LabelSelector) -> bool {
     p.metadata.namespace.as_deref() == Some(namespace)
         && p.metadata.deletion_timestamp.is_none()
@@ -90,13 +81,9 @@ impl PreFilterPlugin for PodTopologySpread {
             // every constraint's key are the domains.
             for n in nodes.iter().filter(|n| {
                 required_matches(&pod.pod, &n.node)
-                    && specs
-                        .iter()
-                        .all(|s| node_label(n, &s.topology_key).is_some())
+                    && specs.iter().all(|s| n.label(&s.topology_key).is_some())
             }) {
-                let domain = node_label(n, &c.topology_key)
-                    .expect("filtered")
-                    .to_string();
+                let domain = n.label(&c.topology_key).expect("filtered").to_string();
                 let here = n
                     .pods
                     .iter()
@@ -127,7 +114,7 @@ impl FilterPlugin for PodTopologySpread {
             return Status::success();
         };
         for c in constraints {
-            let Some(domain) = node_label(node, &c.key) else {
+            let Some(domain) = node.label(&c.key) else {
                 return Status::unresolvable(REASON_MISSING_LABEL);
             };
             let count = c.counts.get(domain).copied().unwrap_or(0);
