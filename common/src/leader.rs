@@ -36,11 +36,16 @@ impl LeaseConfig {
     }
 }
 
+/// This machine's hostname, as the kernel has it.
+pub fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+}
+
 /// `<hostname>_<random>`, as upstream components name themselves.
 pub fn default_identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
+    let host = hostname().unwrap_or_else(|| "localhost".into());
     let random = std::fs::read("/proc/sys/kernel/random/uuid")
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_else(|_| format!("{}", std::process::id()));

@@ -16,12 +16,13 @@ pub struct Cache {
     waiting: HashMap<String, Vec<Arc<Pod>>>,
 }
 
-fn uid(pod: &Pod) -> &str {
+/// A pod's uid, the key of the cache and the queue.
+pub fn uid(pod: &Pod) -> &str {
     pod.metadata.uid.as_deref().unwrap_or("")
 }
 
-/// Finished pods hold no resources.
-fn terminal(pod: &Pod) -> bool {
+/// Finished pods hold no resources and are never scheduled.
+pub fn terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")

@@ -55,7 +55,7 @@ pub struct Queue {
 }
 
 fn uid(pod: &Pod) -> String {
-    pod.metadata.uid.clone().unwrap_or_default()
+    crate::cache::uid(pod).to_string()
 }
 
 fn active_key(pod: &Pod) -> ActiveKey {

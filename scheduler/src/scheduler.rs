@@ -3,7 +3,7 @@
 //! profile over the cached nodes, assumes it on the chosen node and binds
 //! it in the background, or reports why it does not fit.
 
-use crate::cache::Cache;
+use crate::cache::{Cache, uid};
 use crate::framework::{FitError, Profile};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -28,10 +28,6 @@ pub struct Scheduler {
     instance: String,
 }
 
-fn uid(pod: &Pod) -> String {
-    pod.metadata.uid.clone().unwrap_or_default()
-}
-
 fn key(pod: &Pod) -> String {
     format!(
         "{}/{}",
@@ -42,9 +38,7 @@ fn key(pod: &Pod) -> String {
 
 impl Scheduler {
     pub fn new(client: kube::Client, profiles: Vec<Profile>, metrics: Arc<Metrics>) -> Arc<Self> {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_default();
+        let host = common::leader::hostname().unwrap_or_default();
         Arc::new(Scheduler {
             client,
             profiles: profiles
@@ -73,11 +67,10 @@ impl Scheduler {
             .as_ref()
             .and_then(|s| s.node_name.as_deref())
             .is_none_or(str::is_empty);
-        let finished = matches!(
-            pod.status.as_ref().and_then(|s| s.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        );
-        unassigned && !finished && pod.metadata.deletion_timestamp.is_none() && self.ours(pod)
+        unassigned
+            && !crate::cache::terminal(pod)
+            && pod.metadata.deletion_timestamp.is_none()
+            && self.ours(pod)
     }
 
     fn on_pod(&self, mut pod: Pod) {
@@ -91,17 +84,17 @@ impl Scheduler {
                 .cache
                 .lock()
                 .expect("never poisoned")
-                .is_placed(&uid(&pod))
+                .is_placed(uid(&pod))
             {
                 self.queue.add(pod);
             }
         } else {
-            self.queue.remove(&uid(&pod));
+            self.queue.remove(uid(&pod));
             let was_running = {
                 let mut cache = self.cache.lock().expect("never poisoned");
-                let placed = cache.is_placed(&uid(&pod));
+                let placed = cache.is_placed(uid(&pod));
                 cache.upsert_pod(pod.clone());
-                placed && !cache.is_placed(&uid(&pod))
+                placed && !cache.is_placed(uid(&pod))
             };
             if was_running {
                 self.queue.move_all();
@@ -112,11 +105,11 @@ impl Scheduler {
 
     fn on_pod_deleted(&self, pod: Pod) {
         let id = uid(&pod);
-        self.queue.remove(&id);
+        self.queue.remove(id);
         let freed = {
             let mut cache = self.cache.lock().expect("never poisoned");
-            let placed = cache.is_placed(&id);
-            cache.remove_pod(&id);
+            let placed = cache.is_placed(id);
+            cache.remove_pod(id);
             placed
         };
         if freed {
@@ -209,7 +202,7 @@ impl Scheduler {
             .and_then(|s| s.scheduler_name.clone())
             .unwrap_or_else(|| "default-scheduler".into());
         let Some(profile) = self.profiles.get(&name).cloned() else {
-            self.queue.remove(&uid(&pod));
+            self.queue.remove(uid(&pod));
             return;
         };
         let mut info = crate::framework::PodInfo::new(pod.clone());
@@ -231,14 +224,14 @@ impl Scheduler {
                     .lock()
                     .expect("never poisoned")
                     .assume(&pod, &node);
-                self.queue.remove(&uid(&pod));
+                self.queue.remove(uid(&pod));
                 observe("scheduled");
                 let me = self.clone();
                 tokio::spawn(async move { me.bind(pod, node).await });
             }
             Err(fit) => {
                 observe("unschedulable");
-                self.queue.unschedulable(&uid(&pod));
+                self.queue.unschedulable(uid(&pod));
                 tracing::info!(pod = %key(&pod), reason = %fit.message(), "unable to schedule pod");
                 let me = self.clone();
                 tokio::spawn(async move { me.report_unschedulable(&pod, &fit).await });
@@ -283,7 +276,7 @@ impl Scheduler {
                 self.cache
                     .lock()
                     .expect("never poisoned")
-                    .remove_pod(&uid(&pod));
+                    .remove_pod(uid(&pod));
                 self.metrics
                     .attempts
                     .with_label_values(&["error", "default-scheduler"])

@@ -166,15 +166,6 @@ fn is_reset(v: Option<&Value>) -> bool {
     }
 }
 
-/// Without `metadata.managedFields`, for comparing and merging.
-fn without_managed_fields(obj: &Value) -> Value {
-    let mut copy = obj.clone();
-    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
-    }
-    copy
-}
-
 fn schema_of(obj: &Value) -> Schema {
     let s = |f: &str| obj.get(f).and_then(Value::as_str).unwrap_or("");
     Schema::of_kind(s("apiVersion"), s("kind"))
@@ -458,7 +449,7 @@ pub fn apply(
             _ => {
                 let c = typed::compare(
                     &json!({"metadata": {}, "spec": {}, "status": {}}),
-                    &without_managed_fields(l),
+                    l,
                     schema,
                 );
                 vec![Entry {
@@ -472,8 +463,11 @@ pub fn apply(
             }
         },
     };
-    let live = live.map_or_else(|| json!({}), without_managed_fields);
-    let mut merged = typed::merge(&live, config, schema);
+    // The live managed fields ride along into `merged`: comparisons skip
+    // them and `store` below replaces them.
+    let empty = json!({});
+    let live = live.unwrap_or(&empty);
+    let mut merged = typed::merge(live, config, schema);
     drop_nulls(&mut merged);
 
     let me = Entry {
@@ -501,7 +495,7 @@ pub fn apply(
     }
 
     // Conflicts: fields of other managers whose values this apply changes.
-    let c = typed::compare(&live, &merged, schema);
+    let c = typed::compare(live, &merged, schema);
     let changed = c.added.union(&c.modified);
     let mut conflicts = Vec::new();
     for e in &entries {

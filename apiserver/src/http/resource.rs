@@ -576,11 +576,7 @@ impl Ctx<'_> {
             (Verb::Update, None | Some(Subresource::Status)) => {
                 let opts = self.write_options()?;
                 let (body, mut warnings) = object_body(req, info, &opts).await?;
-                let part = if sub.is_some() {
-                    Part::Status
-                } else {
-                    Part::Main
-                };
+                let part = Part::of(sub);
                 let w = self
                     .app
                     .store
@@ -602,11 +598,7 @@ impl Ctx<'_> {
                 let kind = PatchType::from_content_type(&ct)
                     .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
                 let body = read_body(req).await?;
-                let part = if sub.is_some() {
-                    Part::Status
-                } else {
-                    Part::Main
-                };
+                let part = Part::of(sub);
                 if kind == PatchType::Apply {
                     return self.apply(&body, part, opts).await;
                 }

@@ -81,20 +81,13 @@ pub fn apply_typed(
             let p: Value = parse(patch)?;
             strategic::apply(current, &p, Some(openapi_type))
         }
-        PatchType::Apply => ensure_supported(kind).map(|_| current.clone()),
-    }
-}
-
-/// Server-side apply needs managedFields tracking, which is not built yet:
-/// say so rather than half-apply.
-pub fn ensure_supported(kind: PatchType) -> Result<(), ApiError> {
-    match kind {
+        // The resource handler applies through the field manager; only the
+        // scale subresource gets here, and it does not take apply patches yet.
         PatchType::Apply => Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            "server-side apply (application/apply-patch+yaml) is not implemented by this apiserver yet",
+            "server-side apply (application/apply-patch+yaml) of the scale subresource is not implemented by this apiserver yet",
         )),
-        _ => Ok(()),
     }
 }
 

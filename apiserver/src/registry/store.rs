@@ -62,6 +62,16 @@ impl WriteOptions {
 }
 
 impl Part {
+    /// The part a client writes: the status subresource, else the main
+    /// resource (the only subresources that reach here).
+    pub fn of(sub: Option<crate::registry::Subresource>) -> Part {
+        if sub.is_some() {
+            Part::Status
+        } else {
+            Part::Main
+        }
+    }
+
     /// What of the object a write in this part owns.
     pub fn scope(self, info: &ResourceInfo) -> Scope {
         match self {
@@ -128,14 +138,22 @@ impl Decoded {
     fn line(&self, kind: &str) -> Bytes {
         self.line
             .get_or_init(|| {
-                let mut out = format!("{{\"type\":\"{kind}\",\"object\":").into_bytes();
-                serde_json::to_writer(&mut out, self.cur.as_ref().unwrap_or(&Value::Null))
-                    .expect("JSON values serialize");
-                out.extend_from_slice(b"}\n");
-                Bytes::from(out)
+                let object = self.cur.as_ref().unwrap_or(&Value::Null);
+                event_line(kind, |out| {
+                    serde_json::to_writer(out, object).expect("JSON values serialize")
+                })
             })
             .clone()
     }
+}
+
+/// A watch event's JSON line, `{"type":..,"object":..}` and a newline,
+/// with the object written by `object`.
+fn event_line(kind: &str, object: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    let mut out = format!("{{\"type\":\"{kind}\",\"object\":").into_bytes();
+    object(&mut out);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
 }
 
 impl WatchEvent {
@@ -1039,11 +1057,8 @@ impl Store {
             let mut initial: Vec<WatchEvent> =
                 page.items.into_iter().map(WatchEvent::Added).collect();
             for obj in page.json.into_iter().flatten() {
-                let mut line = Vec::with_capacity(obj.len() + 32);
-                line.extend_from_slice(br#"{"type":"ADDED","object":"#);
-                line.extend_from_slice(&obj);
-                line.extend_from_slice(b"}\n");
-                initial.push(WatchEvent::Encoded(line.into()));
+                let line = event_line("ADDED", |out| out.extend_from_slice(&obj));
+                initial.push(WatchEvent::Encoded(line));
             }
             (initial, page.resource_version)
         } else {
