@@ -1084,7 +1084,8 @@ async fn unfiltered_json_watchers_share_one_encoded_line() {
 #[tokio::test]
 async fn cached_json_lists_match_decoded_lists_and_follow_updates() {
     let memory: Arc<dyn Storage> = Arc::new(MemoryStorage::default());
-    let store = store_on(Arc::new(crate::storage::cacher::Cacher::new(memory)));
+    let cacher: Arc<dyn Storage> = Arc::new(crate::storage::cacher::Cacher::new(memory));
+    let store = store_on(cacher.clone());
     let registry = Registry::new();
     let ns = registry.get("", "v1", "namespaces").unwrap();
     let opts = WriteOptions::default();
@@ -1103,10 +1104,23 @@ async fn cached_json_lists_match_decoded_lists_and_follow_updates() {
         resource_version: Some(rv.to_string()),
         ..Default::default()
     };
-    // Polls until the cache has caught up with `rv` (until then etcd
-    // answers, decoded), then compares with a list from etcd.
+    // Polls until the cache itself serves `rv` (until then etcd answers),
+    // then compares the JSON list with a decoded list from etcd.
     let agree = async |rv: i64| {
         for _ in 0..200 {
+            let cached = crate::storage::ListOptions {
+                cached: Some(rv),
+                ..Default::default()
+            };
+            let raw = cacher
+                .list("/registry/configmaps/default/", &cached)
+                .await
+                .unwrap();
+            if raw.memos.len() != raw.items.len() || raw.items.is_empty() {
+                // Not from memory yet.
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
             let page = store
                 .list_json(info, Some("default"), &from_memory(rv))
                 .await
