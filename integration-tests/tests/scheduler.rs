@@ -8,7 +8,7 @@ use integration_tests::scheduler::Scheduler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -151,7 +151,9 @@ async fn places_pods_by_resources_and_taints_and_says_why_not() {
     let notes = event_notes(&cluster, "too-big", "FailedScheduling").await;
     assert!(
         notes.contains(
-            &"0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 Insufficient cpu."
+            &"0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 Insufficient cpu. \
+              preemption: 0/3 nodes are available: 1 Preemption is not helpful for scheduling, \
+              2 No preemption victims found for incoming pod.."
                 .to_string()
         ),
         "{notes:?}"
@@ -371,8 +373,132 @@ async fn anti_affinity_keeps_replicas_on_different_nodes() {
     let notes = event_notes(&cluster, "db-2", "FailedScheduling").await;
     assert!(
         notes.contains(
-            &"0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules.".to_string()
+            &"0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. \
+              preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.."
+                .to_string()
         ),
         "{notes:?}"
     );
+}
+
+/// A pod with `priority` set directly: this apiserver has no Priority
+/// admission plugin yet to resolve a priorityClassName (the security issue).
+async fn add_prio_pod(cluster: &Cluster, name: &str, cpu: &str, priority: i32) {
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"priority": priority,
+                 "containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+}
+
+#[tokio::test]
+async fn a_high_priority_pod_preempts_the_fewest_lower_ones() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    add_node(&cluster, "n1", "2", None).await;
+    let scheduler = Scheduler::start(&cluster, &["--leader-elect=false"])
+        .await
+        .expect("scheduler starts");
+    let wait = Duration::from_secs(15);
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    // Two low pods fill the node; the older one is the more important.
+    add_prio_pod(&cluster, "low-old", "1", 1).await;
+    assert_eq!(
+        node_of(&cluster, "low-old", wait).await.as_deref(),
+        Some("n1")
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    add_prio_pod(&cluster, "low-new", "1", 1).await;
+    assert_eq!(
+        node_of(&cluster, "low-new", wait).await.as_deref(),
+        Some("n1")
+    );
+
+    // A high pod needs one CPU: one victim is enough, the newer one.
+    add_prio_pod(&cluster, "high", "1", 100).await;
+    let deadline = Instant::now() + wait;
+    let victim = loop {
+        let p = pods.get("low-new").await.unwrap();
+        if p.metadata.deletion_timestamp.is_some() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "{}", scheduler.log_tail(30));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let condition = victim
+        .status
+        .and_then(|s| s.conditions)
+        .into_iter()
+        .flatten()
+        .find(|c| c.type_ == "DisruptionTarget")
+        .expect("a DisruptionTarget condition");
+    assert_eq!(condition.reason.as_deref(), Some("PreemptionByScheduler"));
+    assert!(
+        pods.get("low-old")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_none()
+    );
+    let high_uid = pods.get("high").await.unwrap().metadata.uid.unwrap();
+    assert_eq!(
+        event_notes(&cluster, "low-new", "Preempted").await,
+        [format!("Preempted by pod {high_uid} on node n1")]
+    );
+    let nominated = loop {
+        let p = pods.get("high").await.unwrap();
+        if let Some(n) = p.status.and_then(|s| s.nominated_node_name) {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "no nominatedNodeName");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(nominated, "n1");
+
+    // A pod as unimportant as the rest cannot take the room the high pod
+    // holds, nor preempt anyone.
+    add_prio_pod(&cluster, "peer", "1", 1).await;
+    let notes = event_notes(&cluster, "peer", "FailedScheduling").await;
+    assert_eq!(
+        notes.first().map(String::as_str),
+        Some(
+            "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.."
+        )
+    );
+
+    // The victim finishes terminating (the test plays its kubelet): the
+    // high pod goes to its nominated node, the peer stays pending.
+    pods.delete(
+        "low-new",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        node_of(&cluster, "high", wait).await.as_deref(),
+        Some("n1"),
+        "{}",
+        scheduler.log_tail(30)
+    );
+    assert_eq!(
+        node_of(&cluster, "peer", Duration::from_secs(3)).await,
+        None
+    );
+    let metrics = scheduler.metrics().await.expect("metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("scheduler_preemption_attempts_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(metrics.contains("scheduler_preemption_victims_bucket"));
 }

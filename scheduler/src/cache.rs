@@ -14,6 +14,8 @@ pub struct Cache {
     placed: HashMap<String, String>,
     /// Pods on nodes not seen yet, added when their node arrives.
     waiting: HashMap<String, Vec<Arc<Pod>>>,
+    /// Pending pod uid to the node preemption made room on, and the pod.
+    nominated: HashMap<String, (String, Arc<Pod>)>,
 }
 
 /// A pod's uid, the key of the cache and the queue.
@@ -38,22 +40,34 @@ impl Cache {
         self.nodes.len()
     }
 
-    pub fn upsert_node(&mut self, node: Arc<Node>) {
+    /// Adds or replaces a node; returns the node it replaced.
+    pub fn upsert_node(&mut self, node: Arc<Node>) -> Option<Arc<Node>> {
         let name = node.metadata.name.clone().unwrap_or_default();
         match self.nodes.get_mut(&name) {
             Some(info) => {
+                let old = info.node.clone();
                 let pods = std::mem::take(&mut info.pods);
+                let nominated = std::mem::take(&mut info.nominated);
                 *info = NodeInfo::new(node);
                 for p in pods {
                     info.add_pod(p);
                 }
+                info.nominated = nominated;
+                Some(old)
             }
             None => {
                 let mut info = NodeInfo::new(node);
                 for p in self.waiting.remove(&name).into_iter().flatten() {
                     info.add_pod(p);
                 }
+                info.nominated = self
+                    .nominated
+                    .values()
+                    .filter(|(n, _)| *n == name)
+                    .map(|(_, p)| p.clone())
+                    .collect();
                 self.nodes.insert(name, info);
+                None
             }
         }
     }
@@ -87,6 +101,7 @@ impl Cache {
     }
 
     pub fn remove_pod(&mut self, uid: &str) {
+        self.unnominate(uid);
         let Some(node) = self.placed.remove(uid) else {
             return;
         };
@@ -100,12 +115,74 @@ impl Cache {
         }
     }
 
+    /// Holds room on `node` for `pod`, which preemption made room for.
+    pub fn nominate(&mut self, pod: Arc<Pod>, node: &str) {
+        self.unnominate(uid(&pod));
+        if let Some(info) = self.nodes.get_mut(node) {
+            info.nominated.push(pod.clone());
+        }
+        self.nominated
+            .insert(uid(&pod).to_string(), (node.to_string(), pod));
+    }
+
+    pub fn unnominate(&mut self, id: &str) {
+        if let Some((node, _)) = self.nominated.remove(id)
+            && let Some(info) = self.nodes.get_mut(&node)
+        {
+            info.nominated.retain(|p| uid(p) != id);
+        }
+    }
+
+    /// The node `pod` is nominated to, if any.
+    pub fn nomination(&self, id: &str) -> Option<&str> {
+        self.nominated.get(id).map(|(n, _)| n.as_str())
+    }
+
+    /// A pending pod as the apiserver has it: its `nominatedNodeName`
+    /// decides, except that a nomination made here is kept until the pod
+    /// has carried one (upstream's nominator: the status write may still
+    /// be on its way).
+    pub fn update_nomination(&mut self, pod: &Arc<Pod>) {
+        let nominated_name = |p: &Pod| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.nominated_node_name.clone())
+                .filter(|n| !n.is_empty())
+        };
+        match nominated_name(pod) {
+            Some(node) => self.nominate(pod.clone(), &node),
+            None => {
+                let had = self
+                    .nominated
+                    .get(uid(pod))
+                    .map(|(node, old)| (node.clone(), nominated_name(old).is_some()));
+                match had {
+                    Some((_, true)) => self.unnominate(uid(pod)),
+                    // Keep the room, with the newer object.
+                    Some((node, false)) => self.nominate(pod.clone(), &node),
+                    None => {}
+                }
+            }
+        }
+    }
+
     /// Counts `pod` on `node` now, before its binding is seen.
     pub fn assume(&mut self, pod: &Pod, node: &str) {
+        self.unnominate(uid(pod));
         let mut assumed = pod.clone();
         assumed.spec.get_or_insert_default().node_name = Some(node.to_string());
         self.remove_pod(uid(pod));
         self.place(Arc::new(assumed), node);
+    }
+
+    /// The pod `uid` as counted on its node.
+    pub fn placed_pod(&self, id: &str) -> Option<Arc<Pod>> {
+        let node = self.placed.get(id)?;
+        let on = |pods: &[Arc<Pod>]| pods.iter().find(|p| uid(p) == id).cloned();
+        match self.nodes.get(node) {
+            Some(info) => on(&info.pods),
+            None => on(self.waiting.get(node)?),
+        }
     }
 
     pub fn is_placed(&self, uid: &str) -> bool {
@@ -132,6 +209,32 @@ mod tests {
         assert_eq!(c.nodes()[0].requested.get("cpu"), 3000);
         c.remove_pod("uid-p");
         assert_eq!(c.nodes()[0].requested.get("cpu"), 0);
+    }
+
+    #[test]
+    fn nominations_hold_until_the_pod_drops_them() {
+        let mut c = Cache::default();
+        c.upsert_node(Arc::new(node("n").build()));
+        let p = Arc::new(pod("p").build());
+        c.nominate(p.clone(), "n");
+        assert_eq!(c.nodes()[0].nominated.len(), 1);
+        // An update from before the status write: the nomination stays.
+        c.update_nomination(&p);
+        assert_eq!(c.nomination("uid-p"), Some("n"));
+        let mut carried = (*p).clone();
+        carried.status = Some(Default::default());
+        carried.status.as_mut().unwrap().nominated_node_name = Some("n".into());
+        c.update_nomination(&Arc::new(carried));
+        // The pod's nomination is cleared: so is the room.
+        c.update_nomination(&p);
+        assert_eq!(c.nomination("uid-p"), None);
+        assert!(c.nodes()[0].nominated.is_empty());
+        c.nominate(p.clone(), "n");
+        c.assume(&p, "n");
+        assert!(
+            c.nodes()[0].nominated.is_empty(),
+            "bound: no longer nominated"
+        );
     }
 
     #[test]

@@ -2,14 +2,12 @@
 //! upstream's does, talking only to the apiserver (list/watch of pods and
 //! nodes, `pods/binding`, events).
 //!
-//! Built so far: the Filter and Score extension points with the
-//! NodeName, NodeUnschedulable, TaintToleration and NodeResourcesFit
-//! plugins; the priority queue with backoff and an unschedulable pool;
-//! the cache with assumed pods; binding; Scheduled / FailedScheduling
-//! events and the PodScheduled condition; profiles by schedulerName;
-//! metrics; leader election over a Lease; profiles with their `plugins`
-//! and `pluginConfig`. Not yet: the other plugins and extension points,
-//! preemption.
+//! The layout follows upstream's: `framework` has one trait per
+//! extension point and the profiles built from a KubeSchedulerConfiguration;
+//! `plugins` has the in-tree plugins, one file each; `queue` is the
+//! scheduling queue with upstream's queueing hints; `cache` the nodes with
+//! their placed, assumed and nominated pods; `scheduler` the loop that
+//! ties them to the apiserver.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -50,10 +48,12 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let metrics = Arc::new(metrics::Metrics::new());
     let health = common::serving::Health::new(metrics.registry.clone());
+    let writers = framework::ListerWriters::default();
+    let listers = writers.listers();
     let profiles = settings
         .profiles
         .iter()
-        .map(|p| p.build().map_err(RunError::Config))
+        .map(|p| p.build(&listers).map_err(RunError::Config))
         .collect::<Result<Vec<Profile>, _>>()?;
     let sched = scheduler::Scheduler::new(client.clone(), profiles, metrics);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -77,6 +77,7 @@ pub async fn run(
     let (pods_tx, pods_rx) = tokio::sync::oneshot::channel();
     tasks.spawn(sched.clone().watch_nodes(nodes_tx));
     tasks.spawn(sched.clone().watch_pods(pods_tx));
+    let listers_synced = sched.watch_listers(writers, &mut tasks);
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let mut elector = settings
         .leader_election
@@ -87,6 +88,9 @@ pub async fn run(
             // No worker before the caches have synced (upstream's WaitForCacheSync).
             let _ = nodes_rx.await;
             let _ = pods_rx.await;
+            for synced in listers_synced {
+                let _ = synced.await;
+            }
             tracing::info!(nodes = sched.node_count(), "caches synced");
             health.set_ready();
             match &mut elector {

@@ -1,6 +1,8 @@
 //! The scheduler's metrics, with upstream's names and labels.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -9,6 +11,8 @@ pub struct Metrics {
     pub attempt_duration: HistogramVec,
     /// `queue`: active, backoff, unschedulable.
     pub pending: IntGaugeVec,
+    pub preemption_attempts: IntCounter,
+    pub preemption_victims: Histogram,
 }
 
 impl Metrics {
@@ -39,10 +43,25 @@ impl Metrics {
             &["queue"],
         )
         .expect("valid metric");
+        let preemption_attempts = IntCounter::new(
+            "scheduler_preemption_attempts_total",
+            "Total preemption attempts in the cluster till now",
+        )
+        .expect("valid metric");
+        let preemption_victims = Histogram::with_opts(
+            HistogramOpts::new(
+                "scheduler_preemption_victims",
+                "Number of selected preemption victims",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 2.0, 7).expect("valid buckets")),
+        )
+        .expect("valid metric");
         for m in [
             Box::new(attempts.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(attempt_duration.clone()),
             Box::new(pending.clone()),
+            Box::new(preemption_attempts.clone()),
+            Box::new(preemption_victims.clone()),
         ] {
             registry.register(m).expect("registered once");
         }
@@ -51,6 +70,8 @@ impl Metrics {
             attempts,
             attempt_duration,
             pending,
+            preemption_attempts,
+            preemption_victims,
         }
     }
 }

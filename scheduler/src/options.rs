@@ -68,8 +68,16 @@ impl ProfileConfig {
         }
     }
 
-    pub fn build(&self) -> Result<crate::framework::Profile, String> {
-        crate::framework::Profile::build(&self.scheduler_name, &self.plugins, &self.plugin_config)
+    pub fn build(
+        &self,
+        listers: &crate::framework::Listers,
+    ) -> Result<crate::framework::Profile, String> {
+        crate::framework::Profile::build(
+            &self.scheduler_name,
+            &self.plugins,
+            &self.plugin_config,
+            listers,
+        )
     }
 }
 
@@ -162,7 +170,7 @@ impl Options {
                         plugins: p["plugins"].clone(),
                         plugin_config: p["pluginConfig"].clone(),
                     };
-                    profile.build().map_err(|e| {
+                    profile.build(&Default::default()).map_err(|e| {
                         ConfigError::Unsupported(format!(
                             "profile {:?}: {e}",
                             profile.scheduler_name

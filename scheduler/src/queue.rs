@@ -1,10 +1,9 @@
 //! The scheduling queue (upstream's `PriorityQueue`): pods wait in
-//! `active` ordered by priority then age (PrioritySort), in `backoff` after
+//! `active` ordered by PrioritySort, in `backoff` after
 //! a failed attempt (1 s doubling to 10 s), or in `unschedulable` until the
 //! cluster changes in a way that may let them fit.
 
 use k8s_openapi::api::core::v1::Pod;
-use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,9 +30,14 @@ struct Entry {
     place: Place,
     /// A cluster change arrived while the pod was in flight.
     moved_while_in_flight: bool,
+    /// The plugins that refused it last time, whose queueing hints decide
+    /// which changes are worth a retry.
+    rejectors: Rejectors,
 }
 
-type ActiveKey = (Reverse<i32>, String, String);
+pub type Rejectors = BTreeSet<&'static str>;
+
+type ActiveKey = crate::plugins::priority_sort::SortKey;
 
 /// Entries by uid, plus an ordered index per place, so that popping,
 /// backing off and counting never scan every pending pod.
@@ -59,14 +63,7 @@ fn uid(pod: &Pod) -> String {
 }
 
 fn active_key(pod: &Pod) -> ActiveKey {
-    let priority = pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
-    let created = pod
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map(|t| t.0.to_string())
-        .unwrap_or_default();
-    (Reverse(priority), created, uid(pod))
+    crate::plugins::priority_sort::key(pod)
 }
 
 fn backoff(attempts: u32) -> Duration {
@@ -129,6 +126,22 @@ impl Inner {
         }
     }
 
+    /// An entry for a pod that is being worked on but was not queued.
+    fn insert_in_flight(&mut self, pod: Arc<Pod>) {
+        let id = uid(&pod);
+        self.entries.insert(
+            id.clone(),
+            Entry {
+                pod,
+                attempts: 0,
+                place: Place::InFlight,
+                moved_while_in_flight: false,
+                rejectors: Rejectors::new(),
+            },
+        );
+        self.put_fresh(&id, Place::InFlight);
+    }
+
     /// Backoffs that have passed and unschedulable pods waiting too long go
     /// to active; returns when the next one will be due.
     fn flush(&mut self, now: Instant) -> Option<Instant> {
@@ -183,6 +196,7 @@ impl Queue {
                         attempts: 0,
                         place: Place::Active,
                         moved_while_in_flight: false,
+                        rejectors: Rejectors::new(),
                     },
                 );
                 inner.put_fresh(&id, Place::Active);
@@ -228,14 +242,19 @@ impl Queue {
         }
     }
 
-    /// No node fits: wait for a cluster change (or back off if one came
-    /// during the attempt).
-    pub fn unschedulable(&self, uid: &str) {
+    /// No node fits: wait for a cluster change that one of `rejectors`
+    /// says may help (or back off if some change came during the attempt).
+    pub fn unschedulable(&self, pod: &Arc<Pod>, rejectors: Rejectors) {
         let mut inner = self.inner.lock().expect("never poisoned");
-        let Some(e) = inner.entries.get_mut(uid) else {
-            return;
-        };
+        let id = uid(pod);
+        let uid = id.as_str();
+        if !inner.entries.contains_key(uid) {
+            // Dropped when it was popped for binding; a later step refused it.
+            inner.insert_in_flight(pod.clone());
+        }
+        let e = inner.entries.get_mut(uid).expect("present");
         e.attempts += 1;
+        e.rejectors = rejectors;
         let now = Instant::now();
         let place = if e.moved_while_in_flight {
             Place::Backoff(now + backoff(e.attempts))
@@ -252,16 +271,7 @@ impl Queue {
         let mut inner = self.inner.lock().expect("never poisoned");
         let id = uid(&pod);
         if !inner.entries.contains_key(&id) {
-            inner.entries.insert(
-                id.clone(),
-                Entry {
-                    pod,
-                    attempts: 0,
-                    place: Place::InFlight,
-                    moved_while_in_flight: false,
-                },
-            );
-            inner.put_fresh(&id, Place::InFlight);
+            inner.insert_in_flight(pod);
         }
         let e = inner.entries.get_mut(&id).expect("present");
         e.attempts += 1;
@@ -271,16 +281,30 @@ impl Queue {
         self.notify.notify_one();
     }
 
-    /// Something changed that may let waiting pods fit (a node was added
-    /// or changed, a pod went away): unschedulable pods move to backoff, or
-    /// straight to active when their backoff has passed.
+    /// Something changed that may let any waiting pod fit.
     pub fn move_all(&self) {
+        self.move_if(|_, _| true);
+    }
+
+    /// Something changed: the unschedulable pods for which `worth` (the
+    /// queueing hints of the plugins that refused them) says it may help
+    /// move to backoff, or straight to active when their backoff has passed.
+    pub fn move_if(&self, worth: impl Fn(&Pod, &Rejectors) -> bool) {
         let mut inner = self.inner.lock().expect("never poisoned");
         let now = Instant::now();
-        let waiting: Vec<(Instant, String)> = std::mem::take(&mut inner.unschedulable)
-            .into_iter()
+        let moving: Vec<(Instant, String)> = inner
+            .unschedulable
+            .iter()
+            .filter(|(_, id)| {
+                inner
+                    .entries
+                    .get(id)
+                    .is_none_or(|e| e.rejectors.is_empty() || worth(&e.pod, &e.rejectors))
+            })
+            .cloned()
             .collect();
-        for (since, id) in waiting {
+        for (since, id) in moving {
+            inner.unschedulable.remove(&(since, id.clone()));
             let attempts = inner.entries.get(&id).map_or(0, |e| e.attempts);
             let until = since + backoff(attempts);
             // Already out of the unschedulable index: set the place directly.
@@ -341,7 +365,7 @@ mod tests {
         let q = Queue::default();
         q.add(prioritized("p", 0));
         let p = q.pop().await;
-        q.unschedulable("uid-p");
+        q.unschedulable(&p, Rejectors::new());
         assert_eq!(q.pending().unschedulable, 1);
         // Nothing changes: no pod is ready.
         assert!(
@@ -362,7 +386,7 @@ mod tests {
         let q = Queue::default();
         q.add(prioritized("p", 0));
         let p = q.pop().await;
-        q.unschedulable("uid-p");
+        q.unschedulable(&p, Rejectors::new());
         let mut reported = (*p).clone();
         reported.status = Some(Default::default());
         reported.metadata.resource_version = Some("2".into());
@@ -372,6 +396,18 @@ mod tests {
         relabelled.metadata.labels = Some([("a".to_string(), "b".to_string())].into());
         q.add(Arc::new(relabelled));
         assert_eq!(q.pending().active, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_changes_a_rejector_cares_about_retry_a_pod() {
+        let q = Queue::default();
+        q.add(prioritized("p", 0));
+        let p = q.pop().await;
+        q.unschedulable(&p, Rejectors::from(["NodeResourcesFit"]));
+        q.move_if(|_, r| r.contains("TaintToleration"));
+        assert_eq!(q.pending().unschedulable, 1);
+        q.move_if(|_, r| r.contains("NodeResourcesFit"));
+        assert_eq!(q.pending().unschedulable, 0);
     }
 
     #[test]

@@ -11,6 +11,13 @@ pub struct NodeInfo {
     /// The pods among `pods` with required anti-affinity terms, which
     /// every incoming pod must be checked against (upstream keeps the same).
     pub pods_with_anti_affinity: Vec<Arc<Pod>>,
+    /// The pods among `pods` with any pod affinity or anti-affinity term,
+    /// which InterPodAffinity's scoring reads.
+    pub pods_with_affinity: Vec<Arc<Pod>>,
+    /// Pending pods that preemption made room for here (upstream's
+    /// nominator): filters count those of at least the incoming pod's
+    /// priority as if they were placed.
+    pub nominated: Vec<Arc<Pod>>,
     /// Sum of the requests of `pods`, with `pods` counted as a resource.
     pub requested: Resources,
     pub allocatable: Resources,
@@ -27,6 +34,8 @@ impl NodeInfo {
             node,
             pods: Vec::new(),
             pods_with_anti_affinity: Vec::new(),
+            pods_with_affinity: Vec::new(),
+            nominated: Vec::new(),
             requested: Resources::default(),
             allocatable,
         }
@@ -53,6 +62,9 @@ impl NodeInfo {
         if has_required_anti_affinity(&pod) {
             self.pods_with_anti_affinity.push(pod.clone());
         }
+        if has_pod_affinity(&pod) {
+            self.pods_with_affinity.push(pod.clone());
+        }
         self.pods.push(pod);
     }
 
@@ -64,6 +76,8 @@ impl NodeInfo {
         {
             let pod = self.pods.remove(i);
             self.pods_with_anti_affinity
+                .retain(|p| p.metadata.uid.as_deref() != Some(uid));
+            self.pods_with_affinity
                 .retain(|p| p.metadata.uid.as_deref() != Some(uid));
             let mut r = pod_requests(&pod);
             r.0.insert("pods".into(), 1);
@@ -82,4 +96,11 @@ fn has_required_anti_affinity(pod: &Pod) -> bool {
                 .as_ref()
         })
         .is_some_and(|t| !t.is_empty())
+}
+
+fn has_pod_affinity(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .is_some_and(|a| a.pod_affinity.is_some() || a.pod_anti_affinity.is_some())
 }

@@ -1,112 +1,109 @@
 //! The plugin registry and profiles from a KubeSchedulerConfiguration:
 //! upstream's default plugins per extension point, changed by each
-//! profile's `plugins` (`multiPoint`, `filter`, `score`: `enabled` with
+//! profile's `plugins` (`multiPoint` and each point: `enabled` with
 //! weights, `disabled`, `*` for all) and `pluginConfig` args.
 
-use super::{FilterPlugin, PreFilterPlugin, Profile, ScorePlugin};
-use crate::plugins::node_resources_fit::{NodeResourcesFit, Strategy};
+use super::{Listers, Profile};
+use crate::plugins::node_resources_fit::NodeResourcesFit;
 use crate::plugins::{
+    default_binder::DefaultBinder, default_preemption::DefaultPreemption,
     inter_pod_affinity::InterPodAffinity, node_affinity::NodeAffinity, node_name::NodeName,
     node_ports::NodePorts, node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
-    node_unschedulable::NodeUnschedulable, pod_topology_spread::PodTopologySpread,
-    taint_toleration::TaintToleration,
+    node_unschedulable::NodeUnschedulable, pod_topology_spread::PodTopologySpread, priority_sort,
+    taint_toleration::TaintToleration, volume_binding::VolumeBinding,
 };
 use serde_json::Value;
-use std::sync::atomic::AtomicUsize;
 
-/// Upstream's default Filter plugins, in order (as far as built).
-const DEFAULT_FILTERS: [&str; 8] = [
-    "NodeUnschedulable",
-    "NodeName",
-    "TaintToleration",
-    "NodeAffinity",
-    "NodePorts",
-    "NodeResourcesFit",
-    "PodTopologySpread",
-    "InterPodAffinity",
-];
-/// Upstream's default Score plugins with their weights.
-const DEFAULT_SCORES: [(&str, i64); 4] = [
+/// Upstream's default plugins (its multiPoint list, as far as built), in
+/// order, with their score weights.
+const DEFAULTS: [(&str, i64); 13] = [
+    (priority_sort::NAME, 0),
+    ("NodeUnschedulable", 0),
+    ("NodeName", 0),
     ("TaintToleration", 3),
     ("NodeAffinity", 2),
+    ("NodePorts", 0),
     ("NodeResourcesFit", 1),
+    ("VolumeBinding", 0),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
+    ("DefaultPreemption", 0),
     ("NodeResourcesBalancedAllocation", 1),
+    ("DefaultBinder", 0),
 ];
 
-/// The args given to `name` in `pluginConfig`.
-fn args<'a>(plugin_config: &'a Value, name: &str) -> Option<&'a Value> {
-    plugin_config
-        .as_array()?
-        .iter()
-        .find(|c| c["name"] == name)
-        .map(|c| &c["args"])
+/// What plugin constructors may read.
+struct Ctx<'a> {
+    plugin_config: &'a Value,
+    listers: &'a Listers,
 }
 
-fn resources_fit(plugin_config: &Value) -> Result<NodeResourcesFit, String> {
-    let mut fit = NodeResourcesFit::default();
-    let Some(strategy) = args(plugin_config, "NodeResourcesFit").map(|a| &a["scoringStrategy"])
-    else {
-        return Ok(fit);
-    };
-    fit.strategy = match strategy["type"].as_str() {
-        None | Some("LeastAllocated") => Strategy::LeastAllocated,
-        Some("MostAllocated") => Strategy::MostAllocated,
-        Some(other) => {
-            return Err(format!(
-                "NodeResourcesFit scoringStrategy {other:?} is not supported by this kube-scheduler yet"
-            ));
+impl Ctx<'_> {
+    /// The args given to `name` in `pluginConfig` (null if none).
+    fn args(&self, name: &str) -> &Value {
+        self.plugin_config
+            .as_array()
+            .and_then(|all| all.iter().find(|c| c["name"] == name))
+            .map_or(&Value::Null, |c| &c["args"])
+    }
+}
+
+/// Builds plugin `name` as the trait object of one extension point; None
+/// when it does not implement that point.
+macro_rules! point {
+    ($fn:ident, $trait:ident, |$cx:ident| [$($name:literal => $make:expr),* $(,)?]) => {
+        fn $fn(name: &str, $cx: &Ctx) -> Result<Option<Box<dyn super::$trait>>, String> {
+            let _ = $cx;
+            Ok(match name {
+                $($name => Some(Box::new($make)),)*
+                _ => None,
+            })
         }
     };
-    if let Some(resources) = strategy["resources"].as_array() {
-        fit.resources = resources
-            .iter()
-            .map(|r| {
-                let name = r["name"].as_str().unwrap_or_default().to_string();
-                (name, r["weight"].as_i64().unwrap_or(1).max(1))
-            })
-            .collect();
-    }
-    Ok(fit)
 }
 
-fn filter_plugin(
-    name: &str,
-    plugin_config: &Value,
-) -> Result<Option<Box<dyn FilterPlugin>>, String> {
-    Ok(Some(match name {
-        "NodeUnschedulable" => Box::new(NodeUnschedulable),
-        "NodeName" => Box::new(NodeName),
-        "TaintToleration" => Box::new(TaintToleration),
-        "NodeAffinity" => Box::new(NodeAffinity),
-        "NodePorts" => Box::new(NodePorts),
-        "NodeResourcesFit" => Box::new(resources_fit(plugin_config)?),
-        "PodTopologySpread" => Box::new(PodTopologySpread),
-        "InterPodAffinity" => Box::new(InterPodAffinity),
-        _ => return Ok(None),
-    }))
-}
-
-/// The PreFilter half of a filter plugin that has one.
-fn pre_filter_plugin(name: &str) -> Option<Box<dyn PreFilterPlugin>> {
-    match name {
-        "PodTopologySpread" => Some(Box::new(PodTopologySpread)),
-        "InterPodAffinity" => Some(Box::new(InterPodAffinity)),
-        _ => None,
-    }
-}
-
-fn score_plugin(name: &str, plugin_config: &Value) -> Result<Option<Box<dyn ScorePlugin>>, String> {
-    Ok(Some(match name {
-        "TaintToleration" => Box::new(TaintToleration),
-        "NodeAffinity" => Box::new(NodeAffinity),
-        "NodeResourcesFit" => Box::new(resources_fit(plugin_config)?),
-        "NodeResourcesBalancedAllocation" => Box::new(NodeResourcesBalancedAllocation),
-        _ => return Ok(None),
-    }))
-}
+point!(pre_filter, PreFilterPlugin, |cx| [
+    "VolumeBinding" => VolumeBinding::new(cx.listers.clone()),
+    "PodTopologySpread" => PodTopologySpread::from_args(cx.args("PodTopologySpread"), cx.listers.clone())?,
+    "InterPodAffinity" => InterPodAffinity::from_args(cx.args("InterPodAffinity"))?,
+]);
+point!(filter, FilterPlugin, |cx| [
+    "NodeUnschedulable" => NodeUnschedulable,
+    "NodeName" => NodeName,
+    "TaintToleration" => TaintToleration,
+    "NodeAffinity" => NodeAffinity,
+    "NodePorts" => NodePorts,
+    "NodeResourcesFit" => NodeResourcesFit::from_args(cx.args("NodeResourcesFit"))?,
+    "VolumeBinding" => VolumeBinding::new(cx.listers.clone()),
+    "PodTopologySpread" => PodTopologySpread::from_args(cx.args("PodTopologySpread"), cx.listers.clone())?,
+    "InterPodAffinity" => InterPodAffinity::from_args(cx.args("InterPodAffinity"))?,
+]);
+point!(post_filter, PostFilterPlugin, |cx| [
+    "DefaultPreemption" => DefaultPreemption::from_args(cx.args("DefaultPreemption"))?,
+]);
+point!(pre_score, PreScorePlugin, |cx| [
+    "PodTopologySpread" => PodTopologySpread::from_args(cx.args("PodTopologySpread"), cx.listers.clone())?,
+    "InterPodAffinity" => InterPodAffinity::from_args(cx.args("InterPodAffinity"))?,
+]);
+point!(score, ScorePlugin, |cx| [
+    "TaintToleration" => TaintToleration,
+    "NodeAffinity" => NodeAffinity,
+    "NodeResourcesFit" => NodeResourcesFit::from_args(cx.args("NodeResourcesFit"))?,
+    "PodTopologySpread" => PodTopologySpread::from_args(cx.args("PodTopologySpread"), cx.listers.clone())?,
+    "InterPodAffinity" => InterPodAffinity::from_args(cx.args("InterPodAffinity"))?,
+    "NodeResourcesBalancedAllocation" => NodeResourcesBalancedAllocation,
+]);
+point!(bind, BindPlugin, |cx| [
+    "DefaultBinder" => DefaultBinder,
+]);
+// No in-tree plugin of these points is built; out-of-tree ones join here.
+point!(reserve, ReservePlugin, |cx| []);
+point!(permit, PermitPlugin, |cx| []);
+point!(pre_bind, PreBindPlugin, |cx| []);
+point!(post_bind, PostBindPlugin, |cx| []);
 
 fn known(name: &str) -> bool {
-    DEFAULT_FILTERS.contains(&name) || DEFAULT_SCORES.iter().any(|(n, _)| *n == name)
+    DEFAULTS.iter().any(|(n, _)| *n == name)
 }
 
 /// `(name, weight)` of a `PluginSet`'s `enabled` or `disabled` list.
@@ -124,31 +121,61 @@ fn names(set: &Value, list: &str) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// One extension point: the defaults, less what is disabled (here or at
-/// multiPoint), plus what is enabled (a default enabled again keeps its
-/// place and takes the new weight).
-fn merge(defaults: &[(&str, i64)], point: &Value, multi: &Value) -> Vec<(String, i64)> {
+/// One extension point's plugins: the defaults, less what is disabled
+/// (here or at multiPoint), plus what is enabled (a default enabled again
+/// keeps its place and takes the new weight).
+fn merge(plugins: &Value, point: &str) -> Result<Vec<(String, i64)>, String> {
+    let (multi, here) = (&plugins["multiPoint"], &plugins[point]);
     let disabled: Vec<String> = names(multi, "disabled")
         .into_iter()
-        .chain(names(point, "disabled"))
+        .chain(names(here, "disabled"))
         .map(|(n, _)| n)
         .collect();
-    let mut out: Vec<(String, i64)> = defaults
+    let mut out: Vec<(String, i64)> = DEFAULTS
         .iter()
         .filter(|(n, _)| !disabled.iter().any(|d| d == "*" || d == n))
         .map(|(n, w)| (n.to_string(), *w))
         .collect();
     for (name, weight) in names(multi, "enabled")
         .into_iter()
-        .chain(names(point, "enabled"))
+        .chain(names(here, "enabled"))
     {
+        if !known(&name) {
+            return Err(format!(
+                "plugin {name:?} is not registered in this kube-scheduler"
+            ));
+        }
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some(existing) if weight > 0 => existing.1 = weight,
             Some(_) => {}
             None => out.push((name, weight)),
         }
     }
-    out
+    Ok(out)
+}
+
+/// Builds a named plugin for one point (None: it does not implement it).
+type Constructor<T> = fn(&str, &Ctx) -> Result<Option<Box<T>>, String>;
+
+/// The plugins of `point` that implement it, built.
+fn build_point<T: ?Sized>(
+    plugins: &Value,
+    point: &str,
+    cx: &Ctx,
+    make: Constructor<T>,
+) -> Result<Vec<(Box<T>, i64)>, String> {
+    let mut out = Vec::new();
+    for (name, weight) in merge(plugins, point)? {
+        // A plugin joins only the points it implements.
+        if let Some(p) = make(&name, cx)? {
+            out.push((p, weight.max(1)));
+        }
+    }
+    Ok(out)
+}
+
+fn unweighted<T: ?Sized>(v: Vec<(Box<T>, i64)>) -> Vec<Box<T>> {
+    v.into_iter().map(|(p, _)| p).collect()
 }
 
 impl Profile {
@@ -158,105 +185,167 @@ impl Profile {
         scheduler_name: &str,
         plugins: &Value,
         plugin_config: &Value,
+        listers: &Listers,
     ) -> Result<Profile, String> {
-        let multi = &plugins["multiPoint"];
-        let defaults_filters: Vec<(&str, i64)> = DEFAULT_FILTERS.iter().map(|n| (*n, 0)).collect();
-        let mut filters = Vec::new();
-        let mut pre_filters = Vec::new();
-        for (name, _) in merge(&defaults_filters, &plugins["filter"], multi) {
-            if !known(&name) {
-                return Err(format!(
-                    "plugin {name:?} is not registered in this kube-scheduler"
-                ));
-            }
-            pre_filters.extend(pre_filter_plugin(&name));
-            // A multiPoint plugin joins only the points it implements.
-            if let Some(p) = filter_plugin(&name, plugin_config)? {
-                filters.push(p);
-            }
+        let cx = Ctx {
+            plugin_config,
+            listers,
+        };
+        // Pods wait in one queue, ordered by the only queue sort plugin.
+        let sort = merge(plugins, "queueSort")?;
+        if !sort.iter().any(|(n, _)| n == priority_sort::NAME) {
+            return Err(format!(
+                "queueSort must be {}, the only one this kube-scheduler has",
+                priority_sort::NAME
+            ));
         }
-        let mut scores = Vec::new();
-        for (name, weight) in merge(&DEFAULT_SCORES, &plugins["score"], multi) {
-            if !known(&name) {
-                return Err(format!(
-                    "plugin {name:?} is not registered in this kube-scheduler"
-                ));
-            }
-            if let Some(p) = score_plugin(&name, plugin_config)? {
-                scores.push((p, weight.max(1)));
-            }
+        let mut p = Profile::empty(scheduler_name);
+        p.pre_filters = unweighted(build_point(plugins, "preFilter", &cx, pre_filter)?);
+        p.filters = unweighted(build_point(plugins, "filter", &cx, filter)?);
+        p.post_filters = unweighted(build_point(plugins, "postFilter", &cx, post_filter)?);
+        p.pre_scores = unweighted(build_point(plugins, "preScore", &cx, pre_score)?);
+        p.scores = build_point(plugins, "score", &cx, score)?;
+        p.reserves = unweighted(build_point(plugins, "reserve", &cx, reserve)?);
+        p.permits = unweighted(build_point(plugins, "permit", &cx, permit)?);
+        p.pre_binds = unweighted(build_point(plugins, "preBind", &cx, pre_bind)?);
+        p.binds = unweighted(build_point(plugins, "bind", &cx, bind)?);
+        p.post_binds = unweighted(build_point(plugins, "postBind", &cx, post_bind)?);
+        if p.binds.is_empty() {
+            return Err("a profile needs a bind plugin (DefaultBinder)".into());
         }
-        Ok(Profile {
-            scheduler_name: scheduler_name.to_string(),
-            pre_filters,
-            filters,
-            scores,
-            next_start: AtomicUsize::new(0),
-        })
+        Ok(p)
     }
 
     /// Upstream's default plugins, as far as they are built, in upstream's
     /// order and with its score weights.
     pub fn default_plugins(scheduler_name: &str) -> Profile {
-        Profile::build(scheduler_name, &Value::Null, &Value::Null)
-            .expect("the defaults are registered")
+        Profile::build(
+            scheduler_name,
+            &Value::Null,
+            &Value::Null,
+            &Listers::default(),
+        )
+        .expect("the defaults are registered")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::node_resources_fit::Strategy;
     use serde_json::json;
 
-    fn shape(p: &Profile) -> (Vec<&'static str>, Vec<(&'static str, i64)>) {
+    type Shape = (Vec<&'static str>, Vec<(&'static str, i64)>);
+
+    fn shape(p: &Profile) -> Shape {
         (
             p.filters.iter().map(|f| f.name()).collect(),
             p.scores.iter().map(|(s, w)| (s.name(), *w)).collect(),
         )
     }
 
+    fn build(plugins: Value, config: Value) -> Result<Profile, String> {
+        Profile::build("s", &plugins, &config, &Listers::default())
+    }
+
     #[test]
     fn defaults_follow_upstream() {
-        let (filters, scores) = shape(&Profile::default_plugins("default-scheduler"));
-        assert_eq!(filters, DEFAULT_FILTERS);
-        assert_eq!(scores, DEFAULT_SCORES);
+        let p = Profile::default_plugins("default-scheduler");
+        let (filters, scores) = shape(&p);
+        assert_eq!(
+            filters,
+            [
+                "NodeUnschedulable",
+                "NodeName",
+                "TaintToleration",
+                "NodeAffinity",
+                "NodePorts",
+                "NodeResourcesFit",
+                "VolumeBinding",
+                "PodTopologySpread",
+                "InterPodAffinity"
+            ]
+        );
+        assert_eq!(
+            scores,
+            [
+                ("TaintToleration", 3),
+                ("NodeAffinity", 2),
+                ("NodeResourcesFit", 1),
+                ("PodTopologySpread", 2),
+                ("InterPodAffinity", 2),
+                ("NodeResourcesBalancedAllocation", 1)
+            ]
+        );
+        let names = |v: Vec<&'static str>| v;
+        assert_eq!(
+            names(p.pre_filters.iter().map(|f| f.name()).collect()),
+            ["VolumeBinding", "PodTopologySpread", "InterPodAffinity"]
+        );
+        assert_eq!(
+            names(p.post_filters.iter().map(|f| f.name()).collect()),
+            ["DefaultPreemption"]
+        );
+        assert_eq!(
+            names(p.binds.iter().map(|f| f.name()).collect()),
+            ["DefaultBinder"]
+        );
     }
 
     #[test]
     fn plugins_are_enabled_disabled_and_weighted() {
-        let only_fit = json!({"multiPoint": {"disabled": [{"name": "*"}], "enabled": [{"name": "NodeResourcesFit"}]}});
-        let (filters, scores) = shape(&Profile::build("s", &only_fit, &Value::Null).unwrap());
-        assert_eq!(filters, ["NodeResourcesFit"]);
-        assert_eq!(scores, [("NodeResourcesFit", 1)]);
+        let only_fit = json!({"multiPoint": {"disabled": [{"name": "*"}], "enabled": [
+            {"name": "PrioritySort"}, {"name": "NodeResourcesFit"}, {"name": "DefaultBinder"}]}});
+        let p = build(only_fit, Value::Null).unwrap();
+        assert_eq!(
+            shape(&p),
+            (vec!["NodeResourcesFit"], vec![("NodeResourcesFit", 1)])
+        );
+        assert!(p.post_filters.is_empty() && p.pre_filters.is_empty());
 
-        let reweighted = json!({"score": {"disabled": [{"name": "NodeAffinity"}], "enabled": [{"name": "NodeResourcesFit", "weight": 5}]}});
-        let (filters, scores) = shape(&Profile::build("s", &reweighted, &Value::Null).unwrap());
-        assert_eq!(filters.len(), DEFAULT_FILTERS.len());
+        let reweighted = json!({"score": {"disabled": [{"name": "NodeAffinity"}, {"name": "InterPodAffinity"}],
+            "enabled": [{"name": "NodeResourcesFit", "weight": 5}]}});
+        let (filters, scores) = shape(&build(reweighted, Value::Null).unwrap());
+        assert_eq!(filters.len(), 9);
         assert_eq!(
             scores,
             [
                 ("TaintToleration", 3),
                 ("NodeResourcesFit", 5),
+                ("PodTopologySpread", 2),
                 ("NodeResourcesBalancedAllocation", 1)
             ]
         );
 
+        let no_preemption = json!({"postFilter": {"disabled": [{"name": "DefaultPreemption"}]}});
+        assert!(
+            build(no_preemption, Value::Null)
+                .unwrap()
+                .post_filters
+                .is_empty()
+        );
+
         let unknown = json!({"filter": {"enabled": [{"name": "NoSuchPlugin"}]}});
-        assert!(Profile::build("s", &unknown, &Value::Null).is_err());
+        assert!(build(unknown, Value::Null).is_err());
+        let no_binder = json!({"bind": {"disabled": [{"name": "*"}]}});
+        assert!(build(no_binder, Value::Null).is_err());
+        let no_sort = json!({"queueSort": {"disabled": [{"name": "*"}]}});
+        assert!(build(no_sort, Value::Null).is_err());
     }
 
     #[test]
     fn plugin_config_sets_the_scoring_strategy() {
-        let cfg = json!([{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": "MostAllocated", "resources": [{"name": "cpu", "weight": 2}]}}}]);
-        assert_eq!(
-            resources_fit(&cfg).unwrap().strategy,
-            Strategy::MostAllocated
+        let fit = |cfg: Value| NodeResourcesFit::from_args(&cfg["args"]);
+        let most = json!({"args": {"scoringStrategy": {"type": "MostAllocated", "resources": [{"name": "cpu", "weight": 2}]}}});
+        assert_eq!(fit(most.clone()).unwrap().strategy, Strategy::MostAllocated);
+        assert_eq!(fit(most).unwrap().resources, [("cpu".to_string(), 2)]);
+        let unknown = json!({"args": {"scoringStrategy": {"type": "Fancy"}}});
+        assert!(fit(unknown).is_err());
+        let cfg =
+            json!([{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": "Fancy"}}}]);
+        assert!(
+            build(Value::Null, cfg).is_err(),
+            "bad args fail the profile"
         );
-        assert_eq!(
-            resources_fit(&cfg).unwrap().resources,
-            [("cpu".to_string(), 2)]
-        );
-        let ratio = json!([{"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": "RequestedToCapacityRatio"}}}]);
-        assert!(resources_fit(&ratio).is_err());
     }
 }

@@ -2,7 +2,7 @@
 //! nodes; preferred terms add their weights to the score.
 
 use crate::framework::{
-    FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, default_normalize,
+    ClusterEvent, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, default_normalize,
 };
 use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, NodeSelectorTerm, Pod};
 
@@ -90,6 +90,18 @@ impl Plugin for NodeAffinity {
     fn name(&self) -> &'static str {
         NAME
     }
+
+    /// A node the pod's selector and required terms match appearing (or
+    /// coming to match).
+    fn hint(&self, pod: &Pod, event: &ClusterEvent) -> bool {
+        match event {
+            ClusterEvent::NodeAdded(n) => required_matches(pod, n),
+            ClusterEvent::NodeChanged { old, new } => {
+                !required_matches(pod, old) && required_matches(pod, new)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl FilterPlugin for NodeAffinity {
@@ -119,7 +131,7 @@ impl ScorePlugin for NodeAffinity {
             .sum()
     }
 
-    fn normalize(&self, _pod: &PodInfo, scores: &mut [i64]) {
+    fn normalize(&self, _pod: &PodInfo, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, false);
     }
 }
@@ -214,7 +226,7 @@ mod tests {
             .map(|n| NodeAffinity.score(&PodInfo::from(&p), &info(n, vec![])))
             .collect();
         assert_eq!(scores, [100, 20]);
-        NodeAffinity.normalize(&PodInfo::from(&p), &mut scores);
+        NodeAffinity.normalize(&PodInfo::from(&p), &[], &mut scores);
         assert_eq!(scores, [100, 20]);
     }
 }

@@ -1,6 +1,7 @@
 //! NodeName: a pod that names its node fits only there.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use crate::framework::{ClusterEvent, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use k8s_openapi::api::core::v1::Pod;
 
 pub const NAME: &str = "NodeName";
 pub const REASON: &str = "node(s) didn't match the requested node name";
@@ -10,6 +11,17 @@ pub struct NodeName;
 impl Plugin for NodeName {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// Only the named node appearing helps.
+    fn hint(&self, pod: &Pod, event: &ClusterEvent) -> bool {
+        let wanted = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+        match event {
+            ClusterEvent::NodeAdded(n) | ClusterEvent::NodeChanged { new: n, .. } => {
+                n.metadata.name.as_deref() == wanted
+            }
+            _ => false,
+        }
     }
 }
 

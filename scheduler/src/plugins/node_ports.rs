@@ -1,6 +1,6 @@
 //! NodePorts: a pod asking for host ports fits only where they are free.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use crate::framework::{ClusterEvent, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
 use k8s_openapi::api::core::v1::Pod;
 
 pub const NAME: &str = "NodePorts";
@@ -38,6 +38,20 @@ fn clash(a: &(String, String, i32), b: &(String, String, i32)) -> bool {
 impl Plugin for NodePorts {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// A new node, or a pod holding one of the wanted ports leaving.
+    fn hint(&self, pod: &Pod, event: &ClusterEvent) -> bool {
+        match event {
+            ClusterEvent::NodeAdded(_) => true,
+            ClusterEvent::PodRemoved(gone) => {
+                let used = host_ports(gone);
+                host_ports(pod)
+                    .iter()
+                    .any(|w| used.iter().any(|u| clash(w, u)))
+            }
+            _ => false,
+        }
     }
 }
 

@@ -1,18 +1,38 @@
 //! NodeResourcesFit: a pod fits where its requests (containers, init
 //! containers, overhead) fit into what the node's allocatable leaves, and
-//! the pod count stays under `pods`; scored LeastAllocated by default.
+//! the pod count stays under `pods`; scored LeastAllocated by default, or
+//! MostAllocated, or RequestedToCapacityRatio along a configured shape.
 
 use crate::framework::{
-    FilterPlugin, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
+    ClusterEvent, FilterPlugin, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, ScorePlugin, Status,
 };
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
 
 pub const NAME: &str = "NodeResourcesFit";
 
 /// How nodes are scored (upstream's `ScoringStrategy` types).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Strategy {
     LeastAllocated,
     MostAllocated,
+    /// `(utilization %, score 0..=100)` points of a broken line, by
+    /// utilization (the configured 0..=10 scores times 10, as upstream).
+    RequestedToCapacityRatio(Vec<(i64, i64)>),
+}
+
+/// The broken line through `shape` at `utilization` (upstream's
+/// BuildBrokenLinearFunction).
+fn broken_linear(shape: &[(i64, i64)], utilization: i64) -> i64 {
+    for (i, &(u, score)) in shape.iter().enumerate() {
+        if utilization <= u {
+            let Some(&(u0, s0)) = i.checked_sub(1).and_then(|j| shape.get(j)) else {
+                return score;
+            };
+            return s0 + (score - s0) * (utilization - u0) / (u - u0);
+        }
+    }
+    shape.last().map_or(0, |&(_, s)| s)
 }
 
 pub struct NodeResourcesFit {
@@ -30,9 +50,82 @@ impl Default for NodeResourcesFit {
     }
 }
 
+impl NodeResourcesFit {
+    /// The plugin from its `pluginConfig` args (NodeResourcesFitArgs).
+    pub fn from_args(args: &Value) -> Result<Self, String> {
+        let mut fit = NodeResourcesFit::default();
+        let strategy = &args["scoringStrategy"];
+        fit.strategy = match strategy["type"].as_str() {
+            None | Some("LeastAllocated") => Strategy::LeastAllocated,
+            Some("MostAllocated") => Strategy::MostAllocated,
+            Some("RequestedToCapacityRatio") => {
+                let mut shape = Vec::new();
+                for point in strategy["requestedToCapacityRatio"]["shape"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let (Some(u), Some(s)) =
+                        (point["utilization"].as_i64(), point["score"].as_i64())
+                    else {
+                        return Err(
+                            "requestedToCapacityRatio.shape points need utilization and score"
+                                .into(),
+                        );
+                    };
+                    if !(0..=100).contains(&u) || !(0..=10).contains(&s) {
+                        return Err(format!(
+                            "requestedToCapacityRatio.shape: utilization {u} must be 0-100 and score {s} 0-10"
+                        ));
+                    }
+                    if shape.last().is_some_and(|&(prev, _)| prev >= u) {
+                        return Err("requestedToCapacityRatio.shape: utilization values must be sorted in increasing order".into());
+                    }
+                    shape.push((u, s * MAX_NODE_SCORE / 10));
+                }
+                if shape.is_empty() {
+                    return Err(
+                        "requestedToCapacityRatio.shape: at least one point is required".into(),
+                    );
+                }
+                Strategy::RequestedToCapacityRatio(shape)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "NodeResourcesFit scoringStrategy {other:?} is not one of LeastAllocated, MostAllocated, RequestedToCapacityRatio"
+                ));
+            }
+        };
+        if let Some(resources) = strategy["resources"].as_array() {
+            fit.resources = resources
+                .iter()
+                .map(|r| {
+                    let name = r["name"].as_str().unwrap_or_default().to_string();
+                    (name, r["weight"].as_i64().unwrap_or(1).max(1))
+                })
+                .collect();
+        }
+        Ok(fit)
+    }
+}
+
 impl Plugin for NodeResourcesFit {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// Room appears with a new or grown node, or a pod leaving one.
+    fn hint(&self, _pod: &Pod, event: &ClusterEvent) -> bool {
+        let allocatable = |n: &k8s_openapi::api::core::v1::Node| {
+            n.status
+                .as_ref()
+                .map(|s| (s.allocatable.clone(), s.capacity.clone()))
+        };
+        match event {
+            ClusterEvent::NodeAdded(_) | ClusterEvent::PodRemoved(_) => true,
+            ClusterEvent::NodeChanged { old, new } => allocatable(old) != allocatable(new),
+            _ => false,
+        }
     }
 }
 
@@ -55,10 +148,7 @@ impl FilterPlugin for NodeResourcesFit {
         if reasons.is_empty() {
             Status::success()
         } else {
-            Status {
-                code: crate::framework::Code::Unschedulable,
-                reasons,
-            }
+            Status::new(crate::framework::Code::Unschedulable, reasons)
         }
     }
 }
@@ -70,8 +160,16 @@ impl ScorePlugin for NodeResourcesFit {
         for (name, weight) in &self.resources {
             let capacity = node.allocatable.get(name);
             let requested = node.requested.get(name) + wanted.get(name);
-            let score = match (capacity, self.strategy) {
-                (0, _) => 0,
+            let score = match (capacity, &self.strategy) {
+                (0, _) => continue,
+                (c, Strategy::RequestedToCapacityRatio(shape)) => {
+                    let score = broken_linear(shape, (requested * 100 / c).min(100));
+                    // Upstream counts only resources that score above zero.
+                    if score == 0 {
+                        continue;
+                    }
+                    score
+                }
                 (_, _) if requested > capacity => 0,
                 (c, Strategy::LeastAllocated) => (c - requested) * MAX_NODE_SCORE / c,
                 (c, Strategy::MostAllocated) => requested * MAX_NODE_SCORE / c,
@@ -79,7 +177,11 @@ impl ScorePlugin for NodeResourcesFit {
             total += score * weight;
             weights += weight;
         }
-        if weights == 0 { 0 } else { total / weights }
+        match (&self.strategy, weights) {
+            (_, 0) => 0,
+            (Strategy::RequestedToCapacityRatio(_), w) => (total as f64 / w as f64).round() as i64,
+            (_, w) => total / w,
+        }
     }
 }
 
@@ -166,5 +268,28 @@ mod tests {
             ),
             (25, 75)
         );
+    }
+
+    #[test]
+    fn requested_to_capacity_ratio_follows_its_shape() {
+        let args = serde_json::json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
+            "resources": [{"name": "cpu", "weight": 1}],
+            "requestedToCapacityRatio": {"shape": [{"utilization": 0, "score": 0}, {"utilization": 100, "score": 10}]}}});
+        let fit = NodeResourcesFit::from_args(&args).unwrap();
+        let p = pod("p").container("1", "1Gi").build();
+        let cases = [("0", 25), ("1", 50), ("3", 100)];
+        for (used, want) in cases {
+            let n = info(
+                node("n").build(),
+                vec![pod("x").container(used, "0").build()],
+            );
+            assert_eq!(fit.score(&PodInfo::from(&p), &n), want, "{used} cpu used");
+        }
+        assert_eq!(broken_linear(&[(20, 100), (80, 0)], 50), 50);
+        assert_eq!(broken_linear(&[(20, 100), (80, 0)], 10), 100);
+        assert_eq!(broken_linear(&[(20, 100), (80, 0)], 90), 0);
+        let unsorted = serde_json::json!({"scoringStrategy": {"type": "RequestedToCapacityRatio",
+            "requestedToCapacityRatio": {"shape": [{"utilization": 50, "score": 1}, {"utilization": 10, "score": 2}]}}});
+        assert!(NodeResourcesFit::from_args(&unsorted).is_err());
     }
 }

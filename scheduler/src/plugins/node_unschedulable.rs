@@ -1,8 +1,8 @@
 //! NodeUnschedulable: cordoned nodes (`spec.unschedulable`) take only pods
 //! that tolerate `node.kubernetes.io/unschedulable:NoSchedule`.
 
-use crate::framework::{FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
-use k8s_openapi::api::core::v1::Taint;
+use crate::framework::{ClusterEvent, FilterPlugin, NodeInfo, Plugin, PodInfo, Status};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint};
 
 pub const NAME: &str = "NodeUnschedulable";
 pub const REASON: &str = "node(s) were unschedulable";
@@ -10,21 +10,31 @@ const TAINT: &str = "node.kubernetes.io/unschedulable";
 
 pub struct NodeUnschedulable;
 
+fn cordoned(node: &Node) -> bool {
+    node.spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false)
+}
+
 impl Plugin for NodeUnschedulable {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// A schedulable node appearing, or a node being uncordoned.
+    fn hint(&self, _pod: &Pod, event: &ClusterEvent) -> bool {
+        match event {
+            ClusterEvent::NodeAdded(n) => !cordoned(n),
+            ClusterEvent::NodeChanged { old, new } => cordoned(old) && !cordoned(new),
+            _ => false,
+        }
     }
 }
 
 impl FilterPlugin for NodeUnschedulable {
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let cordoned = node
-            .node
-            .spec
-            .as_ref()
-            .and_then(|s| s.unschedulable)
-            .unwrap_or(false);
-        if !cordoned {
+        if !cordoned(&node.node) {
             return Status::success();
         }
         let taint = Taint {

@@ -2,9 +2,9 @@
 //! that do not tolerate them; PreferNoSchedule taints lower the score.
 
 use crate::framework::{
-    FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, default_normalize,
+    ClusterEvent, FilterPlugin, NodeInfo, Plugin, PodInfo, ScorePlugin, Status, default_normalize,
 };
-use k8s_openapi::api::core::v1::{Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 
 pub const NAME: &str = "TaintToleration";
 
@@ -48,19 +48,34 @@ fn taints(node: &NodeInfo) -> &[Taint] {
         .unwrap_or_default()
 }
 
+/// The first NoSchedule or NoExecute taint of `node` that `pod` does not tolerate.
+fn untolerated<'a>(pod: &Pod, node: &'a Node) -> Option<&'a Taint> {
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref());
+    taints.unwrap_or_default().iter().find(|t| {
+        matches!(t.effect.as_str(), "NoSchedule" | "NoExecute") && !tolerated(t, tolerations(pod))
+    })
+}
+
 impl Plugin for TaintToleration {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    /// A node whose taints the pod tolerates appearing (or becoming so).
+    fn hint(&self, pod: &Pod, event: &ClusterEvent) -> bool {
+        match event {
+            ClusterEvent::NodeAdded(n) => untolerated(pod, n).is_none(),
+            ClusterEvent::NodeChanged { old, new } => {
+                untolerated(pod, old).is_some() && untolerated(pod, new).is_none()
+            }
+            _ => false,
+        }
     }
 }
 
 impl FilterPlugin for TaintToleration {
     fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
-        let untolerated = taints(node).iter().find(|t| {
-            matches!(t.effect.as_str(), "NoSchedule" | "NoExecute")
-                && !tolerated(t, tolerations(pod))
-        });
-        match untolerated {
+        match untolerated(pod, &node.node) {
             Some(t) => Status::unresolvable(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
                 t.key,
@@ -91,7 +106,7 @@ impl ScorePlugin for TaintToleration {
             .count() as i64
     }
 
-    fn normalize(&self, _pod: &PodInfo, scores: &mut [i64]) {
+    fn normalize(&self, _pod: &PodInfo, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, true);
     }
 }
@@ -152,7 +167,7 @@ mod tests {
             .into_iter()
             .map(|n| TaintToleration.score(&PodInfo::from(&p), &info(n, vec![])))
             .collect();
-        TaintToleration.normalize(&PodInfo::from(&p), &mut scores);
+        TaintToleration.normalize(&PodInfo::from(&p), &[], &mut scores);
         assert_eq!(scores, [100, 50, 0]);
     }
 }
