@@ -197,10 +197,36 @@ async fn places_pods_by_resources_and_taints_and_says_why_not() {
         Some("small")
     );
 
+    // A gated pod waits until its gates are removed.
+    let gated: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "gated"},
+        "spec": {"schedulingGates": [{"name": "example.com/approval"}],
+                 "containers": [{"name": "c", "image": "busybox"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &gated).await.unwrap();
+    assert_eq!(
+        node_of(&cluster, "gated", Duration::from_secs(2)).await,
+        None
+    );
+    assert!(
+        scheduler
+            .metrics()
+            .await
+            .unwrap()
+            .contains("scheduler_pending_pods{queue=\"gated\"} 1")
+    );
+    let ungate = json!({"spec": {"schedulingGates": null}});
+    pods.patch("gated", &PatchParams::default(), &Patch::Merge(ungate))
+        .await
+        .expect("removing the gates");
+    assert!(node_of(&cluster, "gated", wait).await.is_some());
+
     let metrics = scheduler.metrics().await.expect("metrics");
     assert!(
         metrics.contains(
-            "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 4"
+            "scheduler_schedule_attempts_total{profile=\"default-scheduler\",result=\"scheduled\"} 5"
         ),
         "{metrics}"
     );
@@ -501,4 +527,72 @@ async fn a_high_priority_pod_preempts_the_fewest_lower_ones() {
         "{metrics}"
     );
     assert!(metrics.contains("scheduler_preemption_victims_bucket"));
+}
+
+#[tokio::test]
+async fn pod_affinity_follows_its_group_into_a_zone_and_preferences_score() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let nodes: Api<Node> = Api::all(cluster.client().await);
+    for (name, cpu, zone) in [
+        ("a1", "16", "zone-a"),
+        ("a2", "16", "zone-a"),
+        ("b1", "2", "zone-b"),
+    ] {
+        add_node(&cluster, name, cpu, None).await;
+        let labels = json!({"metadata": {"labels": {"topology.kubernetes.io/zone": zone}}});
+        nodes
+            .patch(name, &PatchParams::default(), &Patch::Merge(labels))
+            .await
+            .unwrap();
+    }
+    let scheduler = Scheduler::start(&cluster, &["--leader-elect=false"])
+        .await
+        .expect("scheduler starts");
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let create = |name: &str, app: &str, spec: serde_json::Value| {
+        let mut spec = spec;
+        spec["containers"] = json!([{"name": "c", "image": "busybox",
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]);
+        serde_json::from_value::<Pod>(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": app}}, "spec": spec,
+        }))
+        .unwrap()
+    };
+    let wait = Duration::from_secs(15);
+    // The cache is pinned to zone b; web pods must follow it there, though
+    // b1 is the smallest node.
+    let cache = create(
+        "cache",
+        "cache",
+        json!({"nodeSelector": {"topology.kubernetes.io/zone": "zone-b"}}),
+    );
+    pods.create(&PostParams::default(), &cache).await.unwrap();
+    assert_eq!(
+        node_of(&cluster, "cache", wait).await.as_deref(),
+        Some("b1")
+    );
+    let near_cache = json!({"affinity": {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "topology.kubernetes.io/zone"}]}}});
+    pods.create(&PostParams::default(), &create("web", "web", near_cache))
+        .await
+        .unwrap();
+    assert_eq!(
+        node_of(&cluster, "web", wait).await.as_deref(),
+        Some("b1"),
+        "{}",
+        scheduler.log_tail(20)
+    );
+    // A preferred affinity to the cache draws a pod to b1 though a nodes
+    // have more room.
+    let near = json!({"affinity": {"podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "cache"}},
+         "topologyKey": "topology.kubernetes.io/zone"}}]}}});
+    pods.create(&PostParams::default(), &create("reader", "reader", near))
+        .await
+        .unwrap();
+    assert_eq!(
+        node_of(&cluster, "reader", wait).await.as_deref(),
+        Some("b1")
+    );
 }

@@ -22,6 +22,8 @@ enum Place {
     Unschedulable(Instant),
     /// Popped and being scheduled.
     InFlight,
+    /// Held back by a PreEnqueue plugin (scheduling gates).
+    Gated,
 }
 
 struct Entry {
@@ -50,6 +52,7 @@ struct Inner {
     /// (unschedulable since, uid)
     unschedulable: BTreeSet<(Instant, String)>,
     in_flight: usize,
+    gated: usize,
 }
 
 #[derive(Default)]
@@ -77,6 +80,7 @@ pub struct Pending {
     pub active: usize,
     pub backoff: usize,
     pub unschedulable: usize,
+    pub gated: usize,
 }
 
 impl Inner {
@@ -96,6 +100,7 @@ impl Inner {
                 self.unschedulable.remove(&(since, id.to_string()));
             }
             Place::InFlight => self.in_flight -= 1,
+            Place::Gated => self.gated -= 1,
         }
     }
 
@@ -123,6 +128,7 @@ impl Inner {
                 self.unschedulable.insert((since, id.to_string()));
             }
             Place::InFlight => self.in_flight += 1,
+            Place::Gated => self.gated += 1,
         }
     }
 
@@ -167,8 +173,9 @@ impl Inner {
 }
 
 impl Queue {
-    /// A pending pod was added or changed.
-    pub fn add(&self, pod: Arc<Pod>) {
+    /// A pending pod was added or changed; `gated` when a PreEnqueue
+    /// plugin holds it back.
+    pub fn add(&self, pod: Arc<Pod>, gated: bool) {
         let mut inner = self.inner.lock().expect("never poisoned");
         let id = uid(&pod);
         match inner.entries.get(&id).map(|e| (e.place, e.pod.clone())) {
@@ -181,25 +188,29 @@ impl Queue {
                 // Re-indexed under the new object (priority may change).
                 inner.unindex(&id);
                 inner.entries.get_mut(&id).expect("present").pod = pod;
-                let place = match place {
+                let place = match (place, gated) {
+                    (Place::InFlight, _) => Place::InFlight,
+                    (_, true) => Place::Gated,
+                    (Place::Gated, false) => Place::Active,
                     // An update may make an unschedulable pod fit: retry it.
-                    Place::Unschedulable(_) if relevant => Place::Active,
-                    p => p,
+                    (Place::Unschedulable(_), false) if relevant => Place::Active,
+                    (p, false) => p,
                 };
                 inner.put_fresh(&id, place);
             }
             None => {
+                let place = if gated { Place::Gated } else { Place::Active };
                 inner.entries.insert(
                     id.clone(),
                     Entry {
                         pod,
                         attempts: 0,
-                        place: Place::Active,
+                        place,
                         moved_while_in_flight: false,
                         rejectors: Rejectors::new(),
                     },
                 );
-                inner.put_fresh(&id, Place::Active);
+                inner.put_fresh(&id, place);
             }
         }
         drop(inner);
@@ -332,6 +343,7 @@ impl Queue {
             active: inner.active.len() + inner.in_flight,
             backoff: inner.backoff.len(),
             unschedulable: inner.unschedulable.len(),
+            gated: inner.gated,
         }
     }
 }
@@ -340,6 +352,12 @@ impl Queue {
 mod tests {
     use super::*;
     use crate::fixtures::pod;
+
+    impl Queue {
+        fn add_ready(&self, pod: Arc<Pod>) {
+            self.add(pod, false);
+        }
+    }
 
     fn prioritized(name: &str, priority: i32) -> Arc<Pod> {
         let mut p = pod(name).build();
@@ -350,9 +368,9 @@ mod tests {
     #[tokio::test]
     async fn pops_by_priority_then_age() {
         let q = Queue::default();
-        q.add(prioritized("low", 0));
-        q.add(prioritized("high", 100));
-        q.add(prioritized("mid", 10));
+        q.add_ready(prioritized("low", 0));
+        q.add_ready(prioritized("high", 100));
+        q.add_ready(prioritized("mid", 10));
         let names: Vec<String> = [q.pop().await, q.pop().await, q.pop().await]
             .iter()
             .map(|p| p.metadata.name.clone().unwrap())
@@ -363,7 +381,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn unschedulable_pods_wait_for_a_change_then_back_off() {
         let q = Queue::default();
-        q.add(prioritized("p", 0));
+        q.add_ready(prioritized("p", 0));
         let p = q.pop().await;
         q.unschedulable(&p, Rejectors::new());
         assert_eq!(q.pending().unschedulable, 1);
@@ -384,30 +402,51 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn status_updates_do_not_retry_an_unschedulable_pod() {
         let q = Queue::default();
-        q.add(prioritized("p", 0));
+        q.add_ready(prioritized("p", 0));
         let p = q.pop().await;
         q.unschedulable(&p, Rejectors::new());
         let mut reported = (*p).clone();
         reported.status = Some(Default::default());
         reported.metadata.resource_version = Some("2".into());
-        q.add(Arc::new(reported));
+        q.add(Arc::new(reported), false);
         assert_eq!(q.pending().unschedulable, 1);
         let mut relabelled = (*p).clone();
         relabelled.metadata.labels = Some([("a".to_string(), "b".to_string())].into());
-        q.add(Arc::new(relabelled));
+        q.add(Arc::new(relabelled), false);
         assert_eq!(q.pending().active, 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn only_changes_a_rejector_cares_about_retry_a_pod() {
         let q = Queue::default();
-        q.add(prioritized("p", 0));
+        q.add_ready(prioritized("p", 0));
         let p = q.pop().await;
         q.unschedulable(&p, Rejectors::from(["NodeResourcesFit"]));
         q.move_if(|_, r| r.contains("TaintToleration"));
         assert_eq!(q.pending().unschedulable, 1);
         q.move_if(|_, r| r.contains("NodeResourcesFit"));
         assert_eq!(q.pending().unschedulable, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gated_pods_wait_until_their_gates_are_gone() {
+        let q = Queue::default();
+        let p = prioritized("p", 0);
+        q.add(p.clone(), true);
+        assert_eq!(q.pending().gated, 1);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(30), q.pop())
+                .await
+                .is_err()
+        );
+        q.add(p, false);
+        assert_eq!(
+            q.pending(),
+            Pending {
+                active: 1,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]

@@ -115,7 +115,8 @@ impl Scheduler {
             if !cache.is_placed(uid(&pod)) {
                 cache.update_nomination(&pod);
                 drop(cache);
-                self.queue.add(pod);
+                let gated = self.profile_of(&pod).is_some_and(|p| !p.admits(&pod));
+                self.queue.add(pod, gated);
             }
         } else {
             self.queue.remove(uid(&pod));
@@ -158,6 +159,7 @@ impl Scheduler {
             ("active", p.active),
             ("backoff", p.backoff),
             ("unschedulable", p.unschedulable),
+            ("gated", p.gated),
         ] {
             self.metrics
                 .pending

@@ -111,6 +111,11 @@ pub trait Plugin: Send + Sync {
     }
 }
 
+/// Whether a pod may enter the active queue at all (upstream's PreEnqueue).
+pub trait PreEnqueuePlugin: Plugin {
+    fn pre_enqueue(&self, pod: &Pod) -> Status;
+}
+
 /// Work over all nodes before filtering any (upstream's PreFilter): its
 /// results go into the cycle's state in `pod`; a failure refuses every node.
 pub trait PreFilterPlugin: Plugin {

@@ -5,8 +5,8 @@
 
 use super::{
     BindPlugin, ClusterEvent, Code, FilterPlugin, NodeInfo, Nomination, Permit, PermitPlugin,
-    PodInfo, PostBindPlugin, PostFilterPlugin, PreBindPlugin, PreFilterPlugin, PreScorePlugin,
-    ReservePlugin, ScorePlugin, Status, WaitingPods, priority,
+    PodInfo, PostBindPlugin, PostFilterPlugin, PreBindPlugin, PreEnqueuePlugin, PreFilterPlugin,
+    PreScorePlugin, ReservePlugin, ScorePlugin, Status, WaitingPods, priority,
 };
 use k8s_openapi::api::core::v1::Pod;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,6 +18,7 @@ use std::time::Duration;
 pub struct Profile {
     /// The `schedulerName` pods ask for.
     pub scheduler_name: String,
+    pub pre_enqueues: Vec<Box<dyn PreEnqueuePlugin>>,
     pub pre_filters: Vec<Box<dyn PreFilterPlugin>>,
     pub filters: Vec<Box<dyn FilterPlugin>>,
     pub post_filters: Vec<Box<dyn PostFilterPlugin>>,
@@ -127,6 +128,7 @@ impl Profile {
     pub fn empty(scheduler_name: &str) -> Self {
         Profile {
             scheduler_name: scheduler_name.to_string(),
+            pre_enqueues: Vec::new(),
             pre_filters: Vec::new(),
             filters: Vec::new(),
             post_filters: Vec::new(),
@@ -140,6 +142,13 @@ impl Profile {
             waiting: Arc::default(),
             next_start: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether every PreEnqueue plugin lets `pod` into the active queue.
+    pub fn admits(&self, pod: &Pod) -> bool {
+        self.pre_enqueues
+            .iter()
+            .all(|p| p.pre_enqueue(pod).is_success())
     }
 
     /// Every PreFilter, or the first refusal.

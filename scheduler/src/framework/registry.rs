@@ -10,13 +10,15 @@ use crate::plugins::{
     inter_pod_affinity::InterPodAffinity, node_affinity::NodeAffinity, node_name::NodeName,
     node_ports::NodePorts, node_resources_balanced_allocation::NodeResourcesBalancedAllocation,
     node_unschedulable::NodeUnschedulable, pod_topology_spread::PodTopologySpread, priority_sort,
-    taint_toleration::TaintToleration, volume_binding::VolumeBinding,
+    scheduling_gates::SchedulingGates, taint_toleration::TaintToleration,
+    volume_binding::VolumeBinding,
 };
 use serde_json::Value;
 
 /// Upstream's default plugins (its multiPoint list, as far as built), in
 /// order, with their score weights.
-const DEFAULTS: [(&str, i64); 13] = [
+const DEFAULTS: [(&str, i64); 14] = [
+    ("SchedulingGates", 0),
     (priority_sort::NAME, 0),
     ("NodeUnschedulable", 0),
     ("NodeName", 0),
@@ -62,6 +64,9 @@ macro_rules! point {
     };
 }
 
+point!(pre_enqueue, PreEnqueuePlugin, |cx| [
+    "SchedulingGates" => SchedulingGates,
+]);
 point!(pre_filter, PreFilterPlugin, |cx| [
     "VolumeBinding" => VolumeBinding::new(cx.listers.clone()),
     "PodTopologySpread" => PodTopologySpread::from_args(cx.args("PodTopologySpread"), cx.listers.clone())?,
@@ -200,6 +205,7 @@ impl Profile {
             ));
         }
         let mut p = Profile::empty(scheduler_name);
+        p.pre_enqueues = unweighted(build_point(plugins, "preEnqueue", &cx, pre_enqueue)?);
         p.pre_filters = unweighted(build_point(plugins, "preFilter", &cx, pre_filter)?);
         p.filters = unweighted(build_point(plugins, "filter", &cx, filter)?);
         p.post_filters = unweighted(build_point(plugins, "postFilter", &cx, post_filter)?);
