@@ -9,6 +9,8 @@ pub struct Metrics {
     /// `result`: scheduled, unschedulable, error.
     pub attempts: IntCounterVec,
     pub attempt_duration: HistogramVec,
+    /// Filter and score only, without binding.
+    pub algorithm_duration: Histogram,
     /// `queue`: active, backoff, unschedulable.
     pub pending: IntGaugeVec,
     pub preemption_attempts: IntCounter,
@@ -35,6 +37,14 @@ impl Metrics {
             &["result", "profile"],
         )
         .expect("valid metric");
+        let algorithm_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "scheduler_scheduling_algorithm_duration_seconds",
+                "Scheduling algorithm latency in seconds",
+            )
+            .buckets(prometheus::exponential_buckets(0.001, 2.0, 15).expect("valid buckets")),
+        )
+        .expect("valid metric");
         let pending = IntGaugeVec::new(
             Opts::new(
                 "scheduler_pending_pods",
@@ -59,6 +69,7 @@ impl Metrics {
         for m in [
             Box::new(attempts.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(attempt_duration.clone()),
+            Box::new(algorithm_duration.clone()),
             Box::new(pending.clone()),
             Box::new(preemption_attempts.clone()),
             Box::new(preemption_victims.clone()),
@@ -69,6 +80,7 @@ impl Metrics {
             registry,
             attempts,
             attempt_duration,
+            algorithm_duration,
             pending,
             preemption_attempts,
             preemption_victims,

@@ -283,6 +283,9 @@ impl Scheduler {
             let pod = self.queue.pop().await;
             self.schedule_one(pod).await;
             self.publish_pending();
+            // A busy queue never makes pop wait: let the watchers and the
+            // binding cycles on this thread run between pods.
+            tokio::task::yield_now().await;
         }
     }
 
@@ -315,6 +318,9 @@ impl Scheduler {
                 (fit, nomination.flatten())
             })
         };
+        self.metrics
+            .algorithm_duration
+            .observe(started.elapsed().as_secs_f64());
         let node = match chosen {
             Ok(node) => node,
             Err((fit, nomination)) => {

@@ -57,7 +57,7 @@ impl NodeInfo {
 
     pub fn add_pod(&mut self, pod: Arc<Pod>) {
         let mut r = pod_requests(&pod);
-        r.0.insert("pods".into(), 1);
+        r.pods = 1;
         self.requested.add(&r);
         if has_required_anti_affinity(&pod) {
             self.pods_with_anti_affinity.push(pod.clone());
@@ -80,7 +80,7 @@ impl NodeInfo {
             self.pods_with_affinity
                 .retain(|p| p.metadata.uid.as_deref() != Some(uid));
             let mut r = pod_requests(&pod);
-            r.0.insert("pods".into(), 1);
+            r.pods = 1;
             self.requested.sub(&r);
         }
     }

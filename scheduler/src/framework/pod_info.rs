@@ -6,7 +6,6 @@
 use crate::resources::{Resources, pod_requests};
 use k8s_openapi::api::core::v1::Pod;
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A plugin's cycle state; cloned for what-ifs (nominated pods, preemption)
@@ -33,10 +32,13 @@ pub struct PodInfo {
     pub pod: Arc<Pod>,
     /// `pod_requests(pod)`, computed once per cycle.
     pub requests: Resources,
-    /// Per-plugin state of this cycle, by plugin name.
-    state: HashMap<&'static str, Box<dyn StateData>>,
+    /// Per-plugin state of this cycle, by plugin name (a few entries: a
+    /// scan beats hashing the name for every node).
+    state: Vec<(&'static str, Box<dyn StateData>)>,
+    /// Filter plugins whose PreFilter said Skip.
+    pub skip_filters: Vec<&'static str>,
     /// Score plugins whose PreScore said Skip.
-    pub skip_scores: HashSet<&'static str>,
+    pub skip_scores: Vec<&'static str>,
 }
 
 impl Clone for PodInfo {
@@ -49,6 +51,7 @@ impl Clone for PodInfo {
                 .iter()
                 .map(|(k, v)| (*k, StateData::clone_data(&**v)))
                 .collect(),
+            skip_filters: self.skip_filters.clone(),
             skip_scores: self.skip_scores.clone(),
         }
     }
@@ -69,8 +72,9 @@ impl PodInfo {
         PodInfo {
             pod,
             requests,
-            state: HashMap::new(),
-            skip_scores: HashSet::new(),
+            state: Vec::new(),
+            skip_filters: Vec::new(),
+            skip_scores: Vec::new(),
         }
     }
 
@@ -79,15 +83,18 @@ impl PodInfo {
     }
 
     pub fn write_state<T: Any + Send + Sync + Clone>(&mut self, plugin: &'static str, value: T) {
-        self.state.insert(plugin, Box::new(value));
+        self.state.retain(|(k, _)| *k != plugin);
+        self.state.push((plugin, Box::new(value)));
     }
 
     pub fn read_state<T: Any>(&self, plugin: &str) -> Option<&T> {
-        StateData::as_any(&**self.state.get(plugin)?).downcast_ref::<T>()
+        let (_, data) = self.state.iter().find(|(k, _)| *k == plugin)?;
+        StateData::as_any(&**data).downcast_ref::<T>()
     }
 
     pub fn state_mut<T: Any>(&mut self, plugin: &str) -> Option<&mut T> {
-        StateData::as_any_mut(&mut **self.state.get_mut(plugin)?).downcast_mut::<T>()
+        let (_, data) = self.state.iter_mut().find(|(k, _)| *k == plugin)?;
+        StateData::as_any_mut(&mut **data).downcast_mut::<T>()
     }
 }
 

@@ -155,7 +155,10 @@ impl Profile {
     pub fn run_pre_filters(&self, pod: &mut PodInfo, nodes: &[&NodeInfo]) -> Result<(), Status> {
         for p in &self.pre_filters {
             let mut status = p.pre_filter(pod, nodes);
-            if !status.is_success() {
+            if status.code == Code::Skip {
+                // Nothing for its Filter to check in this cycle.
+                pod.skip_filters.push(p.name());
+            } else if !status.is_success() {
                 status.plugin = p.name();
                 return Err(status);
             }
@@ -166,6 +169,9 @@ impl Profile {
     /// The first refusal of `node` for `pod`, or success.
     pub fn run_filters(&self, pod: &PodInfo, node: &NodeInfo) -> Status {
         for f in &self.filters {
+            if pod.skip_filters.contains(&f.name()) {
+                continue;
+            }
             let mut status = f.filter(pod, node);
             if !status.is_success() {
                 status.plugin = f.name();
@@ -276,13 +282,13 @@ impl Profile {
     pub fn score(&self, pod: &mut PodInfo, feasible: &[&NodeInfo], all: &[&NodeInfo]) -> Vec<i64> {
         for p in &self.pre_scores {
             if p.pre_score(pod, feasible, all).code == Code::Skip {
-                pod.skip_scores.insert(p.name());
+                pod.skip_scores.push(p.name());
             }
         }
         let pod: &PodInfo = pod;
         let mut totals = vec![0i64; feasible.len()];
         for (plugin, weight) in &self.scores {
-            if pod.skip_scores.contains(plugin.name()) {
+            if pod.skip_scores.contains(&plugin.name()) {
                 continue;
             }
             let mut scores: Vec<i64> = feasible.iter().map(|n| plugin.score(pod, n)).collect();

@@ -135,13 +135,12 @@ impl FilterPlugin for NodeResourcesFit {
         if node.requested.get("pods") + 1 > node.allocatable.get("pods") {
             reasons.push("Too many pods".to_string());
         }
-        let wanted = &pod.requests;
-        for (name, amount) in &wanted.0 {
-            if *amount == 0 {
+        for (name, amount) in pod.requests.iter() {
+            if amount == 0 {
                 continue;
             }
             let free = node.allocatable.get(name) - node.requested.get(name);
-            if *amount > free {
+            if amount > free {
                 reasons.push(format!("Insufficient {name}"));
             }
         }
