@@ -351,12 +351,10 @@ mod tests {
     #[test]
     fn quantiles_from_buckets() {
         let text = "x_bucket{profile=\"p\",result=\"scheduled\",le=\"0.001\"} 90\nx_bucket{profile=\"p\",result=\"scheduled\",le=\"0.002\"} 99\nx_bucket{profile=\"p\",result=\"scheduled\",le=\"+Inf\"} 100\n";
-        let scheduled = "result=\"scheduled\"";
-        assert_eq!(histogram_quantile(text, "x", scheduled, 0.5), Some(0.001));
-        assert_eq!(histogram_quantile(text, "x", scheduled, 0.99), Some(0.002));
-        assert_eq!(
-            histogram_quantile(text, "x", "result=\"error\"", 0.99),
-            None
-        );
+        let scheduled = ["result=\"scheduled\""];
+        assert_eq!(histogram_quantile(text, "x", &scheduled, 0.5), Some(0.001));
+        assert_eq!(histogram_quantile(text, "x", &scheduled, 0.99), Some(0.002));
+        let error = ["result=\"error\""];
+        assert_eq!(histogram_quantile(text, "x", &error, 0.99), None);
     }
 }
