@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs a local control plane on this machine, the hard way but in
 # one command: installs what is missing, builds, writes a CA and certificates,
-# starts etcd, kube-apiserver and kube-scheduler on loopback, and writes a
+# starts etcd, kube-apiserver, kube-scheduler and kube-controller-manager on
+# loopback, and writes a
 # kubeconfig.
 #
 #   hack/local-up.sh          start (idempotent: restarts what it started before)
@@ -16,10 +17,11 @@ ETCD_PORT=${ETCD_PORT:-2379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-2380}
 API_PORT=${API_PORT:-6443}
 SCHEDULER_PORT=${SCHEDULER_PORT:-10259}
+CONTROLLER_MANAGER_PORT=${CONTROLLER_MANAGER_PORT:-10257}
 PROFILE=${PROFILE:-release}
 
 stop() {
-  for p in kube-scheduler kube-apiserver etcd; do
+  for p in kube-controller-manager kube-scheduler kube-apiserver etcd; do
     if [[ -f $DIR/$p.pid ]]; then
       kill "$(cat "$DIR/$p.pid")" 2>/dev/null || true
       for _ in $(seq 50); do kill -0 "$(cat "$DIR/$p.pid")" 2>/dev/null || break; sleep 0.1; done
@@ -40,9 +42,9 @@ fi
 
 echo ">> building ($PROFILE)"
 if [[ $PROFILE == release ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler
+  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager
 else
-  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler
+  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager
 fi
 BIN=$ROOT/target/$PROFILE
 
@@ -99,8 +101,8 @@ kubectl config --kubeconfig "$KUBECONFIG_FILE" set-credentials admin \
 kubectl config --kubeconfig "$KUBECONFIG_FILE" set-context local --cluster local --user admin >/dev/null
 kubectl config --kubeconfig "$KUBECONFIG_FILE" use-context local >/dev/null
 
-# The scheduler uses the admin identity until the security issue brings
-# per-component certificates and RBAC.
+# The scheduler and the controller-manager use the admin identity until the
+# security issue brings per-component certificates and RBAC.
 echo ">> starting kube-scheduler (health and metrics on https://127.0.0.1:$SCHEDULER_PORT)"
 "$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" \
   --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" >"$DIR/kube-scheduler.log" 2>&1 &
@@ -110,11 +112,21 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+echo ">> starting kube-controller-manager (health and metrics on https://127.0.0.1:$CONTROLLER_MANAGER_PORT)"
+"$BIN/kube-controller-manager" --kubeconfig "$KUBECONFIG_FILE" \
+  --bind-address 127.0.0.1 --secure-port "$CONTROLLER_MANAGER_PORT" >"$DIR/kube-controller-manager.log" 2>&1 &
+echo $! > "$DIR/kube-controller-manager.pid"
+for _ in $(seq 100); do
+  curl -sfk "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/readyz" >/dev/null && break
+  sleep 0.1
+done
+
 kubectl --kubeconfig "$KUBECONFIG_FILE" get namespaces
 cat <<MSG
 
-The control plane is up (etcd, kube-apiserver and kube-scheduler; the
-controllers and nodes arrive with their issues). Use it with:
+The control plane is up (etcd, kube-apiserver, kube-scheduler and
+kube-controller-manager, with the controllers built so far; nodes arrive
+with the kubelet). Use it with:
 
   export KUBECONFIG=$KUBECONFIG_FILE
   kubectl get all -A

@@ -37,6 +37,31 @@ struct Requirement {
     values: Vec<String>,
 }
 
+/// Whether `labels` satisfy a typed metav1 LabelSelector (an empty one
+/// selects everything), without going through its string form.
+pub fn selector_matches(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
+    let get = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    let by_label = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| get(k) == Some(v.as_str()));
+    let by_expr = sel.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => get(&e.key).is_some_and(|v| values.iter().any(|x| x == v)),
+            "NotIn" => get(&e.key).is_none_or(|v| !values.iter().any(|x| x == v)),
+            "Exists" => get(&e.key).is_some(),
+            "DoesNotExist" => get(&e.key).is_none(),
+            _ => false,
+        }
+    });
+    by_label && by_expr
+}
+
 /// A parsed label selector (upstream `labels.Selector`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct LabelSelector {

@@ -1,3 +1,117 @@
-//! kube-controller-manager: level-triggered controllers. Not built yet (see
-//! the issue "kube-controller-manager"); no binary is shipped until it works.
+//! kube-controller-manager: level-triggered controllers, each in its own
+//! file under `controllers/`, sharing one informer per kind
+//! (`informers.rs`) and a rate-limited work queue each (`workqueue.rs`),
+//! talking only to the apiserver.
 #![forbid(unsafe_code)]
+
+pub mod controllers;
+pub mod events;
+pub mod informers;
+pub mod options;
+pub mod workqueue;
+
+use controllers::Context;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Serving(#[from] common::serving::ServingError),
+    /// Upstream exits too: a controller-manager that may no longer be the
+    /// only one acting must stop at once.
+    #[error("leader election lost")]
+    LostLeadership,
+}
+
+/// Runs the controllers until `shutdown` resolves: the HTTPS health
+/// endpoint at once, the informers and controllers once it leads (with
+/// leader election), the workers once the caches have synced.
+pub async fn run(
+    settings: options::Settings,
+    client: kube::Client,
+    listener: Option<tokio::net::TcpListener>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RunError> {
+    let registry = prometheus::Registry::new();
+    let health = common::serving::Health::new(registry.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(listener) = listener {
+        let tls = common::serving::self_signed(
+            &["localhost".into(), "127.0.0.1".into()],
+            "kube-controller-manager",
+        )?;
+        let mut stop = stop_rx.clone();
+        tasks.spawn(common::serving::serve(
+            listener,
+            tls,
+            health.clone(),
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+            },
+        ));
+    }
+    let (recorder, events) = events::Recorder::new();
+    tasks.spawn(events::Recorder::run(client.clone(), events));
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        informers: informers::Informers::new(client.clone()),
+        recorder,
+        queue_metrics: workqueue::QueueMetrics::new(&registry),
+    });
+    let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut elector = settings
+        .leader_election
+        .clone()
+        .map(|cfg| common::leader::LeaderElector::new(client, cfg));
+    let mut stop = stop_rx.clone();
+    let work = tokio::spawn(async move {
+        let act = async {
+            if let Some(e) = &mut elector {
+                tracing::info!(
+                    identity = e.identity(),
+                    "attempting to acquire the leader lease"
+                );
+                e.acquire().await;
+            }
+            let mut running = tokio::task::JoinSet::new();
+            let built: Vec<_> = settings
+                .controllers
+                .iter()
+                .filter_map(|(name, workers)| controllers::build(name, &ctx).map(|c| (c, *workers)))
+                .collect();
+            ctx.informers.start(&mut running);
+            // No worker before the caches have synced (WaitForCacheSync).
+            ctx.informers.wait_synced().await;
+            tracing::info!(controllers = ?settings.controllers.keys().collect::<Vec<_>>(), "caches synced; starting controllers");
+            health.set_ready();
+            for (c, workers) in built {
+                running.spawn(controllers::run(c, workers));
+            }
+            match &mut elector {
+                Some(e) => {
+                    e.hold().await;
+                    let _ = lost_tx.send(());
+                }
+                None => while running.join_next().await.is_some() {},
+            }
+        };
+        tokio::select! {
+            _ = act => {}
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        // A clean stop hands the lease over at once.
+        if let Some(e) = &mut elector {
+            e.release().await;
+        }
+    });
+    let result = tokio::select! {
+        _ = shutdown => Ok(()),
+        Ok(()) = lost_rx => Err(RunError::LostLeadership),
+    };
+    let _ = stop_tx.send(true);
+    let _ = work.await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    result
+}

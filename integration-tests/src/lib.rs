@@ -19,11 +19,11 @@
 
 pub mod apiserver;
 pub mod cluster;
+pub mod daemon;
 pub mod etcd;
 pub mod kubectl;
 pub mod pki;
 pub mod process;
-pub mod scheduler;
 
 pub use cluster::{Cluster, ClusterBuilder};
 pub use kubectl::{expect_failure, expect_success};

@@ -4,7 +4,7 @@
 //! appears, profiles by schedulerName, and its metrics.
 
 use integration_tests::Cluster;
-use integration_tests::scheduler::Scheduler;
+use integration_tests::daemon::Scheduler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;

@@ -2,11 +2,11 @@
 //! incoming pod's terms and the anti-affinity of pods already placed);
 //! preferred terms, and placed pods' terms toward the incoming pod, score.
 
-use super::pod_topology_spread::selector_matches;
 use crate::framework::{
     ClusterEvent, FilterPlugin, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo, PreFilterPlugin,
     PreScorePlugin, ScorePlugin, Status,
 };
+use common::selectors::selector_matches;
 use k8s_openapi::api::core::v1::{Pod, PodAffinityTerm, WeightedPodAffinityTerm};
 use serde_json::Value;
 use std::collections::HashMap;

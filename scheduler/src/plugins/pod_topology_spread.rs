@@ -10,6 +10,7 @@ use crate::framework::{
     ClusterEvent, FilterPlugin, Listers, MAX_NODE_SCORE, NodeInfo, Plugin, PodInfo,
     PreFilterPlugin, PreScorePlugin, ScorePlugin, Status,
 };
+use common::selectors::selector_matches;
 use k8s_openapi::api::core::v1::{Pod, TopologySpreadConstraint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::runtime::reflector::ObjectRef;
@@ -21,27 +22,6 @@ pub const REASON: &str = "node(s) didn't match pod topology spread constraints";
 pub const REASON_MISSING_LABEL: &str =
     "node(s) didn't match pod topology spread constraints (missing required label)";
 const HOSTNAME: &str = "kubernetes.io/hostname";
-
-/// Whether `labels` satisfy a metav1 LabelSelector.
-pub fn selector_matches(sel: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    let get = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
-    let by_label = sel
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| get(k) == Some(v.as_str()));
-    let by_expr = sel.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => get(&e.key).is_some_and(|v| values.iter().any(|x| x == v)),
-            "NotIn" => get(&e.key).is_none_or(|v| !values.iter().any(|x| x == v)),
-            "Exists" => get(&e.key).is_some(),
-            "DoesNotExist" => get(&e.key).is_none(),
-            _ => false,
-        }
-    });
-    by_label && by_expr
-}
 
 /// One constraint, its selector made final (matchLabelKeys applied).
 #[derive(Debug, Clone, PartialEq)]

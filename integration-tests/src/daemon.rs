@@ -1,4 +1,7 @@
-//! The `kube-scheduler` binary under test, pointed at a cluster's apiserver.
+//! A control-plane daemon under test (kube-scheduler,
+//! kube-controller-manager), pointed at a cluster's apiserver with its
+//! admin kubeconfig, serving its health and metrics over HTTPS on a free
+//! loopback port.
 
 use crate::Cluster;
 use crate::process::{ManagedChild, STOP_GRACE, free_port, locate_binary};
@@ -6,19 +9,45 @@ use anyhow::{Result, bail};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Environment variable naming the binary to test.
-pub const BIN_ENV: &str = "KUBE_SCHEDULER_BIN";
-
-pub struct Scheduler {
+pub struct Daemon {
     child: ManagedChild,
     pub port: u16,
 }
 
+/// kube-scheduler (binary from `KUBE_SCHEDULER_BIN` or the build).
+pub struct Scheduler;
+
 impl Scheduler {
-    /// Starts the scheduler with the cluster's admin kubeconfig and
+    pub async fn start(cluster: &Cluster, extra: &[&str]) -> Result<Daemon> {
+        Daemon::start(cluster, "kube-scheduler", "KUBE_SCHEDULER_BIN", extra).await
+    }
+}
+
+/// kube-controller-manager (binary from `KUBE_CONTROLLER_MANAGER_BIN` or the build).
+pub struct ControllerManager;
+
+impl ControllerManager {
+    pub async fn start(cluster: &Cluster, extra: &[&str]) -> Result<Daemon> {
+        Daemon::start(
+            cluster,
+            "kube-controller-manager",
+            "KUBE_CONTROLLER_MANAGER_BIN",
+            extra,
+        )
+        .await
+    }
+}
+
+impl Daemon {
+    /// Starts binary `name` with the cluster's admin kubeconfig and
     /// `extra` flags, and waits for its /readyz (caches synced).
-    pub async fn start(cluster: &Cluster, extra: &[&str]) -> Result<Self> {
-        let bin = locate_binary("kube-scheduler", BIN_ENV)?;
+    pub async fn start(
+        cluster: &Cluster,
+        name: &str,
+        bin_env: &str,
+        extra: &[&str],
+    ) -> Result<Self> {
+        let bin = locate_binary(name, bin_env)?;
         let port = free_port()?;
         let mut command = Command::new(bin);
         command
@@ -31,19 +60,19 @@ impl Scheduler {
             .args(extra)
             .env(
                 "RUST_LOG",
-                std::env::var("SCHEDULER_RUST_LOG").unwrap_or("info".into()),
+                std::env::var("DAEMON_RUST_LOG").unwrap_or("info".into()),
             );
-        let log = cluster.dir().join(format!("kube-scheduler-{port}.log"));
-        let mut child = ManagedChild::spawn("kube-scheduler", command, &log)?;
+        let log = cluster.dir().join(format!("{name}-{port}.log"));
+        let mut child = ManagedChild::spawn(name, command, &log)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             child.ensure_running()?;
             if get(port, "/readyz").await.is_ok() {
-                return Ok(Scheduler { child, port });
+                return Ok(Daemon { child, port });
             }
             if Instant::now() > deadline {
                 bail!(
-                    "kube-scheduler not ready within 30s:\n{}",
+                    "{name} not ready within 30s:\n{}",
                     crate::process::tail(&log, 30)
                 );
             }
@@ -75,13 +104,13 @@ impl Scheduler {
     }
 }
 
-impl Drop for Scheduler {
+impl Drop for Daemon {
     fn drop(&mut self) {
         self.child.stop(STOP_GRACE);
     }
 }
 
-/// GET over HTTPS with curl: the scheduler's certificate is self-signed,
+/// GET over HTTPS with curl: the daemon's certificate is self-signed,
 /// made at its start (loopback only).
 async fn get(port: u16, path: &str) -> Result<String> {
     let out = tokio::process::Command::new("curl")

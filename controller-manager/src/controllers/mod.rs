@@ -1,0 +1,129 @@
+//! The controllers, one file each, named as upstream names them for
+//! `--controllers`, and the loop every one of them runs: workers take keys
+//! from the controller's queue and sync them; a failed sync is retried by
+//! the queue's rate limiter, a sync may ask to be run again later.
+
+pub mod controller_utils;
+pub mod expectations;
+pub mod replicaset;
+
+use crate::events::Recorder;
+use crate::informers::Informers;
+use crate::workqueue::{QueueMetrics, WorkQueue};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What every controller is built with.
+pub struct Context {
+    pub client: kube::Client,
+    pub informers: Arc<Informers>,
+    pub recorder: Recorder,
+    pub queue_metrics: QueueMetrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] kube::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A level-triggered controller: `sync(key)` reads the cached state and
+/// converges; it is safe to run any number of times.
+#[async_trait::async_trait]
+pub trait Controller: Send + Sync + 'static {
+    /// Upstream's name, also the queue's metrics label.
+    fn name(&self) -> &'static str;
+    fn queue(&self) -> &Arc<WorkQueue>;
+    /// Brings `key` to its declared state; Some(d) asks for another sync after d.
+    async fn sync(&self, key: &str) -> Result<Option<Duration>, SyncError>;
+}
+
+/// Upstream's controller names (`kube-controller-manager --controllers`).
+pub const KNOWN: &[&str] = &[
+    "attachdetach",
+    "bootstrapsigner",
+    "clusterrole-aggregation",
+    "cronjob",
+    "csrapproving",
+    "csrcleaner",
+    "csrsigning",
+    "daemonset",
+    "deployment",
+    "disruption",
+    "endpoints",
+    "endpointslice",
+    "endpointslicemirroring",
+    "ephemeral-volume",
+    "garbagecollector",
+    "horizontalpodautoscaling",
+    "job",
+    "legacy-serviceaccount-token-cleaner",
+    "namespace",
+    "nodeipam",
+    "nodelifecycle",
+    "persistentvolume-binder",
+    "persistentvolume-expander",
+    "podgc",
+    "pv-protection",
+    "pvc-protection",
+    "replicaset",
+    "replicationcontroller",
+    "resourcequota",
+    "root-ca-cert-publisher",
+    "serviceaccount",
+    "serviceaccount-token",
+    "statefulset",
+    "tokencleaner",
+    "ttl",
+    "ttl-after-finished",
+];
+
+/// The controllers this kube-controller-manager has.
+pub const BUILT: &[&str] = &["replicaset"];
+
+/// Builds controller `name` (one of BUILT).
+pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
+    Some(match name {
+        "replicaset" => replicaset::ReplicaSetController::start(ctx),
+        _ => return None,
+    })
+}
+
+/// Runs `workers` workers on the controller's queue until it shuts down.
+pub async fn run(controller: Arc<dyn Controller>, workers: usize) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        let c = controller.clone();
+        tasks.spawn(async move {
+            let queue = c.queue().clone();
+            while let Some(key) = queue.get().await {
+                match c.sync(&key).await {
+                    Ok(again) => {
+                        queue.forget(&key);
+                        if let Some(d) = again {
+                            queue.add_after(&key, d);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(controller = c.name(), %key, error = %e, "sync failed; retrying");
+                        queue.add_rate_limited(&key);
+                    }
+                }
+                queue.done(&key);
+            }
+        });
+    }
+    let gauges = {
+        let queue = controller.queue().clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                queue.observe_in_progress();
+            }
+        })
+    };
+    while tasks.join_next().await.is_some() {}
+    gauges.abort();
+}

@@ -1,0 +1,174 @@
+//! kube-controller-manager's flags, with upstream's names.
+
+use crate::controllers::{BUILT, KNOWN};
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "kube-controller-manager",
+    about = "Runs the controllers that keep the cluster's declared state true",
+    version
+)]
+pub struct Options {
+    /// Path to a kubeconfig with the apiserver's address and credentials.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Controllers to run: `*` for all on by default, `name` to add one,
+    /// `-name` to leave one out.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub controllers: Vec<String>,
+    /// HTTPS port for /healthz, /readyz and /metrics; 0 disables it.
+    #[arg(long, default_value_t = 10257)]
+    pub secure_port: u16,
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_replicaset_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_deployment_syncs: usize,
+    /// Leader election over a Lease, so that only one of several acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    #[arg(long, default_value = "15s", value_parser = common::cli::parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+    #[arg(long, default_value = "10s", value_parser = common::cli::parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+    #[arg(long, default_value = "2s", value_parser = common::cli::parse_duration)]
+    pub leader_elect_retry_period: Duration,
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+    /// Log verbosity, as klog's -v.
+    #[arg(short = 'v', long = "v", default_value_t = 0)]
+    pub verbosity: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub kubeconfig: Option<PathBuf>,
+    /// The controllers to run, with their worker counts.
+    pub controllers: BTreeMap<&'static str, usize>,
+    pub leader_election: Option<common::leader::LeaseConfig>,
+}
+
+impl Options {
+    /// The controllers `--controllers` names (upstream's rules: `*` is
+    /// every default one, `-x` removes x, `x` adds it); an unknown name is
+    /// an error, and so is one this build does not have yet.
+    pub fn enabled(&self) -> Result<Vec<&'static str>, String> {
+        let mut all = false;
+        let (mut on, mut off) = (Vec::new(), Vec::new());
+        for item in self
+            .controllers
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+        {
+            if item == "*" {
+                all = true;
+                continue;
+            }
+            let (list, name) = match item.strip_prefix('-') {
+                Some(n) => (&mut off, n),
+                None => (&mut on, item),
+            };
+            let Some(known) = KNOWN.iter().find(|k| **k == name) else {
+                return Err(format!("{name:?} is not in the list of known controllers"));
+            };
+            list.push(*known);
+        }
+        if let Some(missing) = on.iter().find(|n| !BUILT.contains(n)) {
+            return Err(format!(
+                "controller {missing:?} is not built in this kube-controller-manager yet (built: {})",
+                BUILT.join(", ")
+            ));
+        }
+        let mut out: Vec<&'static str> = BUILT
+            .iter()
+            .copied()
+            .filter(|n| (all || on.contains(n)) && !off.contains(n))
+            .collect();
+        out.dedup();
+        Ok(out)
+    }
+
+    pub fn workers(&self, controller: &str) -> usize {
+        match controller {
+            "replicaset" => self.concurrent_replicaset_syncs,
+            "deployment" => self.concurrent_deployment_syncs,
+            _ => 1,
+        }
+    }
+
+    pub fn settings(&self) -> Result<Settings, String> {
+        let controllers = self
+            .enabled()?
+            .into_iter()
+            .map(|c| (c, self.workers(c)))
+            .collect();
+        let leader_election = self.leader_elect.then(|| {
+            let mut lease = common::leader::LeaseConfig::new(
+                &self.leader_elect_resource_namespace,
+                &self.leader_elect_resource_name,
+            );
+            lease.lease_duration = self.leader_elect_lease_duration;
+            lease.renew_deadline = self.leader_elect_renew_deadline;
+            lease.retry_period = self.leader_elect_retry_period;
+            lease
+        });
+        if let Some(l) = &leader_election
+            && l.renew_deadline >= l.lease_duration
+        {
+            return Err("leaseDuration must be greater than renewDeadline".into());
+        }
+        Ok(Settings {
+            kubeconfig: self.kubeconfig.clone(),
+            controllers,
+            leader_election,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        Options::try_parse_from(
+            std::iter::once("kube-controller-manager").chain(args.iter().copied()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn controllers_follow_upstreams_rules() {
+        assert_eq!(parse(&[]).enabled().unwrap(), BUILT);
+        assert!(
+            parse(&["--controllers=*,-replicaset"])
+                .enabled()
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            parse(&["--controllers=replicaset"]).enabled().unwrap(),
+            ["replicaset"]
+        );
+        let unknown = parse(&["--controllers=frobnicator"]).enabled().unwrap_err();
+        assert!(
+            unknown.contains("not in the list of known controllers"),
+            "{unknown}"
+        );
+        let unbuilt = parse(&["--controllers=ttl"]).enabled().unwrap_err();
+        assert!(unbuilt.contains("not built"), "{unbuilt}");
+        let s = parse(&["--leader-elect=false", "--concurrent-replicaset-syncs=9"])
+            .settings()
+            .unwrap();
+        assert_eq!(s.controllers.get("replicaset"), Some(&9));
+        assert!(s.leader_election.is_none());
+    }
+}
