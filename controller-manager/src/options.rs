@@ -148,11 +148,9 @@ mod tests {
     #[test]
     fn controllers_follow_upstreams_rules() {
         assert_eq!(parse(&[]).enabled().unwrap(), BUILT);
-        assert!(
-            parse(&["--controllers=*,-replicaset"])
-                .enabled()
-                .unwrap()
-                .is_empty()
+        assert_eq!(
+            parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
+            ["deployment"]
         );
         assert_eq!(
             parse(&["--controllers=replicaset"]).enabled().unwrap(),

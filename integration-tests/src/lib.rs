@@ -4,7 +4,9 @@
 //!
 //! Environment:
 //! - `KUBE_APISERVER_BIN`: the binary to test (default `target/debug/kube-apiserver`);
-//! - `KUBE_SCHEDULER_BIN`: the scheduler to test (default `target/debug/kube-scheduler`);
+//! - `KUBE_SCHEDULER_BIN`, `KUBE_CONTROLLER_MANAGER_BIN`: the scheduler and
+//!   controller-manager to test (default `target/debug/...`);
+//! - `DAEMON_RUST_LOG`: `RUST_LOG` for them;
 //! - `KUBECTL_BIN`: kubectl to run (default `/usr/bin/kubectl`);
 //! - `APISERVER_RUST_LOG`: `RUST_LOG` for the apiserver;
 //! - `INTEGRATION_KEEP_DIR`: keep a failed test's directory (logs, etcd data, certificates).
@@ -23,7 +25,9 @@ pub mod daemon;
 pub mod etcd;
 pub mod kubectl;
 pub mod pki;
+pub mod pod_status;
 pub mod process;
+pub mod wait;
 
 pub use cluster::{Cluster, ClusterBuilder};
 pub use kubectl::{expect_failure, expect_success};

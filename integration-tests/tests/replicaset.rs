@@ -6,27 +6,14 @@
 
 use integration_tests::Cluster;
 use integration_tests::daemon::ControllerManager;
+use integration_tests::wait::eventually;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Waits up to 15 s for `check` to hold, saying what it last saw.
-async fn eventually<T: std::fmt::Debug>(
-    what: &str,
-    mut probe: impl AsyncFnMut() -> (bool, T),
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (ok, seen) = probe().await;
-        if ok {
-            return seen;
-        }
-        assert!(Instant::now() < deadline, "{what}: last saw {seen:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+const WITHIN: Duration = Duration::from_secs(15);
 
 /// The active pods of app=web, by name, with their owner's name.
 async fn web_pods(pods: &Api<Pod>) -> Vec<(String, Option<String>)> {
@@ -70,7 +57,7 @@ async fn replica_sets_keep_their_count_with_the_least_valuable_pods_going_first(
     }))
     .unwrap();
     sets.create(&PostParams::default(), &rs).await.unwrap();
-    let made = eventually("three pods", async || {
+    let made = eventually("three pods", WITHIN, async || {
         let p = web_pods(&pods).await;
         (p.len() == 3, p)
     })
@@ -88,7 +75,7 @@ async fn replica_sets_keep_their_count_with_the_least_valuable_pods_going_first(
     pods.patch_status(&ready_one, &PatchParams::default(), &Patch::Merge(ready))
         .await
         .unwrap();
-    eventually("readyReplicas 1", async || {
+    eventually("readyReplicas 1", WITHIN, async || {
         let s = sets.get("web").await.unwrap().status.unwrap_or_default();
         let ok = s.replicas == 3
             && s.ready_replicas == Some(1)
@@ -106,7 +93,7 @@ async fn replica_sets_keep_their_count_with_the_least_valuable_pods_going_first(
     )
     .await
     .unwrap();
-    let left = eventually("one pod left", async || {
+    let left = eventually("one pod left", WITHIN, async || {
         let p = web_pods(&pods).await;
         (p.len() == 1, p)
     })
@@ -121,7 +108,7 @@ async fn replica_sets_keep_their_count_with_the_least_valuable_pods_going_first(
     }))
     .unwrap();
     pods.create(&PostParams::default(), &orphan).await.unwrap();
-    eventually("the orphan adopted and removed", async || {
+    eventually("the orphan adopted and removed", WITHIN, async || {
         let p = web_pods(&pods).await;
         (p == [(ready_one.clone(), Some("web".to_string()))], p)
     })
@@ -132,7 +119,7 @@ async fn replica_sets_keep_their_count_with_the_least_valuable_pods_going_first(
     pods.patch(&ready_one, &PatchParams::default(), &Patch::Merge(relabel))
         .await
         .unwrap();
-    let replaced = eventually("a replacement", async || {
+    let replaced = eventually("a replacement", WITHIN, async || {
         let p = web_pods(&pods).await;
         (p.len() == 1 && p[0].0 != ready_one, p)
     })

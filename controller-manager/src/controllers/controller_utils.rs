@@ -2,10 +2,21 @@
 //! `controller_utils.go`): active and ready pods, controller references,
 //! pods made from a template, and the order in which pods are deleted.
 
+use super::SyncError;
+use common::selectors::selector_matches;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Now, to the second: statuses store seconds, and a finer time would
+/// never compare equal to what is read back.
+pub fn now_secs() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    jiff::Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
 
 /// Not finished and not being deleted (upstream's IsPodActive).
 pub fn is_active(pod: &Pod) -> bool {
@@ -57,6 +68,73 @@ pub fn controller_ref<K: kube::Resource<DynamicType = ()>>(owner: &K) -> OwnerRe
         controller: Some(true),
         block_owner_deletion: Some(true),
     }
+}
+
+/// A write to an object that is gone (404) or changed meanwhile (409) is
+/// moot: the next sync sees the new state.
+pub fn moot<T>(r: Result<T, kube::Error>) -> Result<Option<T>, SyncError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Which of `candidates` `owner` controls, after adopting the orphans its
+/// selector matches and releasing the ones it controls that stopped
+/// matching (upstream's ControllerRefManager). An owner being deleted
+/// neither adopts nor releases.
+pub async fn claim<K, O>(
+    api: &Api<K>,
+    owner: &O,
+    selector: &LabelSelector,
+    candidates: Vec<Arc<K>>,
+) -> Result<Vec<Arc<K>>, SyncError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    O: kube::Resource<DynamicType = ()>,
+{
+    let uid = owner.meta().uid.as_deref().unwrap_or("");
+    let deleting = owner.meta().deletion_timestamp.is_some();
+    let mut owned = Vec::new();
+    for c in candidates {
+        let meta = c.meta();
+        let matches = selector_matches(selector, meta.labels.as_ref());
+        let name = meta.name.clone().unwrap_or_default();
+        // The uid makes the patch a precondition: never touch a replacement.
+        let refs = match controller_of(meta) {
+            Some(o) if o.uid == uid && matches => {
+                owned.push(c);
+                continue;
+            }
+            Some(o) if o.uid == uid && !deleting => {
+                let kept: Vec<&OwnerReference> = meta
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .filter(|r| r.uid != uid)
+                    .collect();
+                json!(kept)
+            }
+            None if matches && !deleting && meta.deletion_timestamp.is_none() => {
+                let mut refs = meta.owner_references.clone().unwrap_or_default();
+                refs.push(controller_ref(owner));
+                json!(refs)
+            }
+            _ => continue,
+        };
+        let patch = json!({"metadata": {"ownerReferences": refs, "uid": meta.uid}});
+        let written = moot(
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await,
+        )?;
+        if let Some(adopted) =
+            written.filter(|w| controller_of(w.meta()).is_some_and(|o| o.uid == uid))
+        {
+            owned.push(Arc::new(adopted));
+        }
+    }
+    Ok(owned)
 }
 
 /// A pod from `template`, named `<prefix>-<random>` by the apiserver and

@@ -4,6 +4,8 @@
 //! the queue's rate limiter, a sync may ask to be run again later.
 
 pub mod controller_utils;
+pub mod deployment;
+pub mod deployment_util;
 pub mod expectations;
 pub mod replicaset;
 
@@ -81,11 +83,12 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// The controllers this kube-controller-manager has.
-pub const BUILT: &[&str] = &["replicaset"];
+pub const BUILT: &[&str] = &["deployment", "replicaset"];
 
 /// Builds controller `name` (one of BUILT).
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
     Some(match name {
+        "deployment" => deployment::DeploymentController::start(ctx),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         _ => return None,
     })

@@ -6,8 +6,8 @@
 //! create or delete twice.
 
 use super::controller_utils::{
-    controller_of, controller_ref, is_active, is_available, is_ready, pod_from_template,
-    sort_least_valuable_first,
+    claim, controller_of, controller_ref, is_active, is_available, is_ready, moot, now_secs,
+    pod_from_template, sort_least_valuable_first,
 };
 use super::expectations::Expectations;
 use super::{Context, Controller, SyncError};
@@ -150,64 +150,22 @@ impl ReplicaSetController {
         })
     }
 
-    /// Adopts matching orphans and releases owned pods that stopped
-    /// matching (upstream's ClaimPods); returns the active pods it owns.
+    /// The active pods it controls, after adopting and releasing.
     async fn claim(&self, rs: &ReplicaSet) -> Result<Vec<Arc<Pod>>, SyncError> {
         let ns = rs.metadata.namespace.as_deref().unwrap_or("");
-        let uid = rs.metadata.uid.as_deref().unwrap_or("");
         let selector = rs
             .spec
             .as_ref()
             .map(|s| s.selector.clone())
             .unwrap_or_default();
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), ns);
-        let mut owned = Vec::new();
-        for pod in self.pods.in_namespace(ns) {
-            if !is_active(&pod) {
-                continue;
-            }
-            let matches = selector_matches(&selector, pod.metadata.labels.as_ref());
-            let name = pod.metadata.name.clone().unwrap_or_default();
-            match controller_of(&pod.metadata) {
-                Some(o) if o.uid == uid => {
-                    if matches {
-                        owned.push(pod);
-                    } else if rs.metadata.deletion_timestamp.is_none() {
-                        // Released: the ownerReference goes, the pod stays.
-                        let refs: Vec<_> = pod
-                            .metadata
-                            .owner_references
-                            .iter()
-                            .flatten()
-                            .filter(|r| r.uid != uid)
-                            .collect();
-                        let patch = json!({"metadata": {
-                            "ownerReferences": refs,
-                            "uid": pod.metadata.uid,
-                        }});
-                        ignore_gone(
-                            api.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                                .await,
-                        )?;
-                    }
-                }
-                Some(_) => {}
-                None if matches && rs.metadata.deletion_timestamp.is_none() => {
-                    let mut refs = pod.metadata.owner_references.clone().unwrap_or_default();
-                    refs.push(controller_ref(rs));
-                    let patch =
-                        json!({"metadata": {"ownerReferences": refs, "uid": pod.metadata.uid}});
-                    let adopted = api
-                        .patch(&name, &PatchParams::default(), &Patch::Merge(patch))
-                        .await;
-                    if let Some(p) = ignore_gone(adopted)? {
-                        owned.push(Arc::new(p));
-                    }
-                }
-                None => {}
-            }
-        }
-        Ok(owned)
+        let active: Vec<Arc<Pod>> = self
+            .pods
+            .in_namespace(ns)
+            .into_iter()
+            .filter(|p| is_active(p))
+            .collect();
+        claim(&api, rs, &selector, active).await
     }
 
     /// Creates or deletes pods toward `spec.replicas`.
@@ -314,12 +272,15 @@ impl ReplicaSetController {
     }
 }
 
-/// A write to an object that is gone (404) or changed (409) is moot.
-fn ignore_gone<T>(r: Result<T, kube::Error>) -> Result<Option<T>, SyncError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
-        Err(e) => Err(e.into()),
+/// The optional counts as the apiserver returns them (zero is left out, as
+/// upstream's `omitempty`), so that equal statuses compare equal.
+fn normalized(s: &ReplicaSetStatus) -> ReplicaSetStatus {
+    let nz = |v: Option<i32>| v.filter(|n| *n != 0);
+    ReplicaSetStatus {
+        fully_labeled_replicas: nz(s.fully_labeled_replicas),
+        ready_replicas: nz(s.ready_replicas),
+        available_replicas: nz(s.available_replicas),
+        ..s.clone()
     }
 }
 
@@ -408,14 +369,14 @@ impl Controller for ReplicaSetController {
         {
             failure = Some(e);
         }
-        let now = jiff::Timestamp::now();
+        let now = now_secs();
         let status = status_of(
             &rs,
             &pods,
             failure.as_ref().map(|e| e.to_string()).as_deref(),
             now,
         );
-        if rs.status.as_ref() != Some(&status) {
+        if rs.status.as_ref().map(normalized) != Some(normalized(&status)) {
             let (ns, name) = split_key(key);
             let api: Api<ReplicaSet> = Api::namespaced(self.ctx.client.clone(), ns);
             let mut body =
@@ -425,7 +386,7 @@ impl Controller for ReplicaSetController {
                 body["conditions"] = serde_json::Value::Null;
             }
             let patch = json!({"status": body});
-            ignore_gone(
+            moot(
                 api.patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
                     .await,
             )?;

@@ -1,0 +1,21 @@
+//! Bounded waiting for what a daemon does in the background.
+
+use std::time::{Duration, Instant};
+
+/// Polls `probe` every 100 ms until it says done, for at most `within`;
+/// panics with what it last saw.
+pub async fn eventually<T: std::fmt::Debug>(
+    what: &str,
+    within: Duration,
+    mut probe: impl AsyncFnMut() -> (bool, T),
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        let (done, seen) = probe().await;
+        if done {
+            return seen;
+        }
+        assert!(Instant::now() < deadline, "{what}: last saw {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
