@@ -30,6 +30,8 @@ pub struct Options {
     pub concurrent_replicaset_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_deployment_syncs: usize,
+    #[arg(long, default_value_t = 20)]
+    pub concurrent_gc_syncs: usize,
     /// Leader election over a Lease, so that only one of several acts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
@@ -101,6 +103,7 @@ impl Options {
         match controller {
             "replicaset" => self.concurrent_replicaset_syncs,
             "deployment" => self.concurrent_deployment_syncs,
+            "garbagecollector" => self.concurrent_gc_syncs,
             _ => 1,
         }
     }
@@ -150,7 +153,7 @@ mod tests {
         assert_eq!(parse(&[]).enabled().unwrap(), BUILT);
         assert_eq!(
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
-            ["deployment"]
+            ["deployment", "garbagecollector"]
         );
         assert_eq!(
             parse(&["--controllers=replicaset"]).enabled().unwrap(),

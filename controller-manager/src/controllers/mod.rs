@@ -7,6 +7,7 @@ pub mod controller_utils;
 pub mod deployment;
 pub mod deployment_util;
 pub mod expectations;
+pub mod garbagecollector;
 pub mod replicaset;
 
 use crate::events::Recorder;
@@ -83,12 +84,13 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// The controllers this kube-controller-manager has.
-pub const BUILT: &[&str] = &["deployment", "replicaset"];
+pub const BUILT: &[&str] = &["deployment", "garbagecollector", "replicaset"];
 
 /// Builds controller `name` (one of BUILT).
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
     Some(match name {
         "deployment" => deployment::DeploymentController::start(ctx),
+        "garbagecollector" => garbagecollector::GarbageCollector::start(ctx),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         _ => return None,
     })
