@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod controllers;
+pub mod discovery;
 pub mod events;
 pub mod informers;
 pub mod options;

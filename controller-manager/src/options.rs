@@ -32,6 +32,8 @@ pub struct Options {
     pub concurrent_deployment_syncs: usize,
     #[arg(long, default_value_t = 20)]
     pub concurrent_gc_syncs: usize,
+    #[arg(long, default_value_t = 10)]
+    pub concurrent_namespace_syncs: usize,
     /// Leader election over a Lease, so that only one of several acts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
@@ -104,6 +106,7 @@ impl Options {
             "replicaset" => self.concurrent_replicaset_syncs,
             "deployment" => self.concurrent_deployment_syncs,
             "garbagecollector" => self.concurrent_gc_syncs,
+            "namespace" => self.concurrent_namespace_syncs,
             _ => 1,
         }
     }
@@ -153,7 +156,7 @@ mod tests {
         assert_eq!(parse(&[]).enabled().unwrap(), BUILT);
         assert_eq!(
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
-            ["deployment", "garbagecollector"]
+            ["deployment", "garbagecollector", "namespace"]
         );
         assert_eq!(
             parse(&["--controllers=replicaset"]).enabled().unwrap(),

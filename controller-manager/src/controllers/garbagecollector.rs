@@ -19,7 +19,6 @@ use kube::api::{
     Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
 };
 use kube::core::{ApiResource, PartialObjectMeta};
-use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::watcher::{self, watcher};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -83,12 +82,14 @@ impl Graph {
     }
 }
 
+type Kinds = HashMap<(String, String), (ApiResource, bool)>;
+
 pub struct GarbageCollector {
     ctx: Arc<Context>,
     queue: Arc<WorkQueue>,
     graph: Arc<Mutex<Graph>>,
-    /// (apiVersion, kind) to the resource, from discovery.
-    kinds: Arc<Mutex<HashMap<(String, String), (ApiResource, bool)>>>,
+    /// (apiVersion, kind) to the resource and whether it is namespaced.
+    kinds: Arc<Mutex<Kinds>>,
 }
 
 /// Owner keys are `owner:<uid>`; dependents are queued by their uid.
@@ -113,24 +114,19 @@ impl GarbageCollector {
     async fn watch_everything(self: Arc<Self>) {
         let mut watching: HashSet<String> = HashSet::new();
         loop {
-            match Discovery::new(self.ctx.client.clone()).run().await {
-                Ok(discovery) => {
-                    for group in discovery.groups() {
-                        for (ar, caps) in group.recommended_resources() {
-                            let usable = [verbs::LIST, verbs::WATCH, verbs::DELETE]
-                                .iter()
-                                .all(|v| caps.supports_operation(v));
-                            if !usable || IGNORED.contains(&ar.plural.as_str()) {
-                                continue;
-                            }
-                            let namespaced = matches!(caps.scope, Scope::Namespaced);
-                            self.kinds.lock().expect("never poisoned").insert(
-                                (ar.api_version.clone(), ar.kind.clone()),
-                                (ar.clone(), namespaced),
-                            );
-                            if watching.insert(format!("{}/{}", ar.api_version, ar.plural)) {
-                                tokio::spawn(self.clone().watch(ar, namespaced));
-                            }
+            match crate::discovery::served(&self.ctx.client).await {
+                Ok(all) => {
+                    for s in crate::discovery::collectable(all) {
+                        let ar = s.resource;
+                        if IGNORED.contains(&ar.plural.as_str()) {
+                            continue;
+                        }
+                        self.kinds.lock().expect("never poisoned").insert(
+                            (ar.api_version.clone(), ar.kind.clone()),
+                            (ar.clone(), s.namespaced),
+                        );
+                        if watching.insert(format!("{}/{}", ar.api_version, ar.plural)) {
+                            tokio::spawn(self.clone().watch(ar, s.namespaced));
                         }
                     }
                 }

@@ -8,6 +8,7 @@ pub mod deployment;
 pub mod deployment_util;
 pub mod expectations;
 pub mod garbagecollector;
+pub mod namespace;
 pub mod replicaset;
 
 use crate::events::Recorder;
@@ -84,13 +85,14 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// The controllers this kube-controller-manager has.
-pub const BUILT: &[&str] = &["deployment", "garbagecollector", "replicaset"];
+pub const BUILT: &[&str] = &["deployment", "garbagecollector", "namespace", "replicaset"];
 
 /// Builds controller `name` (one of BUILT).
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
     Some(match name {
         "deployment" => deployment::DeploymentController::start(ctx),
         "garbagecollector" => garbagecollector::GarbageCollector::start(ctx),
+        "namespace" => namespace::NamespaceController::start(ctx),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         _ => return None,
     })
