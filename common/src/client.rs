@@ -17,6 +17,33 @@ pub enum ClientError {
     Build(#[from] kube::Error),
 }
 
+/// The CA bundle (PEM) the client trusts the apiserver with, from the
+/// kubeconfig's certificate authority.
+pub async fn root_ca_pem(kubeconfig: Option<&Path>) -> Option<String> {
+    use base64::Engine;
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).ok()?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .ok()?
+        }
+        None => kube::Config::infer().await.ok()?,
+    };
+    let certs = config.root_cert?;
+    let mut pem = String::new();
+    for der in certs {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    (!pem.is_empty()).then_some(pem)
+}
+
 /// A client for the apiserver named by `kubeconfig`, identifying itself
 /// with `user_agent` (upstream components send `<name>/<version>`).
 pub async fn from_kubeconfig(

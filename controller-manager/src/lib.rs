@@ -22,6 +22,8 @@ pub enum RunError {
     /// only one acting must stop at once.
     #[error("leader election lost")]
     LostLeadership,
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Runs the controllers until `shutdown` resolves: the HTTPS health
@@ -54,11 +56,19 @@ pub async fn run(
     }
     let (recorder, events) = events::Recorder::new();
     tasks.spawn(events::Recorder::run(client.clone(), events));
+    let root_ca = match &settings.root_ca_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| RunError::Config(format!("--root-ca-file {}: {e}", path.display())))?,
+        ),
+        None => common::client::root_ca_pem(settings.kubeconfig.as_deref()).await,
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         informers: informers::Informers::new(client.clone()),
         recorder,
         queue_metrics: workqueue::QueueMetrics::new(&registry),
+        root_ca,
     });
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let mut elector = settings

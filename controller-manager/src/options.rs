@@ -21,6 +21,10 @@ pub struct Options {
     /// `-name` to leave one out.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     pub controllers: Vec<String>,
+    /// The CA bundle published in every namespace's kube-root-ca.crt
+    /// (default: the certificate authority of --kubeconfig).
+    #[arg(long)]
+    pub root_ca_file: Option<PathBuf>,
     /// HTTPS port for /healthz, /readyz and /metrics; 0 disables it.
     #[arg(long, default_value_t = 10257)]
     pub secure_port: u16,
@@ -58,6 +62,7 @@ pub struct Settings {
     /// The controllers to run, with their worker counts.
     pub controllers: BTreeMap<&'static str, usize>,
     pub leader_election: Option<common::leader::LeaseConfig>,
+    pub root_ca_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -136,6 +141,7 @@ impl Options {
             kubeconfig: self.kubeconfig.clone(),
             controllers,
             leader_election,
+            root_ca_file: self.root_ca_file.clone(),
         })
     }
 }
@@ -156,7 +162,13 @@ mod tests {
         assert_eq!(parse(&[]).enabled().unwrap(), BUILT);
         assert_eq!(
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
-            ["deployment", "garbagecollector", "namespace"]
+            [
+                "deployment",
+                "garbagecollector",
+                "namespace",
+                "root-ca-cert-publisher",
+                "serviceaccount"
+            ]
         );
         assert_eq!(
             parse(&["--controllers=replicaset"]).enabled().unwrap(),

@@ -10,6 +10,8 @@ pub mod expectations;
 pub mod garbagecollector;
 pub mod namespace;
 pub mod replicaset;
+pub mod root_ca_publisher;
+pub mod serviceaccount;
 
 use crate::events::Recorder;
 use crate::informers::Informers;
@@ -23,6 +25,9 @@ pub struct Context {
     pub informers: Arc<Informers>,
     pub recorder: Recorder,
     pub queue_metrics: QueueMetrics,
+    /// The CA bundle published to every namespace (`--root-ca-file`, or
+    /// the kubeconfig's certificate authority).
+    pub root_ca: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +90,14 @@ pub const KNOWN: &[&str] = &[
 ];
 
 /// The controllers this kube-controller-manager has.
-pub const BUILT: &[&str] = &["deployment", "garbagecollector", "namespace", "replicaset"];
+pub const BUILT: &[&str] = &[
+    "deployment",
+    "garbagecollector",
+    "namespace",
+    "replicaset",
+    "root-ca-cert-publisher",
+    "serviceaccount",
+];
 
 /// Builds controller `name` (one of BUILT).
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
@@ -94,6 +106,8 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
         "garbagecollector" => garbagecollector::GarbageCollector::start(ctx),
         "namespace" => namespace::NamespaceController::start(ctx),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
+        "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
+        "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
         _ => return None,
     })
 }
