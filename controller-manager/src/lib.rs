@@ -69,6 +69,7 @@ pub async fn run(
         recorder,
         queue_metrics: workqueue::QueueMetrics::new(&registry),
         root_ca,
+        max_endpoints_per_slice: settings.max_endpoints_per_slice,
     });
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let mut elector = settings

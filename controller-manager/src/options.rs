@@ -38,6 +38,13 @@ pub struct Options {
     pub concurrent_gc_syncs: usize,
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_endpoint_syncs: usize,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_service_endpoint_syncs: usize,
+    /// Endpoints per EndpointSlice.
+    #[arg(long, default_value_t = 100)]
+    pub max_endpoints_per_slice: usize,
     /// Leader election over a Lease, so that only one of several acts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
@@ -63,6 +70,7 @@ pub struct Settings {
     pub controllers: BTreeMap<&'static str, usize>,
     pub leader_election: Option<common::leader::LeaseConfig>,
     pub root_ca_file: Option<PathBuf>,
+    pub max_endpoints_per_slice: usize,
 }
 
 impl Options {
@@ -112,6 +120,8 @@ impl Options {
             "deployment" => self.concurrent_deployment_syncs,
             "garbagecollector" => self.concurrent_gc_syncs,
             "namespace" => self.concurrent_namespace_syncs,
+            "endpoints" => self.concurrent_endpoint_syncs,
+            "endpointslice" => self.concurrent_service_endpoint_syncs,
             _ => 1,
         }
     }
@@ -142,6 +152,7 @@ impl Options {
             controllers,
             leader_election,
             root_ca_file: self.root_ca_file.clone(),
+            max_endpoints_per_slice: self.max_endpoints_per_slice,
         })
     }
 }
@@ -164,6 +175,8 @@ mod tests {
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
             [
                 "deployment",
+                "endpoints",
+                "endpointslice",
                 "garbagecollector",
                 "namespace",
                 "root-ca-cert-publisher",

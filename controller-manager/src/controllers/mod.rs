@@ -6,6 +6,9 @@
 pub mod controller_utils;
 pub mod deployment;
 pub mod deployment_util;
+pub mod endpoint_util;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod expectations;
 pub mod garbagecollector;
 pub mod namespace;
@@ -28,6 +31,8 @@ pub struct Context {
     /// The CA bundle published to every namespace (`--root-ca-file`, or
     /// the kubeconfig's certificate authority).
     pub root_ca: Option<String>,
+    /// `--max-endpoints-per-slice`.
+    pub max_endpoints_per_slice: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +97,8 @@ pub const KNOWN: &[&str] = &[
 /// The controllers this kube-controller-manager has.
 pub const BUILT: &[&str] = &[
     "deployment",
+    "endpoints",
+    "endpointslice",
     "garbagecollector",
     "namespace",
     "replicaset",
@@ -103,6 +110,10 @@ pub const BUILT: &[&str] = &[
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
     Some(match name {
         "deployment" => deployment::DeploymentController::start(ctx),
+        "endpoints" => endpoints::EndpointsController::start(ctx),
+        "endpointslice" => {
+            endpointslice::EndpointSliceController::start(ctx, ctx.max_endpoints_per_slice)
+        }
         "garbagecollector" => garbagecollector::GarbageCollector::start(ctx),
         "namespace" => namespace::NamespaceController::start(ctx),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
