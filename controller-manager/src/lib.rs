@@ -80,6 +80,9 @@ pub async fn run(
     let work = tokio::spawn(async move {
         let act = async {
             if let Some(e) = &mut elector {
+                // A standby is ready: ready to take over (upstream starts
+                // its informers only once it leads).
+                health.set_ready();
                 tracing::info!(
                     identity = e.identity(),
                     "attempting to acquire the leader lease"
