@@ -39,6 +39,8 @@ pub struct Options {
     #[arg(long, default_value_t = 10)]
     pub concurrent_namespace_syncs: usize,
     #[arg(long, default_value_t = 5)]
+    pub concurrent_job_syncs: usize,
+    #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_service_endpoint_syncs: usize,
@@ -120,6 +122,7 @@ impl Options {
             "deployment" => self.concurrent_deployment_syncs,
             "garbagecollector" => self.concurrent_gc_syncs,
             "namespace" => self.concurrent_namespace_syncs,
+            "job" => self.concurrent_job_syncs,
             "endpoints" => self.concurrent_endpoint_syncs,
             "endpointslice" => self.concurrent_service_endpoint_syncs,
             _ => 1,
@@ -178,9 +181,11 @@ mod tests {
                 "endpoints",
                 "endpointslice",
                 "garbagecollector",
+                "job",
                 "namespace",
                 "root-ca-cert-publisher",
-                "serviceaccount"
+                "serviceaccount",
+                "ttl-after-finished"
             ]
         );
         assert_eq!(

@@ -11,10 +11,12 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod expectations;
 pub mod garbagecollector;
+pub mod job;
 pub mod namespace;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
+pub mod ttl_after_finished;
 
 use crate::events::Recorder;
 use crate::informers::Informers;
@@ -100,10 +102,12 @@ pub const BUILT: &[&str] = &[
     "endpoints",
     "endpointslice",
     "garbagecollector",
+    "job",
     "namespace",
     "replicaset",
     "root-ca-cert-publisher",
     "serviceaccount",
+    "ttl-after-finished",
 ];
 
 /// Builds controller `name` (one of BUILT).
@@ -115,10 +119,12 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
             endpointslice::EndpointSliceController::start(ctx, ctx.max_endpoints_per_slice)
         }
         "garbagecollector" => garbagecollector::GarbageCollector::start(ctx),
+        "job" => job::JobController::start(ctx),
         "namespace" => namespace::NamespaceController::start(ctx),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
         "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
+        "ttl-after-finished" => ttl_after_finished::TtlAfterFinished::start(ctx),
         _ => return None,
     })
 }
