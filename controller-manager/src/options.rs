@@ -40,6 +40,8 @@ pub struct Options {
     pub concurrent_namespace_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_job_syncs: usize,
+    #[arg(long, default_value_t = 2)]
+    pub concurrent_daemonset_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: usize,
     #[arg(long, default_value_t = 5)]
@@ -123,6 +125,7 @@ impl Options {
             "garbagecollector" => self.concurrent_gc_syncs,
             "namespace" => self.concurrent_namespace_syncs,
             "job" => self.concurrent_job_syncs,
+            "daemonset" => self.concurrent_daemonset_syncs,
             "endpoints" => self.concurrent_endpoint_syncs,
             "endpointslice" => self.concurrent_service_endpoint_syncs,
             _ => 1,
@@ -177,6 +180,7 @@ mod tests {
         assert_eq!(
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
             [
+                "daemonset",
                 "deployment",
                 "endpoints",
                 "endpointslice",

@@ -4,6 +4,7 @@
 //! the queue's rate limiter, a sync may ask to be run again later.
 
 pub mod controller_utils;
+pub mod daemonset;
 pub mod deployment;
 pub mod deployment_util;
 pub mod endpoint_util;
@@ -98,6 +99,7 @@ pub const KNOWN: &[&str] = &[
 
 /// The controllers this kube-controller-manager has.
 pub const BUILT: &[&str] = &[
+    "daemonset",
     "deployment",
     "endpoints",
     "endpointslice",
@@ -113,6 +115,7 @@ pub const BUILT: &[&str] = &[
 /// Builds controller `name` (one of BUILT).
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
     Some(match name {
+        "daemonset" => daemonset::DaemonSetController::start(ctx),
         "deployment" => deployment::DeploymentController::start(ctx),
         "endpoints" => endpoints::EndpointsController::start(ctx),
         "endpointslice" => {
