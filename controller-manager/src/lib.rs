@@ -70,6 +70,11 @@ pub async fn run(
         queue_metrics: workqueue::QueueMetrics::new(&registry),
         root_ca,
         max_endpoints_per_slice: settings.max_endpoints_per_slice,
+        terminated_pod_gc_threshold: settings.terminated_pod_gc_threshold,
+        node_cidrs: std::sync::Mutex::new(settings.node_cidrs.as_ref().and_then(|(c, m)| {
+            let cidr = controllers::nodeipam::Cidr::parse(c).ok()?;
+            controllers::nodeipam::Allocator::new(cidr, *m).ok()
+        })),
     });
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let mut elector = settings

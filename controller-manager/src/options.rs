@@ -46,6 +46,18 @@ pub struct Options {
     pub concurrent_endpoint_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_service_endpoint_syncs: usize,
+    /// Finished pods kept before the oldest are deleted (0: keep all).
+    #[arg(long, default_value_t = 12500)]
+    pub terminated_pod_gc_threshold: usize,
+    /// Give every node a spec.podCIDR from --cluster-cidr.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub allocate_node_cidrs: bool,
+    /// The pods' address range (IPv4).
+    #[arg(long)]
+    pub cluster_cidr: Option<String>,
+    /// Prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
     /// Endpoints per EndpointSlice.
     #[arg(long, default_value_t = 100)]
     pub max_endpoints_per_slice: usize,
@@ -75,6 +87,9 @@ pub struct Settings {
     pub leader_election: Option<common::leader::LeaseConfig>,
     pub root_ca_file: Option<PathBuf>,
     pub max_endpoints_per_slice: usize,
+    pub terminated_pod_gc_threshold: usize,
+    /// (--cluster-cidr, --node-cidr-mask-size) with --allocate-node-cidrs.
+    pub node_cidrs: Option<(String, u8)>,
 }
 
 impl Options {
@@ -153,12 +168,23 @@ impl Options {
         {
             return Err("leaseDuration must be greater than renewDeadline".into());
         }
+        let node_cidrs = match (self.allocate_node_cidrs, &self.cluster_cidr) {
+            (false, _) => None,
+            (true, None) => return Err("--allocate-node-cidrs needs --cluster-cidr".into()),
+            (true, Some(c)) => {
+                let cidr = crate::controllers::nodeipam::Cidr::parse(c)?;
+                crate::controllers::nodeipam::Allocator::new(cidr, self.node_cidr_mask_size)?;
+                Some((c.clone(), self.node_cidr_mask_size))
+            }
+        };
         Ok(Settings {
             kubeconfig: self.kubeconfig.clone(),
             controllers,
             leader_election,
             root_ca_file: self.root_ca_file.clone(),
             max_endpoints_per_slice: self.max_endpoints_per_slice,
+            terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+            node_cidrs,
         })
     }
 }
@@ -187,6 +213,8 @@ mod tests {
                 "garbagecollector",
                 "job",
                 "namespace",
+                "nodeipam",
+                "podgc",
                 "root-ca-cert-publisher",
                 "serviceaccount",
                 "ttl-after-finished"

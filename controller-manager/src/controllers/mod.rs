@@ -14,6 +14,8 @@ pub mod expectations;
 pub mod garbagecollector;
 pub mod job;
 pub mod namespace;
+pub mod nodeipam;
+pub mod podgc;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
@@ -36,6 +38,10 @@ pub struct Context {
     pub root_ca: Option<String>,
     /// `--max-endpoints-per-slice`.
     pub max_endpoints_per_slice: usize,
+    /// `--terminated-pod-gc-threshold`.
+    pub terminated_pod_gc_threshold: usize,
+    /// The node CIDR allocator, with `--allocate-node-cidrs`.
+    pub node_cidrs: std::sync::Mutex<Option<nodeipam::Allocator>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +112,8 @@ pub const BUILT: &[&str] = &[
     "garbagecollector",
     "job",
     "namespace",
+    "nodeipam",
+    "podgc",
     "replicaset",
     "root-ca-cert-publisher",
     "serviceaccount",
@@ -124,6 +132,14 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
         "garbagecollector" => garbagecollector::GarbageCollector::start(ctx),
         "job" => job::JobController::start(ctx),
         "namespace" => namespace::NamespaceController::start(ctx),
+        "nodeipam" => {
+            let Some(allocator) = ctx.node_cidrs.lock().expect("never poisoned").take() else {
+                // Without --allocate-node-cidrs it has nothing to do, as upstream.
+                return None;
+            };
+            nodeipam::NodeIpam::start(ctx, allocator)
+        }
+        "podgc" => podgc::PodGc::start(ctx, ctx.terminated_pod_gc_threshold),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
         "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
