@@ -43,6 +43,8 @@ pub struct Options {
     #[arg(long, default_value_t = 2)]
     pub concurrent_daemonset_syncs: usize,
     #[arg(long, default_value_t = 5)]
+    pub concurrent_cron_job_syncs: usize,
+    #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_service_endpoint_syncs: usize,
@@ -141,6 +143,7 @@ impl Options {
             "namespace" => self.concurrent_namespace_syncs,
             "job" => self.concurrent_job_syncs,
             "daemonset" => self.concurrent_daemonset_syncs,
+            "cronjob" => self.concurrent_cron_job_syncs,
             "endpoints" => self.concurrent_endpoint_syncs,
             "endpointslice" => self.concurrent_service_endpoint_syncs,
             _ => 1,
@@ -206,6 +209,7 @@ mod tests {
         assert_eq!(
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
             [
+                "cronjob",
                 "daemonset",
                 "deployment",
                 "endpoints",

@@ -4,6 +4,8 @@
 //! the queue's rate limiter, a sync may ask to be run again later.
 
 pub mod controller_utils;
+pub mod cron_schedule;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod deployment_util;
@@ -105,6 +107,7 @@ pub const KNOWN: &[&str] = &[
 
 /// The controllers this kube-controller-manager has.
 pub const BUILT: &[&str] = &[
+    "cronjob",
     "daemonset",
     "deployment",
     "endpoints",
@@ -123,6 +126,7 @@ pub const BUILT: &[&str] = &[
 /// Builds controller `name` (one of BUILT).
 pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
     Some(match name {
+        "cronjob" => cronjob::CronJobController::start(ctx),
         "daemonset" => daemonset::DaemonSetController::start(ctx),
         "deployment" => deployment::DeploymentController::start(ctx),
         "endpoints" => endpoints::EndpointsController::start(ctx),
