@@ -45,6 +45,8 @@ pub struct Options {
     #[arg(long, default_value_t = 5)]
     pub concurrent_cron_job_syncs: usize,
     #[arg(long, default_value_t = 5)]
+    pub concurrent_statefulset_syncs: usize,
+    #[arg(long, default_value_t = 5)]
     pub concurrent_endpoint_syncs: usize,
     #[arg(long, default_value_t = 5)]
     pub concurrent_service_endpoint_syncs: usize,
@@ -144,6 +146,7 @@ impl Options {
             "job" => self.concurrent_job_syncs,
             "daemonset" => self.concurrent_daemonset_syncs,
             "cronjob" => self.concurrent_cron_job_syncs,
+            "statefulset" => self.concurrent_statefulset_syncs,
             "endpoints" => self.concurrent_endpoint_syncs,
             "endpointslice" => self.concurrent_service_endpoint_syncs,
             _ => 1,
@@ -221,6 +224,7 @@ mod tests {
                 "podgc",
                 "root-ca-cert-publisher",
                 "serviceaccount",
+                "statefulset",
                 "ttl-after-finished"
             ]
         );

@@ -21,6 +21,7 @@ pub mod podgc;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
+pub mod statefulset;
 pub mod ttl_after_finished;
 
 use crate::events::Recorder;
@@ -120,6 +121,7 @@ pub const BUILT: &[&str] = &[
     "replicaset",
     "root-ca-cert-publisher",
     "serviceaccount",
+    "statefulset",
     "ttl-after-finished",
 ];
 
@@ -147,6 +149,7 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
         "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
+        "statefulset" => statefulset::StatefulSetController::start(ctx),
         "ttl-after-finished" => ttl_after_finished::TtlAfterFinished::start(ctx),
         _ => return None,
     })
