@@ -44,14 +44,10 @@ spec:
       resources: {requests: {storage: 1Gi}}
 ";
 
+type Names = Arc<Mutex<Vec<String>>>;
+
 /// Pod names in the order they were created and deleted.
-fn record(
-    pods: Api<Pod>,
-) -> (
-    Arc<Mutex<Vec<String>>>,
-    Arc<Mutex<Vec<String>>>,
-    tokio::task::JoinHandle<()>,
-) {
+fn record(pods: Api<Pod>) -> (Names, Names, tokio::task::JoinHandle<()>) {
     let (created, deleted) = (
         Arc::new(Mutex::new(Vec::new())),
         Arc::new(Mutex::new(Vec::new())),
