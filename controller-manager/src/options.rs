@@ -62,6 +62,12 @@ pub struct Options {
     /// Prefix length of each node's pod CIDR.
     #[arg(long, default_value_t = 24)]
     pub node_cidr_mask_size: u8,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = common::cli::parse_duration)]
+    pub node_monitor_period: Duration,
+    /// How long a node may be silent before it is marked Unknown.
+    #[arg(long, default_value = "50s", value_parser = common::cli::parse_duration)]
+    pub node_monitor_grace_period: Duration,
     /// Endpoints per EndpointSlice.
     #[arg(long, default_value_t = 100)]
     pub max_endpoints_per_slice: usize,
@@ -92,6 +98,8 @@ pub struct Settings {
     pub root_ca_file: Option<PathBuf>,
     pub max_endpoints_per_slice: usize,
     pub terminated_pod_gc_threshold: usize,
+    pub node_monitor_period: Duration,
+    pub node_monitor_grace_period: Duration,
     /// (--cluster-cidr, --node-cidr-mask-size) with --allocate-node-cidrs.
     pub node_cidrs: Option<(String, u8)>,
 }
@@ -190,6 +198,8 @@ impl Options {
             root_ca_file: self.root_ca_file.clone(),
             max_endpoints_per_slice: self.max_endpoints_per_slice,
             terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+            node_monitor_period: self.node_monitor_period,
+            node_monitor_grace_period: self.node_monitor_grace_period,
             node_cidrs,
         })
     }
@@ -221,10 +231,12 @@ mod tests {
                 "job",
                 "namespace",
                 "nodeipam",
+                "nodelifecycle",
                 "podgc",
                 "root-ca-cert-publisher",
                 "serviceaccount",
                 "statefulset",
+                "taint-eviction-controller",
                 "ttl-after-finished"
             ]
         );

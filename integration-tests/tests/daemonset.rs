@@ -9,7 +9,7 @@ use integration_tests::pod_status::ReadyEveryPod;
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_success};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::Duration;
 
@@ -36,11 +36,17 @@ async fn add_node(nodes: &Api<Node>, name: &str, taint: bool) {
         node["spec"]["taints"] =
             json!([{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]);
     }
+    let node: Node = serde_json::from_value(node).unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    // Ready, as a kubelet would report it (the node lifecycle controller
+    // taints nodes that are not).
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let status = json!({"status": {"conditions": [{"type": "Ready", "status": "True",
+        "lastHeartbeatTime": now, "lastTransitionTime": now}]}});
     nodes
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(node).unwrap(),
-        )
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(status))
         .await
         .unwrap();
 }

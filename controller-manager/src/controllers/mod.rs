@@ -17,11 +17,13 @@ pub mod garbagecollector;
 pub mod job;
 pub mod namespace;
 pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod taint_eviction;
 pub mod ttl_after_finished;
 
 use crate::events::Recorder;
@@ -43,6 +45,9 @@ pub struct Context {
     pub max_endpoints_per_slice: usize,
     /// `--terminated-pod-gc-threshold`.
     pub terminated_pod_gc_threshold: usize,
+    /// `--node-monitor-period` and `--node-monitor-grace-period`.
+    pub node_monitor_period: Duration,
+    pub node_monitor_grace_period: Duration,
     /// The node CIDR allocator, with `--allocate-node-cidrs`.
     pub node_cidrs: std::sync::Mutex<Option<nodeipam::Allocator>>,
 }
@@ -101,6 +106,7 @@ pub const KNOWN: &[&str] = &[
     "serviceaccount",
     "serviceaccount-token",
     "statefulset",
+    "taint-eviction-controller",
     "tokencleaner",
     "ttl",
     "ttl-after-finished",
@@ -117,11 +123,13 @@ pub const BUILT: &[&str] = &[
     "job",
     "namespace",
     "nodeipam",
+    "nodelifecycle",
     "podgc",
     "replicaset",
     "root-ca-cert-publisher",
     "serviceaccount",
     "statefulset",
+    "taint-eviction-controller",
     "ttl-after-finished",
 ];
 
@@ -145,11 +153,17 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
             };
             nodeipam::NodeIpam::start(ctx, allocator)
         }
+        "nodelifecycle" => nodelifecycle::NodeLifecycle::start(
+            ctx,
+            ctx.node_monitor_period,
+            ctx.node_monitor_grace_period,
+        ),
         "podgc" => podgc::PodGc::start(ctx, ctx.terminated_pod_gc_threshold),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
         "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
         "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
         "statefulset" => statefulset::StatefulSetController::start(ctx),
+        "taint-eviction-controller" => taint_eviction::TaintEviction::start(ctx),
         "ttl-after-finished" => ttl_after_finished::TtlAfterFinished::start(ctx),
         _ => return None,
     })
