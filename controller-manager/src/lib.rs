@@ -72,6 +72,7 @@ pub async fn run(
         max_endpoints_per_slice: settings.max_endpoints_per_slice,
         terminated_pod_gc_threshold: settings.terminated_pod_gc_threshold,
         node_monitor_period: settings.node_monitor_period,
+        resource_quota_sync_period: settings.resource_quota_sync_period,
         node_monitor_grace_period: settings.node_monitor_grace_period,
         node_cidrs: std::sync::Mutex::new(settings.node_cidrs.as_ref().and_then(|(c, m)| {
             let cidr = controllers::nodeipam::Cidr::parse(c).ok()?;

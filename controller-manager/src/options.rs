@@ -62,6 +62,11 @@ pub struct Options {
     /// Prefix length of each node's pod CIDR.
     #[arg(long, default_value_t = 24)]
     pub node_cidr_mask_size: u8,
+    /// How often every quota's usage is recounted.
+    #[arg(long, default_value = "5m", value_parser = common::cli::parse_duration)]
+    pub resource_quota_sync_period: Duration,
+    #[arg(long, default_value_t = 5)]
+    pub concurrent_resource_quota_syncs: usize,
     /// How often node health is checked.
     #[arg(long, default_value = "5s", value_parser = common::cli::parse_duration)]
     pub node_monitor_period: Duration,
@@ -100,6 +105,7 @@ pub struct Settings {
     pub terminated_pod_gc_threshold: usize,
     pub node_monitor_period: Duration,
     pub node_monitor_grace_period: Duration,
+    pub resource_quota_sync_period: Duration,
     /// (--cluster-cidr, --node-cidr-mask-size) with --allocate-node-cidrs.
     pub node_cidrs: Option<(String, u8)>,
 }
@@ -155,6 +161,7 @@ impl Options {
             "daemonset" => self.concurrent_daemonset_syncs,
             "cronjob" => self.concurrent_cron_job_syncs,
             "statefulset" => self.concurrent_statefulset_syncs,
+            "resourcequota" => self.concurrent_resource_quota_syncs,
             "endpoints" => self.concurrent_endpoint_syncs,
             "endpointslice" => self.concurrent_service_endpoint_syncs,
             _ => 1,
@@ -200,6 +207,7 @@ impl Options {
             terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
             node_monitor_period: self.node_monitor_period,
             node_monitor_grace_period: self.node_monitor_grace_period,
+            resource_quota_sync_period: self.resource_quota_sync_period,
             node_cidrs,
         })
     }
@@ -219,26 +227,14 @@ mod tests {
     #[test]
     fn controllers_follow_upstreams_rules() {
         assert_eq!(parse(&[]).enabled().unwrap(), BUILT);
+        let without: Vec<&str> = BUILT
+            .iter()
+            .copied()
+            .filter(|n| *n != "replicaset")
+            .collect();
         assert_eq!(
             parse(&["--controllers=*,-replicaset"]).enabled().unwrap(),
-            [
-                "cronjob",
-                "daemonset",
-                "deployment",
-                "endpoints",
-                "endpointslice",
-                "garbagecollector",
-                "job",
-                "namespace",
-                "nodeipam",
-                "nodelifecycle",
-                "podgc",
-                "root-ca-cert-publisher",
-                "serviceaccount",
-                "statefulset",
-                "taint-eviction-controller",
-                "ttl-after-finished"
-            ]
+            without
         );
         assert_eq!(
             parse(&["--controllers=replicaset"]).enabled().unwrap(),

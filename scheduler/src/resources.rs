@@ -1,6 +1,6 @@
 //! Resource amounts as the scheduler adds them up: CPU in millicores,
-//! memory and storage in bytes, pods as a count, parsed from Kubernetes
-//! quantities (`500m`, `1.5`, `128Mi`, `1G`, `2e3`).
+//! memory and storage in bytes, pods as a count (quantities parsed by
+//! `common::quantity`).
 
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -19,41 +19,7 @@ pub struct Resources {
     pub scalar: BTreeMap<String, i64>,
 }
 
-/// `quantity` in the unit of `name`: millicores for cpu, else whole units
-/// (rounded up, as upstream's `Value()` does). None if it does not parse.
-pub fn parse(name: &str, quantity: &str) -> Option<i64> {
-    let q = quantity.trim();
-    let split = q
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .or_else(|| q.find(['e', 'E']))
-        .unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale: f64 = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        s if s.starts_with(['e', 'E']) => 10f64.powi(s[1..].parse().ok()?),
-        _ => return None,
-    };
-    let units = number * scale;
-    Some(if name == "cpu" {
-        (units * 1000.0).ceil() as i64
-    } else {
-        units.ceil() as i64
-    })
-}
+pub use common::quantity::parse;
 
 impl Resources {
     pub fn from_map(map: Option<&BTreeMap<String, Quantity>>) -> Self {
@@ -158,25 +124,6 @@ pub fn pod_requests(pod: &Pod) -> Resources {
 mod tests {
     use super::*;
     use crate::fixtures::pod;
-
-    #[test]
-    fn quantities() {
-        let cases = [
-            ("cpu", "500m", Some(500)),
-            ("cpu", "1", Some(1000)),
-            ("cpu", "1.5", Some(1500)),
-            ("cpu", "0.0001", Some(1)),
-            ("memory", "128Mi", Some(128 << 20)),
-            ("memory", "1G", Some(1_000_000_000)),
-            ("memory", "2e3", Some(2000)),
-            ("memory", "1Ki", Some(1024)),
-            ("pods", "110", Some(110)),
-            ("memory", "12x", None),
-        ];
-        for (name, q, want) in cases {
-            assert_eq!(parse(name, q), want, "{name} {q}");
-        }
-    }
 
     #[test]
     fn pod_requests_take_the_init_peak_and_overhead() {

@@ -20,6 +20,7 @@ pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podgc;
 pub mod replicaset;
+pub mod resourcequota;
 pub mod root_ca_publisher;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -45,6 +46,8 @@ pub struct Context {
     pub max_endpoints_per_slice: usize,
     /// `--terminated-pod-gc-threshold`.
     pub terminated_pod_gc_threshold: usize,
+    /// `--resource-quota-sync-period`.
+    pub resource_quota_sync_period: Duration,
     /// `--node-monitor-period` and `--node-monitor-grace-period`.
     pub node_monitor_period: Duration,
     pub node_monitor_grace_period: Duration,
@@ -126,6 +129,7 @@ pub const BUILT: &[&str] = &[
     "nodelifecycle",
     "podgc",
     "replicaset",
+    "resourcequota",
     "root-ca-cert-publisher",
     "serviceaccount",
     "statefulset",
@@ -160,6 +164,9 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
         ),
         "podgc" => podgc::PodGc::start(ctx, ctx.terminated_pod_gc_threshold),
         "replicaset" => replicaset::ReplicaSetController::start(ctx),
+        "resourcequota" => {
+            resourcequota::ResourceQuotaController::start(ctx, ctx.resource_quota_sync_period)
+        }
         "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
         "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
         "statefulset" => statefulset::StatefulSetController::start(ctx),
