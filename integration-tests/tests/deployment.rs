@@ -273,3 +273,81 @@ async fn a_rollout_keeps_within_surge_and_unavailability_and_rolls_back() {
         "{events}"
     );
 }
+
+#[tokio::test]
+async fn restart_rolls_out_anew_and_a_stuck_rollout_exceeds_its_deadline() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let _cm = ControllerManager::start(&cluster, &["--leader-elect=false"])
+        .await
+        .expect("controller-manager starts");
+    let client = cluster.client().await;
+    let _kubelet = ReadyEveryPod::start(client.clone(), "default");
+    let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], WEB).await,
+        "apply",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+            .await,
+        "rollout",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&["rollout", "restart", "deployment/web"])
+            .await,
+        "restart",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+            .await,
+        "rollout",
+    );
+    assert_eq!(
+        sets.list(&ListParams::default()).await.unwrap().items.len(),
+        2,
+        "the restart made a new set"
+    );
+
+    // Nobody makes these pods ready (no kubelet in this namespace).
+    expect_success(
+        &cluster.kubectl(&["create", "namespace", "stuck"]).await,
+        "create ns",
+    );
+    let stuck = WEB.replace(
+        "name: web\nspec:",
+        "name: web\n  namespace: stuck\nspec:\n  progressDeadlineSeconds: 2",
+    );
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], &stuck).await,
+        "apply",
+    );
+    let out = cluster
+        .kubectl(&[
+            "rollout",
+            "status",
+            "deployment/web",
+            "-n",
+            "stuck",
+            "--timeout=30s",
+        ])
+        .await;
+    let err = integration_tests::expect_failure(&out, "rollout status of a stuck deployment");
+    assert!(err.contains("exceeded its progress deadline"), "{err}");
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "stuck");
+    let d = deployments.get("web").await.unwrap();
+    let progressing = d
+        .status
+        .unwrap()
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        (progressing.status.as_str(), progressing.reason.as_deref()),
+        ("False", Some("ProgressDeadlineExceeded"))
+    );
+}
