@@ -93,12 +93,24 @@ async fn a_cron_job_starts_the_job_of_its_latest_missed_minute() {
     })
     .await
     .unwrap();
-    let status = cronjobs.get("tick").await.unwrap().status.unwrap();
-    let last = status.last_schedule_time.expect("lastScheduleTime").0;
-    assert!(
-        last.as_second() > earlier.parse::<jiff::Timestamp>().unwrap().as_second(),
-        "the latest missed minute"
-    );
+    // The status write follows the Job's creation.
+    let before = earlier.parse::<jiff::Timestamp>().unwrap().as_second();
+    let last = eventually(
+        "lastScheduleTime moves to the latest missed minute",
+        Duration::from_secs(15),
+        async || {
+            let t = cronjobs
+                .get("tick")
+                .await
+                .unwrap()
+                .status
+                .and_then(|s| s.last_schedule_time)
+                .map(|t| t.0);
+            (t.is_some_and(|t| t.as_second() > before), t)
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         job.metadata.name.as_deref(),
         Some(format!("tick-{}", last.as_second() / 60).as_str())

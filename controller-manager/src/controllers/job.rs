@@ -11,6 +11,7 @@
 //! finalizer removed, then it moves into the succeeded / failed counts.
 
 use super::controller_utils::{claim, controller_ref, moot, now_secs, pod_from_template};
+use super::expectations::Expectations;
 use super::{Context, Controller, SyncError};
 use crate::informers::{Informer, key_of, split_key};
 use crate::workqueue::WorkQueue;
@@ -42,6 +43,8 @@ pub struct JobController {
     /// counted), until the informer shows them without it (upstream's
     /// finalizer expectations): a stale copy must not be counted again.
     uncounted_removed: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Pods created but not seen yet: no more are made until they are.
+    expectations: Arc<Expectations>,
 }
 
 fn phase(p: &Pod) -> Option<&str> {
@@ -200,6 +203,7 @@ pub fn judge(rules: &[PodFailurePolicyRule], pod: &Pod) -> OnFailure {
 impl JobController {
     pub fn start(ctx: &Arc<Context>) -> Arc<dyn Controller> {
         let queue = WorkQueue::new(NAME, ctx.queue_metrics.clone());
+        let expectations = Arc::new(Expectations::default());
         let jobs = ctx.informers.get::<Job>();
         let pods = ctx.informers.get::<Pod>();
         let q = queue.clone();
@@ -208,17 +212,21 @@ impl JobController {
                 q.add(&key_of(j));
             }
         });
-        let q = queue.clone();
+        let (q, e) = (queue.clone(), expectations.clone());
         pods.on_change(move |old, new| {
             let Some(p) = new.or(old) else { return };
             if let Some(o) =
                 super::controller_utils::controller_of(&p.metadata).filter(|o| o.kind == "Job")
             {
-                q.add(&format!(
+                let key = format!(
                     "{}/{}",
                     p.metadata.namespace.as_deref().unwrap_or(""),
                     o.name
-                ));
+                );
+                if old.is_none() {
+                    e.creation_observed(&key);
+                }
+                q.add(&key);
             }
         });
         Arc::new(JobController {
@@ -227,6 +235,7 @@ impl JobController {
             jobs,
             pods,
             uncounted_removed: Default::default(),
+            expectations,
         })
     }
 
@@ -271,6 +280,8 @@ impl JobController {
         let Some(template) = job.spec.as_ref().map(|s| s.template.clone()) else {
             return Ok(());
         };
+        let key = format!("{ns}/{name}");
+        self.expectations.expect(&key, indexes.len() as i64, 0);
         for index in indexes {
             let prefix = match index {
                 Some(i) => format!("{name}-{i}"),
@@ -308,6 +319,8 @@ impl JobController {
                     format!("Created pod: {}", p.metadata.name.unwrap_or_default()),
                 ),
                 Err(e) => {
+                    // This one and the rest will not be seen.
+                    self.expectations.forget(&key);
                     self.ctx.recorder.record(
                         COMPONENT,
                         job,
@@ -581,7 +594,10 @@ impl Controller for JobController {
                         let n = parallelism.min(remaining) - active.len() as i32;
                         (0..n.max(0)).map(|_| None).collect()
                     };
-                    self.create_pods(&job, want).await?;
+                    // Not while pods it made are still to show up.
+                    if self.expectations.satisfied(key) {
+                        self.create_pods(&job, want).await?;
+                    }
                 }
             }
         }
