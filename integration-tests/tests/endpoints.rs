@@ -3,6 +3,8 @@
 //! named ports resolve per pod, readiness moves addresses, a terminating
 //! pod leaves Endpoints but stays in its slice marked terminating, and
 //! endpoints of a Service without a selector are left to their writer.
+//! (Pod `a` is bound to a Node the test makes, so that its deletion is
+//! graceful and the pod garbage collector leaves it be.)
 
 use integration_tests::daemon::ControllerManager;
 use integration_tests::wait::eventually;
@@ -16,6 +18,10 @@ use std::time::Duration;
 const WITHIN: Duration = Duration::from_secs(15);
 
 const OBJECTS: &str = "apiVersion: v1
+kind: Node
+metadata: {name: node-1}
+---
+apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
