@@ -1,6 +1,7 @@
-//! Compiles the vendored Kubernetes protos (proto/k8s, see its README) into a
-//! FileDescriptorSet with protox, so no protoc is needed. The set is embedded
-//! by src/k8s.rs and decoded at runtime with prost-reflect.
+//! Compiles the vendored protos with protox, so no protoc is needed:
+//! - the Kubernetes API protos (proto/k8s, see its README) into a
+//!   FileDescriptorSet that src/k8s.rs embeds and decodes with prost-reflect;
+//! - the CRI v1 API (proto/cri) into tonic gRPC clients for src/cri.rs.
 
 use std::path::{Path, PathBuf};
 
@@ -32,5 +33,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     compiler.open_files(&files)?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?).join("k8s_descriptors.bin");
     std::fs::write(out, compiler.encode_file_descriptor_set())?;
+    cri()
+}
+
+fn cri() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=cri");
+    let mut compiler = protox::Compiler::new(["cri"])?;
+    compiler.include_imports(true);
+    compiler.open_files(["runtime/v1/api.proto"])?;
+    tonic_prost_build::configure()
+        .build_server(false)
+        .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }
