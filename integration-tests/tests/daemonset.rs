@@ -2,7 +2,8 @@
 //! Node objects written by the test and pods marked Ready by it (no
 //! scheduler or kubelet): a pod per eligible node (a tainted node gets
 //! none), pinned to its node; a new node gets one, a removed node's goes;
-//! a new template rolls out to every node (`kubectl rollout status`).
+//! a new template rolls out to every node (`kubectl rollout status`), and
+//! `kubectl rollout history` / `undo` work on its ControllerRevisions.
 
 use integration_tests::daemon::ControllerManager;
 use integration_tests::pod_status::ReadyEveryPod;
@@ -142,4 +143,29 @@ async fn a_daemon_set_runs_a_pod_per_eligible_node_and_rolls_out() {
         placement(&pods).await,
         on(&["n1", "n3"], "example.com/agent:v2")
     );
+
+    // Its templates are ControllerRevisions: history lists both, undo goes back.
+    let history = expect_success(
+        &cluster
+            .kubectl(&["rollout", "history", "daemonset/agent"])
+            .await,
+        "history",
+    );
+    let revisions: Vec<&str> = history
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.parse::<u32>().is_ok())
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{history}");
+    expect_success(
+        &cluster
+            .kubectl(&["rollout", "undo", "daemonset/agent"])
+            .await,
+        "undo",
+    );
+    eventually("back on v1", WITHIN, async || {
+        let p = placement(&pods).await;
+        (p == on(&["n1", "n3"], v1), p)
+    })
+    .await;
 }

@@ -4,7 +4,8 @@
 //! pinned to its node through node affinity on `metadata.name` for the
 //! scheduler to bind; new nodes get a pod, removed or ineligible nodes
 //! lose it; a RollingUpdate replaces old pods at most `maxUnavailable`
-//! at a time; the status counts what runs where.
+//! at a time; templates are kept as ControllerRevisions (for `kubectl
+//! rollout history` and `undo`); the status counts what runs where.
 
 use super::controller_utils::{
     claim, controller_of, controller_ref, is_available, is_ready, moot, now_secs, pod_from_template,
@@ -14,7 +15,7 @@ use super::expectations::Expectations;
 use super::{Context, Controller, SyncError};
 use crate::informers::{Informer, key_of, split_key};
 use crate::workqueue::WorkQueue;
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetStatus};
+use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, Pod, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -34,6 +35,7 @@ pub struct DaemonSetController {
     sets: Arc<Informer<DaemonSet>>,
     pods: Arc<Informer<Pod>>,
     nodes: Arc<Informer<Node>>,
+    revisions: Arc<Informer<ControllerRevision>>,
 }
 
 /// The tolerations every daemon pod gets (upstream's
@@ -242,6 +244,7 @@ impl DaemonSetController {
             sets,
             pods,
             nodes,
+            revisions: ctx.informers.get::<ControllerRevision>(),
         })
     }
 
@@ -306,6 +309,17 @@ impl Controller for DaemonSetController {
         )
         .await?;
         let hash = hash_of(&ds);
+        let revision = format!("{}-{hash}", ds.metadata.name.as_deref().unwrap_or(""));
+        let labels = spec.selector.match_labels.clone();
+        super::history::ensure(
+            &self.ctx.client,
+            &self.revisions,
+            ds.as_ref(),
+            &revision,
+            &spec.template,
+            labels,
+        )
+        .await?;
         let now = now_secs();
         let min_ready = spec.min_ready_seconds.unwrap_or(0);
         let mut by_node: BTreeMap<String, Vec<Arc<Pod>>> = BTreeMap::new();

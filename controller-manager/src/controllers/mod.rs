@@ -14,6 +14,7 @@ pub mod endpoints;
 pub mod endpointslice;
 pub mod expectations;
 pub mod garbagecollector;
+pub mod history;
 pub mod job;
 pub mod namespace;
 pub mod nodeipam;

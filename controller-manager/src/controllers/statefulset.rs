@@ -5,7 +5,8 @@
 //! one at a time in order, each once the one before is Running and Ready,
 //! and removes them in reverse; Parallel does both at once. A
 //! RollingUpdate replaces pods from the highest ordinal down to the
-//! partition, one at a time; revisions are ControllerRevisions.
+//! partition, one at a time; revisions are ControllerRevisions
+//! (`history.rs`).
 
 use super::controller_utils::{claim, controller_ref, is_ready, moot, pod_from_template};
 use super::deployment_util::template_hash;
@@ -15,7 +16,6 @@ use crate::workqueue::WorkQueue;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, PodTemplateSpec, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -97,56 +97,6 @@ impl StatefulSetController {
             claims: ctx.informers.get::<PersistentVolumeClaim>(),
             revisions: ctx.informers.get::<ControllerRevision>(),
         })
-    }
-
-    /// The ControllerRevision `name` recording `template`, made if missing
-    /// (with the next revision number).
-    async fn revision(
-        &self,
-        set: &StatefulSet,
-        name: &str,
-        template: &PodTemplateSpec,
-    ) -> Result<(), SyncError> {
-        let ns = set.metadata.namespace.clone().unwrap_or_default();
-        if self.revisions.get(&format!("{ns}/{name}")).is_some() {
-            return Ok(());
-        }
-        let uid = set.metadata.uid.clone().unwrap_or_default();
-        let latest = self
-            .revisions
-            .in_namespace(&ns)
-            .iter()
-            .filter(|r| {
-                super::controller_utils::controller_of(&r.metadata).is_some_and(|o| o.uid == uid)
-            })
-            .map(|r| r.revision)
-            .max()
-            .unwrap_or(0);
-        let rev = ControllerRevision {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some(ns.clone()),
-                labels: set
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.selector.match_labels.clone()),
-                owner_references: Some(vec![controller_ref(set)]),
-                ..Default::default()
-            },
-            data: Some(RawExtension(json!({"spec": {"template": template}}))),
-            revision: latest + 1,
-        };
-        let api: Api<ControllerRevision> = Api::namespaced(self.ctx.client.clone(), &ns);
-        match api.create(&PostParams::default(), &rev).await {
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
-            r => r.map(|_| ()).map_err(Into::into),
-        }
-    }
-
-    /// The template recorded in revision `name`, if there is one.
-    fn template_of(&self, ns: &str, name: &str) -> Option<PodTemplateSpec> {
-        let rev = self.revisions.get(&format!("{ns}/{name}"))?;
-        serde_json::from_value(rev.data.as_ref()?.0["spec"]["template"].clone()).ok()
     }
 
     /// Creates pod `ordinal` (and its claims) from `template` at `revision`.
@@ -276,7 +226,7 @@ impl StatefulSetController {
                     let (template, rev) = if rolling && ord - start < partition && current != update
                     {
                         (
-                            self.template_of(&ns, current)
+                            super::history::template_of(&self.revisions, &ns, current)
                                 .unwrap_or(update_template.clone()),
                             current,
                         )
@@ -381,7 +331,16 @@ impl Controller for StatefulSetController {
             .collect();
         let collisions = set.status.as_ref().and_then(|s| s.collision_count);
         let update = format!("{name}-{}", template_hash(&spec.template, collisions));
-        self.revision(&set, &update, &spec.template).await?;
+        let labels = spec.selector.match_labels.clone();
+        super::history::ensure(
+            &self.ctx.client,
+            &self.revisions,
+            set.as_ref(),
+            &update,
+            &spec.template,
+            labels,
+        )
+        .await?;
         let current = set
             .status
             .as_ref()
