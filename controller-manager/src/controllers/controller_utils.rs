@@ -70,12 +70,13 @@ pub fn controller_ref<K: kube::Resource<DynamicType = ()>>(owner: &K) -> OwnerRe
     }
 }
 
-/// A write to an object that is gone (404) or changed meanwhile (409) is
-/// moot: the next sync sees the new state.
+/// A write to an object that is gone (404) is moot. A conflict (409) is
+/// not: it is returned, so the queue retries the sync with fresh state
+/// (a controller is not always told of changes to what it writes).
 pub fn moot<T>(r: Result<T, kube::Error>) -> Result<Option<T>, SyncError> {
     match r {
         Ok(v) => Ok(Some(v)),
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(None),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

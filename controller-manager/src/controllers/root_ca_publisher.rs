@@ -95,7 +95,11 @@ impl Controller for RootCaPublisher {
                     data: Some(data),
                     ..Default::default()
                 };
-                api.create(&PostParams::default(), &cm).await
+                match api.create(&PostParams::default(), &cm).await {
+                    // Made meanwhile: the next sync compares it.
+                    Err(kube::Error::Api(s)) if s.code == 409 => return Ok(Some(Duration::ZERO)),
+                    r => r,
+                }
             }
         };
         match r {

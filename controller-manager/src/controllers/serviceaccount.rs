@@ -78,7 +78,7 @@ impl Controller for ServiceAccountController {
         };
         match api.create(&PostParams::default(), &sa).await {
             // Terminating meanwhile (403) or made by someone else (409).
-            Err(kube::Error::Api(s)) if s.code == 403 => Ok(None),
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 409 => Ok(None),
             r => moot(r).map(|_| None),
         }
     }
