@@ -310,7 +310,7 @@ impl Queue {
                 inner
                     .entries
                     .get(id)
-                    .is_none_or(|e| e.rejectors.is_empty() || worth(&e.pod, &e.rejectors))
+                    .is_none_or(|e| worth(&e.pod, &e.rejectors))
             })
             .cloned()
             .collect();
@@ -426,6 +426,11 @@ mod tests {
         assert_eq!(q.pending().unschedulable, 1);
         q.move_if(|_, r| r.contains("NodeResourcesFit"));
         assert_eq!(q.pending().unschedulable, 0);
+        // Refused by no plugin (no nodes at all): the caller decides too.
+        let p = q.pop().await;
+        q.unschedulable(&p, Rejectors::new());
+        q.move_if(|_, r| !r.is_empty());
+        assert_eq!(q.pending().unschedulable, 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -98,7 +98,15 @@ impl Scheduler {
     /// Retries the unschedulable pods whose rejecting plugins say `event`
     /// may help them (upstream's queueing hints).
     fn on_event(&self, event: ClusterEvent) {
+        let node_event = matches!(
+            event,
+            ClusterEvent::NodeAdded(_) | ClusterEvent::NodeChanged { .. }
+        );
         self.queue.move_if(|pod, rejectors| {
+            // Refused by no plugin: there were no nodes to try.
+            if rejectors.is_empty() {
+                return node_event;
+            }
             self.profile_of(pod)
                 .is_none_or(|p| rejectors.iter().any(|r| p.hint(r, pod, &event)))
         });
