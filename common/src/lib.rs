@@ -9,4 +9,5 @@ pub mod quantity;
 pub mod selectors;
 pub mod serving;
 pub mod shutdown;
+pub mod taints;
 pub mod telemetry;

@@ -16,7 +16,7 @@ use super::{Context, Controller, SyncError};
 use crate::informers::{Informer, key_of, split_key};
 use crate::workqueue::WorkQueue;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, Pod, Taint, Toleration};
+use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, Pod, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -56,24 +56,6 @@ fn daemon_tolerations() -> Vec<Toleration> {
         t("node.kubernetes.io/pid-pressure", "NoSchedule"),
         t("node.kubernetes.io/unschedulable", "NoSchedule"),
     ]
-}
-
-fn tolerates(tolerations: &[Toleration], taint: &Taint) -> bool {
-    tolerations.iter().any(|t| {
-        let effect_ok = t
-            .effect
-            .as_deref()
-            .is_none_or(|e| e.is_empty() || e == taint.effect);
-        let key_ok = t
-            .key
-            .as_deref()
-            .is_none_or(|k| k.is_empty() || k == taint.key);
-        let value_ok = match t.operator.as_deref() {
-            Some("Exists") => true,
-            _ => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        };
-        effect_ok && key_ok && value_ok
-    })
 }
 
 fn label_matches(r: &NodeSelectorRequirement, node: &Node) -> bool {
@@ -149,7 +131,7 @@ pub fn should_run(ds: &DaemonSet, node: &Node) -> bool {
         .into_iter()
         .flatten()
         .filter(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
-        .all(|t| tolerates(&tolerations, t))
+        .all(|t| common::taints::tolerated(t, &tolerations))
 }
 
 /// The node a daemon pod is for: where it runs, or the node its

@@ -21,21 +21,7 @@ pub struct TaintEviction {
     pods: Arc<Informer<Pod>>,
 }
 
-fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    let effect_ok = t
-        .effect
-        .as_deref()
-        .is_none_or(|e| e.is_empty() || e == taint.effect);
-    let key_ok = t
-        .key
-        .as_deref()
-        .is_none_or(|k| k.is_empty() || k == taint.key);
-    let value_ok = match t.operator.as_deref() {
-        Some("Exists") => true,
-        _ => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-    };
-    effect_ok && key_ok && value_ok
-}
+use common::taints::tolerates;
 
 /// How long `pod` may stay on a node with `taints`: None forever, or the
 /// time left (zero: evict now), from when each taint was added.

@@ -10,28 +10,8 @@ pub const NAME: &str = "TaintToleration";
 
 pub struct TaintToleration;
 
-/// Whether `toleration` tolerates `taint` (upstream's `ToleratesTaint`).
-fn tolerates(toleration: &Toleration, taint: &Taint) -> bool {
-    let effect = toleration.effect.as_deref().unwrap_or("");
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    let key = toleration.key.as_deref().unwrap_or("");
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match toleration.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => true,
-        "Equal" | "" => {
-            toleration.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or("")
-        }
-        _ => false,
-    }
-}
-
-pub fn tolerated(taint: &Taint, tolerations: &[Toleration]) -> bool {
-    tolerations.iter().any(|t| tolerates(t, taint))
-}
+pub use common::taints::tolerated;
+use common::taints::tolerates;
 
 fn tolerations(pod: &Pod) -> &[Toleration] {
     pod.spec
