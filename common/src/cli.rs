@@ -13,6 +13,39 @@ pub fn parse_or_exit<T: clap::Parser>() -> T {
     }
 }
 
+/// A client of the apiserver from `--kubeconfig`, or exit 1 saying why.
+pub async fn client_or_exit(
+    kubeconfig: Option<&std::path::Path>,
+    user_agent: &str,
+) -> kube::Client {
+    match crate::client::from_kubeconfig(kubeconfig, user_agent).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot reach the apiserver");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The `--bind-address`/`--secure-port` listener (None when the port is
+/// 0), or exit 1 saying why.
+pub async fn listener_or_exit(
+    address: std::net::IpAddr,
+    port: u16,
+) -> Option<tokio::net::TcpListener> {
+    if port == 0 {
+        return None;
+    }
+    let addr = std::net::SocketAddr::new(address, port);
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot listen");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// A Go duration as upstream flags take it: `15s`, `100ms`, `1m30s`, `2h`.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let mut total = 0f64;

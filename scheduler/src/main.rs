@@ -14,26 +14,8 @@ async fn main() {
         }
     };
     let agent = format!("kube-scheduler/{}", env!("CARGO_PKG_VERSION"));
-    let client = match common::client::from_kubeconfig(settings.kubeconfig.as_deref(), &agent).await
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot reach the apiserver");
-            std::process::exit(1);
-        }
-    };
-    let listener = if opts.secure_port == 0 {
-        None
-    } else {
-        let addr = std::net::SocketAddr::new(opts.bind_address, opts.secure_port);
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::error!(%addr, error = %e, "cannot listen");
-                std::process::exit(1);
-            }
-        }
-    };
+    let client = common::cli::client_or_exit(settings.kubeconfig.as_deref(), &agent).await;
+    let listener = common::cli::listener_or_exit(opts.bind_address, opts.secure_port).await;
     if let Err(e) = scheduler::run(settings, client, listener, common::shutdown::signal()).await {
         tracing::error!(error = %e, "kube-scheduler failed");
         std::process::exit(1);
