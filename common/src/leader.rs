@@ -36,6 +36,53 @@ impl LeaseConfig {
     }
 }
 
+impl LeaseConfig {
+    /// Upstream's check: the lease must outlast the renew deadline.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.renew_deadline >= self.lease_duration {
+            return Err("leaseDuration must be greater than renewDeadline".into());
+        }
+        Ok(())
+    }
+}
+
+/// Upstream's leader-election flags, which every control-plane daemon takes.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct LeaderElectionFlags {
+    /// Leader election over a Lease, so that only one of several acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// How long a lease is valid without renewal before others may take it.
+    #[arg(long, default_value = "15s", value_parser = crate::cli::parse_duration)]
+    pub leader_elect_lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it gives up.
+    #[arg(long, default_value = "10s", value_parser = crate::cli::parse_duration)]
+    pub leader_elect_renew_deadline: Duration,
+    /// How often candidates try to acquire or renew.
+    #[arg(long, default_value = "2s", value_parser = crate::cli::parse_duration)]
+    pub leader_elect_retry_period: Duration,
+    /// The Lease's name (default: the daemon's name).
+    #[arg(long)]
+    pub leader_elect_resource_name: Option<String>,
+    #[arg(long, default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+}
+
+impl LeaderElectionFlags {
+    /// The lease the flags describe, named `default_name` unless they name one.
+    pub fn lease(&self, default_name: &str) -> LeaseConfig {
+        let name = self
+            .leader_elect_resource_name
+            .as_deref()
+            .unwrap_or(default_name);
+        let mut lease = LeaseConfig::new(&self.leader_elect_resource_namespace, name);
+        lease.lease_duration = self.leader_elect_lease_duration;
+        lease.renew_deadline = self.leader_elect_renew_deadline;
+        lease.retry_period = self.leader_elect_retry_period;
+        lease
+    }
+}
+
 /// This machine's hostname, as the kernel has it.
 pub fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -76,19 +76,8 @@ pub struct Options {
     /// Endpoints per EndpointSlice.
     #[arg(long, default_value_t = 100)]
     pub max_endpoints_per_slice: usize,
-    /// Leader election over a Lease, so that only one of several acts.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub leader_elect: bool,
-    #[arg(long, default_value = "15s", value_parser = common::cli::parse_duration)]
-    pub leader_elect_lease_duration: Duration,
-    #[arg(long, default_value = "10s", value_parser = common::cli::parse_duration)]
-    pub leader_elect_renew_deadline: Duration,
-    #[arg(long, default_value = "2s", value_parser = common::cli::parse_duration)]
-    pub leader_elect_retry_period: Duration,
-    #[arg(long, default_value = "kube-controller-manager")]
-    pub leader_elect_resource_name: String,
-    #[arg(long, default_value = "kube-system")]
-    pub leader_elect_resource_namespace: String,
+    #[command(flatten)]
+    pub leader: common::leader::LeaderElectionFlags,
     /// Log verbosity, as klog's -v.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,
@@ -174,20 +163,12 @@ impl Options {
             .into_iter()
             .map(|c| (c, self.workers(c)))
             .collect();
-        let leader_election = self.leader_elect.then(|| {
-            let mut lease = common::leader::LeaseConfig::new(
-                &self.leader_elect_resource_namespace,
-                &self.leader_elect_resource_name,
-            );
-            lease.lease_duration = self.leader_elect_lease_duration;
-            lease.renew_deadline = self.leader_elect_renew_deadline;
-            lease.retry_period = self.leader_elect_retry_period;
-            lease
-        });
-        if let Some(l) = &leader_election
-            && l.renew_deadline >= l.lease_duration
-        {
-            return Err("leaseDuration must be greater than renewDeadline".into());
+        let leader_election = self
+            .leader
+            .leader_elect
+            .then(|| self.leader.lease("kube-controller-manager"));
+        if let Some(l) = &leader_election {
+            l.validate()?;
         }
         let node_cidrs = match (self.allocate_node_cidrs, &self.cluster_cidr) {
             (false, _) => None,

@@ -19,22 +19,8 @@ pub struct Options {
     pub secure_port: u16,
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
-    /// Leader election over a Lease, so that only one of several schedulers acts.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub leader_elect: bool,
-    /// How long a lease is valid without renewal before others may take it.
-    #[arg(long, default_value = "15s", value_parser = common::cli::parse_duration)]
-    pub leader_elect_lease_duration: Duration,
-    /// How long the leader keeps trying to renew before it gives up.
-    #[arg(long, default_value = "10s", value_parser = common::cli::parse_duration)]
-    pub leader_elect_renew_deadline: Duration,
-    /// How often candidates try to acquire or renew.
-    #[arg(long, default_value = "2s", value_parser = common::cli::parse_duration)]
-    pub leader_elect_retry_period: Duration,
-    #[arg(long, default_value = "kube-scheduler")]
-    pub leader_elect_resource_name: String,
-    #[arg(long, default_value = "kube-system")]
-    pub leader_elect_resource_namespace: String,
+    #[command(flatten)]
+    pub leader: common::leader::LeaderElectionFlags,
     /// Log verbosity, as klog's -v.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,
@@ -100,14 +86,8 @@ impl Options {
             profiles: vec![ProfileConfig::default_named("default-scheduler")],
             leader_election: None,
         };
-        let mut leader_elect = self.leader_elect;
-        let mut lease = common::leader::LeaseConfig::new(
-            &self.leader_elect_resource_namespace,
-            &self.leader_elect_resource_name,
-        );
-        lease.lease_duration = self.leader_elect_lease_duration;
-        lease.renew_deadline = self.leader_elect_renew_deadline;
-        lease.retry_period = self.leader_elect_retry_period;
+        let mut leader_elect = self.leader.leader_elect;
+        let mut lease = self.leader.lease("kube-scheduler");
         if let Some(path) = &self.config {
             let shown = path.display().to_string();
             let text =
@@ -181,11 +161,7 @@ impl Options {
             }
         }
         if leader_elect {
-            if lease.renew_deadline >= lease.lease_duration {
-                return Err(ConfigError::Unsupported(
-                    "leaseDuration must be greater than renewDeadline".into(),
-                ));
-            }
+            lease.validate().map_err(ConfigError::Unsupported)?;
             settings.leader_election = Some(lease);
         }
         Ok(settings)
