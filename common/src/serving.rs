@@ -91,6 +91,25 @@ impl Health {
     }
 }
 
+/// Serves `health` on `listener` (if any) in `tasks`, over TLS with a
+/// certificate for `name` made now, until `stop` turns true.
+pub fn spawn(
+    listener: Option<TcpListener>,
+    name: &str,
+    health: Arc<Health>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<(), ServingError> {
+    let Some(listener) = listener else {
+        return Ok(());
+    };
+    let tls = self_signed(&["localhost".into(), "127.0.0.1".into()], name)?;
+    tasks.spawn(serve(listener, tls, health, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    Ok(())
+}
+
 /// Serves `health` over TLS on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: TcpListener,

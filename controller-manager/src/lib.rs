@@ -39,21 +39,13 @@ pub async fn run(
     let health = common::serving::Health::new(registry.clone());
     let mut tasks = tokio::task::JoinSet::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if let Some(listener) = listener {
-        let tls = common::serving::self_signed(
-            &["localhost".into(), "127.0.0.1".into()],
-            "kube-controller-manager",
-        )?;
-        let mut stop = stop_rx.clone();
-        tasks.spawn(common::serving::serve(
-            listener,
-            tls,
-            health.clone(),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        ));
-    }
+    common::serving::spawn(
+        listener,
+        "kube-controller-manager",
+        health.clone(),
+        stop_rx.clone(),
+        &mut tasks,
+    )?;
     let (recorder, events) = events::Recorder::new();
     tasks.spawn(events::Recorder::run(client.clone(), events));
     let root_ca = match &settings.root_ca_file {

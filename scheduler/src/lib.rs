@@ -58,21 +58,13 @@ pub async fn run(
     let sched = scheduler::Scheduler::new(client.clone(), profiles, metrics);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    if let Some(listener) = listener {
-        let tls = common::serving::self_signed(
-            &["localhost".into(), "127.0.0.1".into()],
-            "kube-scheduler",
-        )?;
-        let mut stop = stop_rx.clone();
-        tasks.spawn(common::serving::serve(
-            listener,
-            tls,
-            health.clone(),
-            async move {
-                let _ = stop.wait_for(|s| *s).await;
-            },
-        ));
-    }
+    common::serving::spawn(
+        listener,
+        "kube-scheduler",
+        health.clone(),
+        stop_rx.clone(),
+        &mut tasks,
+    )?;
     let (nodes_tx, nodes_rx) = tokio::sync::oneshot::channel();
     let (pods_tx, pods_rx) = tokio::sync::oneshot::channel();
     tasks.spawn(sched.clone().watch_nodes(nodes_tx));
