@@ -5,7 +5,7 @@
 
 use crate::informers::{Informer, key_of};
 use crate::workqueue::WorkQueue;
-use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,6 +73,26 @@ pub fn target_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
                     && p.protocol.as_deref().unwrap_or("TCP") == protocol
             })
             .map(|p| p.container_port),
+    }
+}
+
+/// The pod's hostname, published only when its subdomain is the Service
+/// (upstream's rule for hostname records).
+pub fn hostname_under(pod: &Pod, service: &str) -> Option<String> {
+    let spec = pod.spec.as_ref()?;
+    spec.hostname
+        .clone()
+        .filter(|_| spec.subdomain.as_deref() == Some(service))
+}
+
+/// The reference to `pod` an endpoint carries.
+pub fn pod_ref(pod: &Pod) -> ObjectReference {
+    ObjectReference {
+        kind: Some("Pod".into()),
+        namespace: pod.metadata.namespace.clone(),
+        name: pod.metadata.name.clone(),
+        uid: pod.metadata.uid.clone(),
+        ..Default::default()
     }
 }
 

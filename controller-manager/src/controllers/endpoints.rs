@@ -5,13 +5,14 @@
 
 use super::controller_utils::moot;
 use super::endpoint_util::{
-    ResolvedPort, in_endpoints, queue_services_of_pods, ready, resolved_ports, selector, selects,
+    ResolvedPort, hostname_under, in_endpoints, pod_ref, queue_services_of_pods, ready,
+    resolved_ports, selector, selects,
 };
 use super::{Context, Controller, SyncError};
 use crate::informers::{Informer, key_of, split_key};
 use crate::workqueue::WorkQueue;
 use k8s_openapi::api::core::v1::{
-    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, ObjectReference, Pod, Service,
+    EndpointAddress, EndpointPort, EndpointSubset, Endpoints, Pod, Service,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -75,9 +76,7 @@ pub fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
             continue;
         }
         let pod_spec = pod.spec.as_ref();
-        let hostname = pod_spec
-            .and_then(|s| s.hostname.clone())
-            .filter(|_| pod_spec.and_then(|s| s.subdomain.as_deref()) == Some(svc_name.as_str()));
+        let hostname = hostname_under(pod, &svc_name);
         let address = EndpointAddress {
             ip: pod
                 .status
@@ -86,13 +85,7 @@ pub fn subsets(svc: &Service, pods: &[Arc<Pod>]) -> Vec<EndpointSubset> {
                 .unwrap_or_default(),
             hostname,
             node_name: pod_spec.and_then(|s| s.node_name.clone()),
-            target_ref: Some(ObjectReference {
-                kind: Some("Pod".into()),
-                namespace: pod.metadata.namespace.clone(),
-                name: pod.metadata.name.clone(),
-                uid: pod.metadata.uid.clone(),
-                ..Default::default()
-            }),
+            target_ref: Some(pod_ref(pod)),
         };
         let group = groups.entry(ports).or_default();
         if publish_not_ready || (ready(pod) && pod.metadata.deletion_timestamp.is_none()) {

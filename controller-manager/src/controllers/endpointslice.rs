@@ -6,12 +6,13 @@
 
 use super::controller_utils::{controller_ref, moot};
 use super::endpoint_util::{
-    ResolvedPort, in_endpoints, queue_services_of_pods, ready, resolved_ports, selector, selects,
+    ResolvedPort, hostname_under, in_endpoints, pod_ref, queue_services_of_pods, ready,
+    resolved_ports, selector, selects,
 };
 use super::{Context, Controller, SyncError};
 use crate::informers::{Informer, key_of, split_key};
 use crate::workqueue::WorkQueue;
-use k8s_openapi::api::core::v1::{ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -118,17 +119,9 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> BTreeMap<GroupKey, Vec<Endpo
                 serving: Some(serving),
                 terminating: Some(terminating),
             }),
-            hostname: pod_spec.and_then(|s| s.hostname.clone()).filter(|_| {
-                pod_spec.and_then(|s| s.subdomain.as_deref()) == Some(svc_name.as_str())
-            }),
+            hostname: hostname_under(pod, &svc_name),
             node_name: pod_spec.and_then(|s| s.node_name.clone()),
-            target_ref: Some(ObjectReference {
-                kind: Some("Pod".into()),
-                namespace: pod.metadata.namespace.clone(),
-                name: pod.metadata.name.clone(),
-                uid: pod.metadata.uid.clone(),
-                ..Default::default()
-            }),
+            target_ref: Some(pod_ref(pod)),
             ..Default::default()
         };
         groups
