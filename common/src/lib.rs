@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod leader;
+pub mod node_affinity;
 pub mod quantity;
 pub mod selectors;
 pub mod serving;

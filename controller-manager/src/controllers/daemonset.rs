@@ -16,7 +16,7 @@ use super::{Context, Controller, SyncError};
 use crate::informers::{Informer, key_of, split_key};
 use crate::workqueue::WorkQueue;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
-use k8s_openapi::api::core::v1::{Node, NodeSelectorRequirement, Pod, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, Toleration};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -58,70 +58,14 @@ fn daemon_tolerations() -> Vec<Toleration> {
     ]
 }
 
-fn label_matches(r: &NodeSelectorRequirement, node: &Node) -> bool {
-    let v = node.metadata.labels.as_ref().and_then(|l| l.get(&r.key));
-    let values = r.values.as_deref().unwrap_or_default();
-    match r.operator.as_str() {
-        "In" => v.is_some_and(|v| values.contains(v)),
-        "NotIn" => v.is_none_or(|v| !values.contains(v)),
-        "Exists" => v.is_some(),
-        "DoesNotExist" => v.is_none(),
-        "Gt" | "Lt" => {
-            let (Some(v), Some(b)) = (
-                v.and_then(|v| v.parse::<i64>().ok()),
-                values.first().and_then(|b| b.parse::<i64>().ok()),
-            ) else {
-                return false;
-            };
-            if r.operator == "Gt" { v > b } else { v < b }
-        }
-        _ => false,
-    }
-}
-
 /// Whether a daemon pod of `ds` belongs on `node` (upstream's
 /// NodeShouldRunDaemonPod: selector, required affinity, taints).
 pub fn should_run(ds: &DaemonSet, node: &Node) -> bool {
     let Some(spec) = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref()) else {
         return false;
     };
-    let labels = node.metadata.labels.clone().unwrap_or_default();
-    if !spec
-        .node_selector
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v))
-    {
+    if !common::node_affinity::spec_matches(spec, node) {
         return false;
-    }
-    let required = spec
-        .affinity
-        .as_ref()
-        .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| {
-            n.required_during_scheduling_ignored_during_execution
-                .as_ref()
-        });
-    if let Some(req) = required {
-        let name = node.metadata.name.as_deref().unwrap_or("");
-        let term_ok = req.node_selector_terms.iter().any(|t| {
-            let exprs = t.match_expressions.as_deref().unwrap_or_default();
-            let fields = t.match_fields.as_deref().unwrap_or_default();
-            (!exprs.is_empty() || !fields.is_empty())
-                && exprs.iter().all(|r| label_matches(r, node))
-                && fields.iter().all(|r| {
-                    r.key == "metadata.name"
-                        && r.values
-                            .as_deref()
-                            .unwrap_or_default()
-                            .iter()
-                            .any(|v| v == name)
-                            == (r.operator == "In")
-                })
-        });
-        if !term_ok {
-            return false;
-        }
     }
     let mut tolerations = spec.tolerations.clone().unwrap_or_default();
     tolerations.extend(daemon_tolerations());
