@@ -9,6 +9,17 @@ command -v protoc >/dev/null || need+=(protobuf-compiler)
 [[ -e /usr/include/google/protobuf/descriptor.proto ]] || need+=(libprotobuf-dev)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
+# Nodes: containerd with runc, the CNI plugins, and what the local images are
+# built from (busybox-static, a static C toolchain for the pause binary).
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || need+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+[[ -x /bin/busybox ]] || need+=(busybox-static)
+command -v gcc >/dev/null || need+=(gcc)
+[[ -e /usr/lib/x86_64-linux-gnu/libc.a || -e /usr/lib/aarch64-linux-gnu/libc.a ]] || need+=(libc6-dev)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 if ((${#need[@]})); then
   echo ">> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -13,6 +13,14 @@ pub fn parse_or_exit<T: clap::Parser>() -> T {
     }
 }
 
+/// The daemon's settings from its flags, or exit 64 (EX_USAGE) saying why.
+pub fn settings_or_exit<T, E: std::fmt::Display>(daemon: &str, settings: Result<T, E>) -> T {
+    settings.unwrap_or_else(|e| {
+        eprintln!("{daemon}: {e}");
+        std::process::exit(64);
+    })
+}
+
 /// A client of the apiserver from `--kubeconfig`, or exit 1 saying why.
 pub async fn client_or_exit(
     kubeconfig: Option<&std::path::Path>,

@@ -39,6 +39,35 @@ pub fn self_signed(
     Ok(Arc::new(config))
 }
 
+/// A TLS configuration from PEM files (`--tls-cert-file`,
+/// `--tls-private-key-file`).
+pub fn from_files(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, String> {
+    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let cert_pem = read(cert)?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate found", cert.display()));
+    }
+    let key_pem = read(key)?;
+    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        .map_err(|e| format!("{}: {e}", key.display()))?
+        .ok_or_else(|| format!("{}: no private key found", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// What the endpoint reports: readiness (caches synced, leader or not) and
 /// the metrics registry.
 pub struct Health {
@@ -104,20 +133,21 @@ pub fn spawn(
         return Ok(());
     };
     let tls = self_signed(&["localhost".into(), "127.0.0.1".into()], name)?;
-    tasks.spawn(serve(listener, tls, health, async move {
+    tasks.spawn(serve(listener, Some(tls), health, async move {
         let _ = stop.wait_for(|s| *s).await;
     }));
     Ok(())
 }
 
-/// Serves `health` over TLS on `listener` until `shutdown` resolves.
+/// Serves `health` on `listener` until `shutdown` resolves: over TLS, or
+/// plain HTTP without `tls` (the kubelet's localhost healthz port).
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     health: Arc<Health>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
         let (tcp, _) = tokio::select! {
@@ -133,21 +163,28 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let health = health.clone();
         tokio::spawn(async move {
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
-                    .await
-            else {
-                return;
-            };
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let response = health.respond(req.uri().path());
                     async move { Ok::<_, std::convert::Infallible>(response) }
                 });
-            let io = hyper_util::rt::TokioIo::new(tls);
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await;
+            let http = hyper::server::conn::http1::Builder::new();
+            match acceptor {
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(tcp),
+                    );
+                    if let Ok(Ok(tls)) = handshake.await {
+                        let io = hyper_util::rt::TokioIo::new(tls);
+                        let _ = http.serve_connection(io, service).await;
+                    }
+                }
+                None => {
+                    let io = hyper_util::rt::TokioIo::new(tcp);
+                    let _ = http.serve_connection(io, service).await;
+                }
+            }
         });
     }
 }

@@ -7,13 +7,7 @@ use controller_manager::options::Options;
 async fn main() {
     let opts: Options = common::cli::parse_or_exit();
     common::telemetry::init(opts.verbosity);
-    let settings = match opts.settings() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("kube-controller-manager: {e}");
-            std::process::exit(64);
-        }
-    };
+    let settings = common::cli::settings_or_exit("kube-controller-manager", opts.settings());
     let agent = format!("kube-controller-manager/{}", env!("CARGO_PKG_VERSION"));
     let client = common::cli::client_or_exit(settings.kubeconfig.as_deref(), &agent).await;
     let listener = common::cli::listener_or_exit(opts.bind_address, opts.secure_port).await;

@@ -7,6 +7,8 @@
 //! - `KUBE_SCHEDULER_BIN`, `KUBE_CONTROLLER_MANAGER_BIN`: the scheduler and
 //!   controller-manager to test (default `target/debug/...`);
 //! - `DAEMON_RUST_LOG`: `RUST_LOG` for them;
+//! - `KUBELET_BIN`: the kubelet to test (default `target/debug/kubelet`); nodes
+//!   also need containerd, runc, the CNI plugins and busybox-static (hack/install-deps.sh);
 //! - `KUBECTL_BIN`: kubectl to run (default `/usr/bin/kubectl`);
 //! - `APISERVER_RUST_LOG`: `RUST_LOG` for the apiserver;
 //! - `INTEGRATION_KEEP_DIR`: keep a failed test's directory (logs, etcd data, certificates).
@@ -24,6 +26,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod etcd;
 pub mod kubectl;
+pub mod node;
 pub mod pki;
 pub mod pod_status;
 pub mod process;

@@ -6,13 +6,7 @@ use scheduler::options::Options;
 async fn main() {
     let opts: Options = common::cli::parse_or_exit();
     common::telemetry::init(opts.verbosity);
-    let settings = match opts.settings() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("kube-scheduler: {e}");
-            std::process::exit(64);
-        }
-    };
+    let settings = common::cli::settings_or_exit("kube-scheduler", opts.settings());
     let agent = format!("kube-scheduler/{}", env!("CARGO_PKG_VERSION"));
     let client = common::cli::client_or_exit(settings.kubeconfig.as_deref(), &agent).await;
     let listener = common::cli::listener_or_exit(opts.bind_address, opts.secure_port).await;

@@ -1,0 +1,399 @@
+//! A worker node under test: a network namespace made for it, the real
+//! containerd started inside that namespace with a config and root of its
+//! own (CRI plugin, runc with cgroupfs, CNI from containernetworking-plugins),
+//! the local pause and busybox images imported, and the real kubelet
+//! (in the root namespace, on loopback) pointed at the cluster.
+//!
+//! Dropping it stops the kubelet, removes every sandbox through CRI, stops
+//! containerd, deletes the namespace and unmounts what is left.
+
+use crate::Cluster;
+use crate::process::{ManagedChild, free_port, locate_binary, tail};
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The images every node has, built by hack/images/build.sh.
+pub const PAUSE_IMAGE: &str = "localhost/pause:3.10";
+pub const BUSYBOX_IMAGE: &str = "localhost/busybox:1.35";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds the image tars once per test process (they are reproducible, so
+/// a build left by an earlier run is reused).
+pub fn images() -> Result<PathBuf> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = workspace().join("target/kube-images");
+            if out.join("pause.tar").is_file() && out.join("busybox.tar").is_file() {
+                return Ok(out);
+            }
+            let status = Command::new(workspace().join("hack/images/build.sh"))
+                .arg(&out)
+                .output()
+                .map_err(|e| format!("running hack/images/build.sh: {e}"))?;
+            if !status.status.success() {
+                return Err(format!(
+                    "hack/images/build.sh failed: {}",
+                    String::from_utf8_lossy(&status.stderr)
+                ));
+            }
+            Ok(out)
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    name: String,
+    pod_cidr: String,
+    kubelet_args: Vec<String>,
+    config: Vec<String>,
+}
+
+impl NodeBuilder {
+    pub fn new(name: &str) -> Self {
+        NodeBuilder {
+            name: name.into(),
+            pod_cidr: "10.244.0.0/24".into(),
+            kubelet_args: Vec::new(),
+            config: Vec::new(),
+        }
+    }
+
+    pub fn pod_cidr(mut self, cidr: &str) -> Self {
+        self.pod_cidr = cidr.into();
+        self
+    }
+
+    pub fn kubelet_arg(mut self, arg: impl Into<String>) -> Self {
+        self.kubelet_args.push(arg.into());
+        self
+    }
+
+    /// A line added to the KubeletConfiguration (`key: value`).
+    pub fn config_line(mut self, line: impl Into<String>) -> Self {
+        self.config.push(line.into());
+        self
+    }
+
+    pub async fn start(self, cluster: &Cluster) -> Result<Node> {
+        Node::start(cluster, self).await
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub netns: String,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub kubelet_port: u16,
+    pub healthz_port: u16,
+    kubeconfig: PathBuf,
+    builder: NodeBuilder,
+    containerd: Option<ManagedChild>,
+    kubelet: Option<ManagedChild>,
+    kubelet_starts: usize,
+}
+
+impl Node {
+    async fn start(cluster: &Cluster, builder: NodeBuilder) -> Result<Node> {
+        let images = images()?;
+        let dir = cluster.dir().join(format!("node-{}", builder.name));
+        std::fs::create_dir_all(dir.join("net.d"))?;
+        // Network namespace names are global: make this one unique.
+        let netns = format!(
+            "kube-it-{}-{}",
+            builder.name,
+            dir.parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n
+                    .to_string_lossy()
+                    .trim_start_matches("kube-it-")
+                    .to_string())
+                .unwrap_or_default()
+        );
+        run(Command::new("ip").args(["netns", "add", &netns]))?;
+        let mut node = Node {
+            name: builder.name.clone(),
+            netns: netns.clone(),
+            socket: dir.join("containerd.sock"),
+            kubelet_port: free_port()?,
+            healthz_port: free_port()?,
+            kubeconfig: cluster.kubeconfig_path().to_path_buf(),
+            dir: dir.clone(),
+            builder,
+            containerd: None,
+            kubelet: None,
+            kubelet_starts: 0,
+        };
+        run(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]))?;
+        node.start_containerd()?;
+        for image in ["pause.tar", "busybox.tar"] {
+            run(Command::new("ctr")
+                .arg("-a")
+                .arg(&node.socket)
+                .args(["-n", "k8s.io", "images", "import"])
+                .arg(images.join(image)))?;
+        }
+        node.start_kubelet().await?;
+        Ok(node)
+    }
+
+    fn start_containerd(&mut self) -> Result<()> {
+        let d = &self.dir;
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+[grpc]
+  address = "{socket}"
+[ttrpc]
+  address = "{socket}.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "{netd}"
+"#,
+            root = d.join("containerd/root").display(),
+            state = d.join("containerd/state").display(),
+            socket = self.socket.display(),
+            netd = d.join("net.d").display(),
+        );
+        std::fs::write(d.join("containerd.toml"), config)?;
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg("containerd")
+            .arg("--config")
+            .arg(d.join("containerd.toml"));
+        let log = d.join("containerd.log");
+        let mut child = ManagedChild::spawn("containerd", command, &log)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.socket.exists() {
+            child.ensure_running()?;
+            if Instant::now() > deadline {
+                bail!("containerd did not start within 20s:\n{}", tail(&log, 30));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.containerd = Some(child);
+        Ok(())
+    }
+
+    fn kubelet_log(&self) -> PathBuf {
+        self.dir
+            .join(format!("kubelet-{}.log", self.kubelet_starts))
+    }
+
+    /// Starts the kubelet and waits for its Node to be Ready.
+    pub async fn start_kubelet(&mut self) -> Result<()> {
+        let bin = locate_binary("kubelet", "KUBELET_BIN")?;
+        let d = &self.dir;
+        let mut config = format!(
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodCIDR: {}\npodLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\n",
+            self.builder.pod_cidr,
+            d.join("pod-logs").display()
+        );
+        for line in &self.builder.config {
+            config.push_str(line);
+            config.push('\n');
+        }
+        std::fs::write(d.join("kubelet.yaml"), config)?;
+        let mut command = Command::new(bin);
+        command
+            .arg(format!("--config={}", d.join("kubelet.yaml").display()))
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .arg(format!(
+                "--container-runtime-endpoint=unix://{}",
+                self.socket.display()
+            ))
+            .arg(format!("--root-dir={}", d.join("kubelet").display()))
+            .arg(format!("--cni-conf-dir={}", d.join("net.d").display()))
+            .arg(format!("--hostname-override={}", self.name))
+            .arg("--node-ip=127.0.0.1")
+            .arg("--address=127.0.0.1")
+            .arg(format!("--port={}", self.kubelet_port))
+            .arg(format!("--healthz-port={}", self.healthz_port))
+            .args(&self.builder.kubelet_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("DAEMON_RUST_LOG").unwrap_or("info".into()),
+            );
+        self.kubelet_starts += 1;
+        let log = self.kubelet_log();
+        let mut child = ManagedChild::spawn("kubelet", command, &log)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            child.ensure_running()?;
+            if self.ready().await {
+                self.kubelet = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "node {} not Ready within 60s:\n{}",
+                    self.name,
+                    tail(&log, 40)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Whether the Node reports Ready=True.
+    async fn ready(&self) -> bool {
+        let out = tokio::process::Command::new("kubectl")
+            .arg(format!("--kubeconfig={}", self.kubeconfig.display()))
+            .args(["get", "node", &self.name, "-o"])
+            .arg("jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
+            .output()
+            .await;
+        out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "True")
+    }
+
+    /// SIGTERM, as systemd stops it.
+    pub fn stop_kubelet(&mut self) {
+        if let Some(mut k) = self.kubelet.take() {
+            k.stop(Duration::from_secs(10));
+        }
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill_kubelet(&mut self) {
+        if let Some(mut k) = self.kubelet.take() {
+            k.kill();
+        }
+    }
+
+    pub fn kubelet_log_tail(&self, lines: usize) -> String {
+        tail(&self.kubelet_log(), lines)
+    }
+
+    pub fn containerd_log_tail(&self, lines: usize) -> String {
+        tail(&self.dir.join("containerd.log"), lines)
+    }
+
+    /// The kubelet's /metrics over HTTPS (self-signed).
+    pub async fn kubelet_metrics(&self) -> Result<String> {
+        let out = tokio::process::Command::new("curl")
+            .args(["-sfk", "--max-time", "5"])
+            .arg(format!("https://127.0.0.1:{}/metrics", self.kubelet_port))
+            .output()
+            .await?;
+        if !out.status.success() {
+            bail!(
+                "GET /metrics failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// A CRI client of this node's containerd.
+    pub fn runtime(&self) -> Result<kubelet::cri::Runtime> {
+        Ok(kubelet::cri::Runtime::connect(
+            &self.socket,
+            Duration::from_secs(30),
+        )?)
+    }
+
+    /// Runs `args` inside the node's network namespace.
+    pub fn netns_exec(&self, args: &[&str]) -> Result<std::process::Output> {
+        Ok(Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(args)
+            .output()?)
+    }
+
+    fn teardown(&mut self) {
+        self.stop_kubelet();
+        if self.containerd.is_some()
+            && let Ok(runtime) = self.runtime()
+        {
+            // CRI calls from a thread of its own: Drop may run inside a
+            // test's runtime.
+            let handle = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                rt.block_on(async {
+                    let uids: Vec<String> = runtime
+                        .sandboxes(None)
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|s| s.labels.get(kubelet::cri::labels::POD_UID).cloned())
+                        .collect();
+                    let _ = runtime.remove_everything().await;
+                    uids
+                })
+            });
+            if let Ok(uids) = handle.join() {
+                for uid in uids {
+                    for qos in ["", "burstable/", "besteffort/"] {
+                        kubelet::pods::cgroups::remove(&format!("/kubepods/{qos}pod{uid}"));
+                    }
+                }
+            }
+        }
+        if let Some(mut c) = self.containerd.take() {
+            c.stop(Duration::from_secs(10));
+        }
+        // Anything still mounted under the node's directory (sandbox shm,
+        // rootfs, tmpfs volumes) would keep the temp dir from going.
+        let prefix = self.dir.to_string_lossy().into_owned();
+        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(String::from))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        for m in mounts.iter().rev() {
+            let _ = Command::new("umount").args(["-l", m]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.netns])
+            .status();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- kubelet ({}) ---\n{}\n--- containerd ---\n{}",
+                self.name,
+                self.kubelet_log_tail(60),
+                self.containerd_log_tail(20)
+            );
+        }
+        self.teardown();
+    }
+}
