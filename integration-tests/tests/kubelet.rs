@@ -155,3 +155,448 @@ async fn node_registers_and_a_pod_runs_with_its_status() {
         metrics.contains("kubelet_runtime_operations_total{operation_type=\"run_podsandbox\"}")
     );
 }
+
+fn container_status(pod: &Pod) -> k8s_openapi::api::core::v1::ContainerStatus {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first().cloned())
+        .unwrap_or_default()
+}
+
+fn waiting_reason(pod: &Pod) -> Option<String> {
+    container_status(pod)
+        .state
+        .and_then(|s| s.waiting)
+        .and_then(|w| w.reason)
+}
+
+/// The STATUS and RESTARTS columns kubectl prints for `name`.
+async fn kubectl_status(cluster: &Cluster, name: &str) -> (String, String) {
+    let table = expect_success(&cluster.kubectl(&["get", "pod", name]).await, "get pod");
+    let row: Vec<String> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    (
+        row.get(2).cloned().unwrap_or_default(),
+        row.get(3).cloned().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashing_container_backs_off_with_growing_restarts() {
+    let (cluster, _node) = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    create(&pods, busybox("crasher", "echo boom; exit 3")).await;
+    let pod = eventually("CrashLoopBackOff", WITHIN, async || {
+        let (_, pod) = phase_of(&pods, "crasher").await;
+        (
+            waiting_reason(&pod).as_deref() == Some("CrashLoopBackOff"),
+            pod,
+        )
+    })
+    .await;
+    let cs = container_status(&pod);
+    let last = cs.last_state.unwrap().terminated.unwrap();
+    assert_eq!((last.exit_code, last.reason.as_deref()), (3, Some("Error")));
+    let (status, _) = kubectl_status(&cluster, "crasher").await;
+    assert_eq!(status, "CrashLoopBackOff");
+    // The first restart is at once, the next after 10 s of back-off.
+    let pod = eventually(
+        "a second restart after the back-off",
+        Duration::from_secs(40),
+        async || {
+            let (_, pod) = phase_of(&pods, "crasher").await;
+            (container_status(&pod).restart_count >= 2, pod)
+        },
+    )
+    .await;
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
+    let msg = eventually("the back-off message", WITHIN, async || {
+        let (_, pod) = phase_of(&pods, "crasher").await;
+        let msg = container_status(&pod)
+            .state
+            .and_then(|s| s.waiting)
+            .and_then(|w| w.message)
+            .unwrap_or_default();
+        (
+            msg.starts_with("back-off 20s restarting failed container=main"),
+            msg,
+        )
+    })
+    .await;
+    assert!(msg.contains("pod=crasher_default("), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn init_containers_env_and_volumes_from_configmaps_and_secrets() {
+    let (cluster, node) = start().await;
+    let client = cluster.client().await;
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "configmap",
+                "cfg",
+                "--from-literal=greeting=hello",
+                "--from-literal=file.txt=first",
+            ])
+            .await,
+        "create configmap",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "secret",
+                "generic",
+                "sec",
+                "--from-literal=password=s3cret",
+            ])
+            .await,
+        "create secret",
+    );
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod = create(
+        &pods,
+        json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app", "labels": {"tier": "web"}},
+            "spec": {
+                "nodeName": "n1",
+                "terminationGracePeriodSeconds": 1,
+                "initContainers": [
+                    {"name": "first", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "echo first > /work/order"],
+                     "volumeMounts": [{"name": "work", "mountPath": "/work"}]},
+                    {"name": "second", "image": BUSYBOX_IMAGE, "command": ["sh", "-c", "echo second >> /work/order"],
+                     "volumeMounts": [{"name": "work", "mountPath": "/work"}]}
+                ],
+                "containers": [{
+                    "name": "main", "image": BUSYBOX_IMAGE,
+                    "command": ["sh", "-c", "cat /work/order; echo \"G=$GREETING P=$PASS N=$NODE T=$TIER M=$(MSG)\"; cat /cfg/file.txt; echo; cat /sec/password; echo; cat /info/labels; echo; sleep 3600"],
+                    "env": [
+                        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+                        {"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
+                        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                        {"name": "TIER", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['tier']"}}},
+                        {"name": "MSG", "value": "$(GREETING)-world"}
+                    ],
+                    "volumeMounts": [
+                        {"name": "work", "mountPath": "/work"},
+                        {"name": "cfg", "mountPath": "/cfg"},
+                        {"name": "sec", "mountPath": "/sec"},
+                        {"name": "info", "mountPath": "/info"},
+                        {"name": "mem", "mountPath": "/mem"}
+                    ]
+                }],
+                "volumes": [
+                    {"name": "work", "emptyDir": {}},
+                    {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+                    {"name": "cfg", "configMap": {"name": "cfg"}},
+                    {"name": "sec", "secret": {"secretName": "sec", "defaultMode": 256}},
+                    {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}
+                ]
+            }
+        }),
+    )
+    .await;
+    let running = eventually(
+        "the pod runs after its init containers",
+        WITHIN,
+        async || {
+            let (phase, pod) = phase_of(&pods, "app").await;
+            (phase == "Running", pod)
+        },
+    )
+    .await;
+    let init = running
+        .status
+        .as_ref()
+        .unwrap()
+        .init_container_statuses
+        .clone()
+        .unwrap();
+    assert!(init.iter().all(|s| {
+        s.state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .exit_code
+            == 0
+    }));
+    let log = eventually("the container's output", WITHIN, async || {
+        let log = log_of(&node, &pod, "main", 0);
+        (log.contains("tier="), log)
+    })
+    .await;
+    assert!(
+        log.starts_with("first\nsecond\n"),
+        "init containers ran in order: {log}"
+    );
+    assert!(
+        log.contains("G=hello P=s3cret N=n1 T=web M=hello-world"),
+        "{log}"
+    );
+    assert!(log.contains("\nfirst\n"), "configMap volume: {log}");
+    assert!(log.contains("\ns3cret\n"), "secret volume: {log}");
+    assert!(log.contains("tier=\"web\""), "downwardAPI volume: {log}");
+    // A ConfigMap update reaches the running container's volume.
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "patch",
+                "configmap",
+                "cfg",
+                "-p",
+                r#"{"data":{"file.txt":"second"}}"#,
+            ])
+            .await,
+        "patch configmap",
+    );
+    let runtime = node.runtime().unwrap();
+    let id = container_status(&running)
+        .container_id
+        .unwrap()
+        .trim_start_matches("containerd://")
+        .to_string();
+    eventually(
+        "the updated file inside the container",
+        WITHIN,
+        async || {
+            let out = runtime
+                .exec_sync(
+                    &id,
+                    vec!["cat".into(), "/cfg/file.txt".into()],
+                    Duration::from_secs(5),
+                )
+                .await
+                .map(|r| String::from_utf8_lossy(&r.stdout).into_owned())
+                .map_err(|e| e.message().to_string());
+            (out.as_deref() == Ok("second"), out)
+        },
+    )
+    .await;
+    let mode = runtime
+        .exec_sync(
+            &id,
+            vec![
+                "stat".into(),
+                "-L".into(),
+                "-c".into(),
+                "%a".into(),
+                "/sec/password".into(),
+            ],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&mode.stdout).trim(), "400");
+    let df = runtime
+        .exec_sync(
+            &id,
+            vec![
+                "sh".into(),
+                "-c".into(),
+                "grep ' /mem ' /proc/mounts".into(),
+            ],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&df.stdout).starts_with("tmpfs"),
+        "{df:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_configmap_is_a_config_error_until_it_exists() {
+    let (cluster, _node) = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let mut pod = busybox("needs-cfg", "echo $X; sleep 3600");
+    pod["spec"]["containers"][0]["env"] =
+        json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "later", "key": "x"}}}]);
+    create(&pods, pod).await;
+    let pod = eventually("CreateContainerConfigError", WITHIN, async || {
+        let (_, pod) = phase_of(&pods, "needs-cfg").await;
+        (
+            waiting_reason(&pod).as_deref() == Some("CreateContainerConfigError"),
+            pod,
+        )
+    })
+    .await;
+    let msg = container_status(&pod)
+        .state
+        .unwrap()
+        .waiting
+        .unwrap()
+        .message
+        .unwrap();
+    assert_eq!(msg, "configmap \"later\" not found");
+    expect_success(
+        &cluster
+            .kubectl(&["create", "configmap", "later", "--from-literal=x=1"])
+            .await,
+        "create configmap",
+    );
+    eventually(
+        "the pod runs once the configmap exists",
+        WITHIN,
+        async || {
+            let (phase, pod) = phase_of(&pods, "needs-cfg").await;
+            (phase == "Running", pod.status)
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jobs_pod_completes() {
+    let (cluster, _node) = start().await;
+    let _cm = integration_tests::daemon::ControllerManager::start(&cluster, &["--controllers=job"])
+        .await
+        .unwrap();
+    let job = format!(
+        "apiVersion: batch/v1
+kind: Job
+metadata: {{name: once}}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      nodeName: n1
+      restartPolicy: Never
+      containers:
+      - {{name: work, image: {BUSYBOX_IMAGE}, command: [sh, -c, 'echo done']}}
+"
+    );
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], &job).await,
+        "apply job",
+    );
+    let out = eventually("the job completes", Duration::from_secs(60), async || {
+        let out = cluster
+            .kubectl(&["get", "job", "once", "-o", "jsonpath={.status.succeeded}"])
+            .await;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text == "1", text)
+    })
+    .await;
+    assert_eq!(out, "1");
+    let pods = expect_success(
+        &cluster
+            .kubectl(&["get", "pods", "-l", "job-name=once"])
+            .await,
+        "get pods",
+    );
+    let row: Vec<&str> = pods.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(&row[1..4], ["0/1", "Completed", "0"], "{pods}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_pod_stops_its_containers_within_the_grace_period() {
+    let (cluster, node) = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    // sh as PID 1 ignores SIGTERM: only the SIGKILL after the grace period ends it.
+    let mut pod = busybox("stubborn", "sleep 3600");
+    pod["spec"]["containers"][0]["lifecycle"] =
+        json!({"preStop": {"exec": {"command": ["sh", "-c", "echo bye > /proc/1/fd/1"]}}});
+    let created = create(&pods, pod).await;
+    eventually("the pod runs", WITHIN, async || {
+        let (phase, _) = phase_of(&pods, "stubborn").await;
+        (phase == "Running", phase)
+    })
+    .await;
+    let started = std::time::Instant::now();
+    expect_success(
+        &cluster
+            .kubectl(&["delete", "pod", "stubborn", "--wait=false"])
+            .await,
+        "delete",
+    );
+    let (status, _) = kubectl_status(&cluster, "stubborn").await;
+    assert_eq!(status, "Terminating");
+    eventually("the pod is gone", Duration::from_secs(20), async || {
+        let gone = pods.get_opt("stubborn").await.unwrap().is_none();
+        (gone, started.elapsed())
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "waited for the grace period"
+    );
+    let runtime = node.runtime().unwrap();
+    let uid = created.metadata.uid.clone().unwrap();
+    let left = eventually(
+        "its containers and sandbox are removed",
+        WITHIN,
+        async || {
+            let sandboxes = runtime.sandboxes(None).await.unwrap();
+            let mine = sandboxes
+                .iter()
+                .filter(|s| s.labels.get(kubelet::cri::labels::POD_UID) == Some(&uid))
+                .count();
+            (mine == 0, mine)
+        },
+    )
+    .await;
+    assert_eq!(left, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_kubelet_adopts_its_running_pods() {
+    let (cluster, mut node) = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    create(&pods, busybox("survivor", "sleep 3600")).await;
+    create(&pods, busybox("doomed", "sleep 3600")).await;
+    let before = eventually("the pods run", WITHIN, async || {
+        let (a, pa) = phase_of(&pods, "survivor").await;
+        let (b, _) = phase_of(&pods, "doomed").await;
+        (a == "Running" && b == "Running", pa)
+    })
+    .await;
+    node.kill_kubelet();
+    // Deleted for good while the kubelet is down: nobody stops its containers.
+    expect_success(
+        &cluster
+            .kubectl(&["delete", "pod", "doomed", "--grace-period=0", "--force"])
+            .await,
+        "force delete",
+    );
+    node.start_kubelet().await.unwrap();
+    let runtime = node.runtime().unwrap();
+    eventually(
+        "the orphaned pod's sandbox is removed",
+        WITHIN,
+        async || {
+            let left: Vec<String> = runtime
+                .sandboxes(None)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|s| s.labels.get(kubelet::cri::labels::POD_NAME).cloned())
+                .collect();
+            (left == ["survivor"], left)
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (phase, after) = phase_of(&pods, "survivor").await;
+    assert_eq!(phase, "Running");
+    let (b, a) = (container_status(&before), container_status(&after));
+    assert_eq!(
+        a.container_id, b.container_id,
+        "the same container, not a new one"
+    );
+    assert_eq!(a.restart_count, 0);
+    assert_eq!(
+        runtime.containers(None).await.unwrap().len(),
+        1,
+        "no container was started again"
+    );
+}
