@@ -364,7 +364,7 @@ async fn init_containers_env_and_volumes_from_configmaps_and_secrets() {
         .unwrap()
         .trim_start_matches("containerd://")
         .to_string();
-    eventually(
+    let updated = eventually(
         "the updated file inside the container",
         WITHIN,
         async || {
@@ -381,6 +381,7 @@ async fn init_containers_env_and_volumes_from_configmaps_and_secrets() {
         },
     )
     .await;
+    assert_eq!(updated.as_deref(), Ok("second"));
     let mode = runtime
         .exec_sync(
             &id,
