@@ -601,3 +601,90 @@ async fn a_restarted_kubelet_adopts_its_running_pods() {
         "no container was started again"
     );
 }
+
+fn condition(pod: &Pod, kind: &str) -> String {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == kind))
+        .map(|c| c.status.clone())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_drive_readiness_and_restart_on_liveness_failure() {
+    let (cluster, node) = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let mut pod = busybox(
+        "web",
+        "mkdir -p /www && echo ok > /www/healthz && exec httpd -f -p 8080 -h /www",
+    );
+    pod["spec"]["containers"][0]["ports"] = json!([{"name": "http", "containerPort": 8080}]);
+    pod["spec"]["containers"][0]["startupProbe"] =
+        json!({"tcpSocket": {"port": "http"}, "periodSeconds": 1, "failureThreshold": 30});
+    pod["spec"]["containers"][0]["readinessProbe"] = json!({"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1});
+    pod["spec"]["containers"][0]["livenessProbe"] = json!({"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1, "failureThreshold": 2});
+    create(&pods, pod).await;
+    let pod = eventually("running and started, not ready", WITHIN, async || {
+        let (phase, pod) = phase_of(&pods, "web").await;
+        let started = container_status(&pod).started == Some(true);
+        (phase == "Running" && started, pod)
+    })
+    .await;
+    assert_eq!(condition(&pod, "Ready"), "False");
+    assert!(!container_status(&pod).ready);
+    let (_, ready_col) = {
+        let table = expect_success(&cluster.kubectl(&["get", "pod", "web"]).await, "get");
+        let row: Vec<String> = table
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        (row[0].clone(), row[1].clone())
+    };
+    assert_eq!(ready_col, "0/1");
+    let runtime = node.runtime().unwrap();
+    let id = container_status(&pod)
+        .container_id
+        .unwrap()
+        .trim_start_matches("containerd://")
+        .to_string();
+    let sh = |script: &str| vec!["sh".to_string(), "-c".to_string(), script.to_string()];
+    runtime
+        .exec_sync(&id, sh("touch /tmp/ready"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    eventually("readiness turns Ready", WITHIN, async || {
+        let (_, pod) = phase_of(&pods, "web").await;
+        (condition(&pod, "Ready") == "True", pod.status)
+    })
+    .await;
+    runtime
+        .exec_sync(&id, sh("rm /tmp/ready"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    eventually("readiness turns unready", WITHIN, async || {
+        let (_, pod) = phase_of(&pods, "web").await;
+        (condition(&pod, "Ready") == "False", pod.status)
+    })
+    .await;
+    // httpd answers 404 without the file: the liveness probe fails twice.
+    runtime
+        .exec_sync(&id, sh("rm /www/healthz"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let pod = eventually("the container is restarted", WITHIN, async || {
+        let (_, pod) = phase_of(&pods, "web").await;
+        let cs = container_status(&pod);
+        (cs.restart_count == 1 && cs.started == Some(true), pod)
+    })
+    .await;
+    let cs = container_status(&pod);
+    assert_ne!(
+        cs.container_id.as_deref(),
+        Some(format!("containerd://{id}").as_str())
+    );
+    assert!(cs.last_state.unwrap().terminated.is_some());
+}

@@ -10,6 +10,7 @@
 
 pub mod cni;
 pub mod cri;
+pub mod netns;
 pub mod node;
 pub mod options;
 pub mod pods;
@@ -92,6 +93,7 @@ pub async fn run(
                     .collect(),
                 metrics: pods::Metrics::new(&registry),
                 tokens: Default::default(),
+                dialer: netns::Dialer::discover(&settings.runtime_endpoint),
             });
             health.set_ready();
             tokio::join!(

@@ -1,18 +1,20 @@
 //! Lifecycle hooks (postStart, preStop): exec runs in the container
-//! through the runtime; sleep waits. httpGet hooks need the probe
-//! network path and are refused with a clear error until it exists.
+//! through the runtime, httpGet goes to the pod as a probe does, sleep
+//! waits.
 
 use super::Ctx;
+use super::probes::{self, Target};
 use k8s_openapi::api::core::v1::LifecycleHandler;
 use std::time::Duration;
 
-/// Runs `hook` against container `id`, bounded by `timeout`.
+/// Runs `hook` against `target`, bounded by `timeout`.
 pub async fn run(
     ctx: &Ctx,
-    id: &str,
+    target: &Target,
     hook: &LifecycleHandler,
     timeout: Duration,
 ) -> Result<(), String> {
+    let id = target.container_id.as_str();
     if let Some(exec) = &hook.exec {
         let cmd = exec.command.clone().unwrap_or_default();
         let out = ctx
@@ -33,8 +35,11 @@ pub async fn run(
         tokio::time::sleep(Duration::from_secs(sleep.seconds.max(0) as u64).min(timeout)).await;
         return Ok(());
     }
-    if hook.http_get.is_some() {
-        return Err("httpGet lifecycle hooks are not supported by this kubelet yet".into());
+    if let Some(http) = &hook.http_get {
+        let port = probes::port(&target.container, &http.port)?;
+        return probes::http_get(ctx, target.pod_ip, http, port, timeout)
+            .await
+            .map(|_| ());
     }
     Err("a lifecycle hook without exec, httpGet or sleep".into())
 }

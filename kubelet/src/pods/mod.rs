@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod container;
 pub mod env;
 pub mod hooks;
+pub mod probes;
 pub mod qos;
 pub mod sandbox;
 pub mod status;
@@ -86,6 +87,7 @@ pub struct Ctx {
     pub allocatable: BTreeMap<String, i64>,
     pub metrics: Metrics,
     pub tokens: token::Cache,
+    pub dialer: crate::netns::Dialer,
 }
 
 struct Slot {

@@ -6,6 +6,7 @@
 //! restarted kubelet carries on where the last one stopped.
 
 use super::backoff::Backoff;
+use super::probes::{Prober, Target};
 use super::status::{self, Facts, Instance, Sandbox, View};
 use super::{Ctx, container, env, sandbox, volumes};
 use crate::cri::{api, labels};
@@ -72,6 +73,7 @@ pub struct Worker {
     seen_at: Instant,
     start_recorded: bool,
     volumes_at: Option<Instant>,
+    prober: Prober,
 }
 
 impl Worker {
@@ -92,6 +94,7 @@ impl Worker {
             seen_at: Instant::now(),
             start_recorded: false,
             volumes_at: None,
+            prober: Prober::default(),
         }
     }
 
@@ -116,7 +119,9 @@ impl Worker {
                     return;
                 }
             };
+            let probed = self.prober.wake.clone();
             tokio::select! {
+                _ = probed.notified() => {}
                 changed = pods.changed() => if changed.is_err() {
                     // The manager is gone: the kubelet is stopping.
                     return;
@@ -280,6 +285,7 @@ impl Worker {
                 tracing::warn!(pod = %pod_ref(pod), error = %e, "refreshing volumes failed");
             }
         }
+        self.probe(pod, &view).await;
         if let Some(w) = self.step_containers(pod, &view).await {
             wait = wait.min(w);
         }
@@ -301,6 +307,52 @@ impl Worker {
         }
         self.collect_dead(&view).await;
         Ok(wait)
+    }
+
+    /// The probe target of a running instance in the current sandbox.
+    fn target(&self, pod: &Pod, view: &View, i: &Instance) -> Option<Target> {
+        let spec = pod.spec.as_ref()?;
+        let container = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .find(|c| c.name == i.name)?
+            .clone();
+        let sandbox = view.sandbox.as_ref()?;
+        let pod_ip = sandbox
+            .ips
+            .first()
+            .and_then(|ip| ip.parse().ok())
+            .or(Some(self.ctx.node_ip).filter(|_| spec.host_network == Some(true)));
+        Some(Target {
+            container_id: i.id.clone(),
+            container,
+            pod_ip,
+        })
+    }
+
+    /// Keeps the probes in step with the running containers, takes their
+    /// results, and kills containers whose liveness or startup probe failed.
+    async fn probe(&mut self, pod: &Pod, view: &View) {
+        let running: Vec<Target> = view
+            .containers
+            .iter()
+            .filter(|i| i.running())
+            .filter_map(|i| self.target(pod, view, i))
+            .collect();
+        self.prober.sync(&self.ctx, &running);
+        let (ready, started, failed) = {
+            let r = self.prober.results.lock().expect("probe results");
+            (r.ready.clone(), r.started.clone(), r.failed.clone())
+        };
+        self.facts.ready = ready;
+        self.facts.started = started;
+        for (id, why) in failed {
+            if let Some(i) = view.containers.iter().find(|c| c.id == id && c.running()) {
+                tracing::info!(pod = %pod_ref(pod), container = %i.name, "{why}");
+                self.kill(pod, i, grace_of(pod)).await;
+            }
+        }
     }
 
     /// Makes sure the pod has a ready sandbox; None when it could not be
@@ -604,14 +656,14 @@ impl Worker {
             })
             .await
             .map_err(|e| ("RunContainerError".to_string(), e.message().to_string()))?;
+        let target = Target {
+            container_id: created.container_id.clone(),
+            container: c.clone(),
+            pod_ip: sandbox.ips.first().and_then(|ip| ip.parse().ok()),
+        };
         if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref())
-            && let Err(e) = super::hooks::run(
-                &self.ctx,
-                &created.container_id,
-                hook,
-                Duration::from_secs(30),
-            )
-            .await
+            && let Err(e) =
+                super::hooks::run(&self.ctx, &target, hook, Duration::from_secs(30)).await
         {
             // Upstream kills a container whose postStart hook failed.
             tracing::warn!(pod = %pod_ref(pod), container = %c.name, error = %e, "FailedPostStartHook");
@@ -629,18 +681,28 @@ impl Worker {
     async fn kill(&self, pod: &Pod, i: &Instance, grace: i64) {
         let started = Instant::now();
         let spec = pod.spec.clone().unwrap_or_default();
-        let hook = spec
+        let container = spec
             .containers
             .iter()
             .chain(spec.init_containers.iter().flatten())
-            .find(|c| c.name == i.name)
+            .find(|c| c.name == i.name);
+        let hook = container
             .and_then(|c| c.lifecycle.as_ref())
             .and_then(|l| l.pre_stop.clone());
-        if let Some(hook) = hook
+        if let (Some(hook), Some(c)) = (hook, container)
             && grace > 0
         {
+            let target = Target {
+                container_id: i.id.clone(),
+                container: c.clone(),
+                pod_ip: pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.pod_ip.as_deref())
+                    .and_then(|ip| ip.parse().ok()),
+            };
             let bound = Duration::from_secs(grace as u64);
-            if let Err(e) = super::hooks::run(&self.ctx, &i.id, &hook, bound).await {
+            if let Err(e) = super::hooks::run(&self.ctx, &target, &hook, bound).await {
                 tracing::warn!(container = %i.name, error = %e, "FailedPreStopHook");
             }
         }
