@@ -35,6 +35,9 @@ fn sub_verbs(s: Subresource) -> &'static [&'static str] {
         Subresource::Status | Subresource::Scale => &["get", "patch", "update"],
         Subresource::Binding | Subresource::Eviction => &["create"],
         Subresource::Finalize => &["update"],
+        Subresource::Log => &["get"],
+        Subresource::Exec | Subresource::Attach | Subresource::PortForward => &["create", "get"],
+        Subresource::Proxy => &["create", "delete", "get", "patch", "update"],
     }
 }
 
@@ -45,6 +48,11 @@ fn sub_kind(r: &ResourceInfo, s: Subresource) -> (&'static str, &'static str, &'
         Subresource::Scale => ("autoscaling", "v1", "Scale"),
         Subresource::Binding => ("", "v1", "Binding"),
         Subresource::Eviction => ("policy", "v1", "Eviction"),
+        Subresource::Log => ("", "v1", "Pod"),
+        Subresource::Exec => ("", "v1", "PodExecOptions"),
+        Subresource::Attach => ("", "v1", "PodAttachOptions"),
+        Subresource::PortForward => ("", "v1", "PodPortForwardOptions"),
+        Subresource::Proxy => ("", "v1", "NodeProxyOptions"),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fieldmanager;
 pub mod http;
 pub mod json;
+pub mod kubelet;
 pub mod metrics;
 pub mod openapi;
 pub mod options;
@@ -141,6 +142,12 @@ pub async fn run(
         min_request_timeout: opts.min_request_timeout.max(1),
         readonly_slots: Semaphore::new(opts.max_requests_inflight.max(1)),
         mutating_slots: Semaphore::new(opts.max_mutating_requests_inflight.max(1)),
+        kubelet: kubelet::KubeletClient::new(
+            opts.kubelet_client_certificate.as_deref(),
+            opts.kubelet_client_key.as_deref(),
+            opts.kubelet_certificate_authority.as_deref(),
+            &opts.kubelet_preferred_address_types,
+        )?,
     });
 
     let background = tokio::spawn(background_tasks(

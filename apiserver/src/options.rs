@@ -52,6 +52,18 @@ pub struct Options {
     /// Any request presenting a client certificate signed by one of the authorities in this file is authenticated.
     #[arg(long = "client-ca-file")]
     pub client_ca_file: Option<PathBuf>,
+    /// Path to a client cert file for TLS to the kubelets.
+    #[arg(long = "kubelet-client-certificate")]
+    pub kubelet_client_certificate: Option<PathBuf>,
+    /// Path to a client key file for TLS to the kubelets.
+    #[arg(long = "kubelet-client-key")]
+    pub kubelet_client_key: Option<PathBuf>,
+    /// Path to a cert file for the certificate authority of the kubelets' serving certificates.
+    #[arg(long = "kubelet-certificate-authority")]
+    pub kubelet_certificate_authority: Option<PathBuf>,
+    /// List of the preferred NodeAddressTypes to use for kubelet connections.
+    #[arg(long = "kubelet-preferred-address-types", default_value = crate::kubelet::DEFAULT_ADDRESS_TYPES)]
+    pub kubelet_preferred_address_types: String,
     /// If set, the file that will be used to secure the secure port of the API server via token authentication.
     #[arg(long = "token-auth-file")]
     pub token_auth_file: Option<PathBuf>,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod leader;
 pub mod node_affinity;
+pub mod proxy;
 pub mod quantity;
 pub mod selectors;
 pub mod serving;

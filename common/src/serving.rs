@@ -18,54 +18,62 @@ pub enum ServingError {
     Tls(#[from] rustls::Error),
 }
 
-/// A TLS configuration with a fresh self-signed certificate for `hosts`.
-pub fn self_signed(
-    hosts: &[String],
-    name: &str,
-) -> Result<Arc<rustls::ServerConfig>, ServingError> {
+/// A certificate chain and its key.
+pub type Identity = (
+    Vec<rustls_pki_types::CertificateDer<'static>>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+);
+
+/// A fresh self-signed certificate for `hosts`.
+pub fn self_signed_pem(hosts: &[String], name: &str) -> Result<Identity, ServingError> {
     let key = rcgen::KeyPair::generate()?;
     let mut params = rcgen::CertificateParams::new(hosts.to_vec())?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, format!("{name} self-signed"));
     let cert = params.self_signed(&key)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key = rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+    Ok((vec![cert.der().clone()], key))
+}
+
+/// A TLS configuration with a fresh self-signed certificate for `hosts`.
+pub fn self_signed(
+    hosts: &[String],
+    name: &str,
+) -> Result<Arc<rustls::ServerConfig>, ServingError> {
+    let (certs, key) = self_signed_pem(hosts, name)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)?;
+        .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
-/// A TLS configuration from PEM files (`--tls-cert-file`,
-/// `--tls-private-key-file`).
-pub fn from_files(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> Result<Arc<rustls::ServerConfig>, String> {
-    let read = |p: &std::path::Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let cert_pem = read(cert)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
+/// The certificates of a PEM file.
+pub fn read_certs(
+    path: &std::path::Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert.display()));
+        return Err(format!("{}: no certificate found", path.display()));
     }
-    let key_pem = read(key)?;
+    Ok(certs)
+}
+
+/// A certificate chain and key from PEM files (`--tls-cert-file`,
+/// `--tls-private-key-file`).
+pub fn read_pem(cert: &std::path::Path, key: &std::path::Path) -> Result<Identity, String> {
+    let certs = read_certs(cert)?;
+    let key_pem = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
     let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
         .map_err(|e| format!("{}: {e}", key.display()))?
         .ok_or_else(|| format!("{}: no private key found", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key_der)
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok((certs, key_der))
 }
 
 /// What the endpoint reports: readiness (caches synced, leader or not) and
@@ -87,7 +95,7 @@ impl Health {
         self.ready.store(true, Ordering::SeqCst);
     }
 
-    fn respond(&self, path: &str) -> Response<Full<Bytes>> {
+    pub fn respond(&self, path: &str) -> Response<Full<Bytes>> {
         let text = |code: StatusCode, body: String, ct: &'static str| {
             Response::builder()
                 .status(code)

@@ -48,6 +48,14 @@ impl ApiserverConfig {
             format!("--token-auth-file={}", path(&self.pki.token_file)),
             format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
             format!("--service-node-port-range={SERVICE_NODE_PORT_RANGE}"),
+            // Kubelets (integration_tests::node) serve on loopback with a
+            // self-signed certificate; the admin certificate is accepted.
+            format!(
+                "--kubelet-client-certificate={}",
+                path(&self.pki.admin_cert)
+            ),
+            format!("--kubelet-client-key={}", path(&self.pki.admin_key)),
+            "--kubelet-preferred-address-types=InternalIP,Hostname".to_string(),
         ];
         args.extend(self.extra_args.iter().cloned());
         args

@@ -104,6 +104,10 @@ pub struct Node {
     pub kubelet_port: u16,
     pub healthz_port: u16,
     kubeconfig: PathBuf,
+    /// The cluster CA (client certificates of the kubelet API) and the
+    /// admin certificate the tests call the kubelet with.
+    ca: PathBuf,
+    admin: (PathBuf, PathBuf),
     builder: NodeBuilder,
     containerd: Option<ManagedChild>,
     kubelet: Option<ManagedChild>,
@@ -135,6 +139,11 @@ impl Node {
             kubelet_port: free_port()?,
             healthz_port: free_port()?,
             kubeconfig: cluster.kubeconfig_path().to_path_buf(),
+            ca: cluster.pki().files.ca_cert.clone(),
+            admin: (
+                cluster.pki().files.admin_cert.clone(),
+                cluster.pki().files.admin_key.clone(),
+            ),
             dir: dir.clone(),
             builder,
             containerd: None,
@@ -216,9 +225,10 @@ state = "{state}"
         let bin = locate_binary("kubelet", "KUBELET_BIN")?;
         let d = &self.dir;
         let mut config = format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodCIDR: {}\npodLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\n",
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodCIDR: {}\npodLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\nauthentication:\n  anonymous: {{enabled: false}}\n  x509: {{clientCAFile: {}}}\n",
             self.builder.pod_cidr,
-            d.join("pod-logs").display()
+            d.join("pod-logs").display(),
+            self.ca.display()
         );
         for line in &self.builder.config {
             config.push_str(line);
@@ -302,7 +312,10 @@ state = "{state}"
     /// The kubelet's /metrics over HTTPS (self-signed).
     pub async fn kubelet_metrics(&self) -> Result<String> {
         let out = tokio::process::Command::new("curl")
-            .args(["-sfk", "--max-time", "5"])
+            .args(["-sfk", "--max-time", "5", "--cert"])
+            .arg(&self.admin.0)
+            .arg("--key")
+            .arg(&self.admin.1)
             .arg(format!("https://127.0.0.1:{}/metrics", self.kubelet_port))
             .output()
             .await?;

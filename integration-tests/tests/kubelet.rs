@@ -141,6 +141,30 @@ async fn node_registers_and_a_pod_runs_with_its_status() {
     })
     .await;
     assert!(log.contains("hello from hello"));
+    // kubectl logs goes through the apiserver to the kubelet.
+    let logs = expect_success(&cluster.kubectl(&["logs", "hello"]).await, "kubectl logs");
+    assert_eq!(logs, "hello from hello\n");
+    let stamped = expect_success(
+        &cluster.kubectl(&["logs", "hello", "--timestamps"]).await,
+        "logs",
+    );
+    assert!(
+        stamped.starts_with("20") && stamped.ends_with(" hello from hello\n"),
+        "{stamped}"
+    );
+    let missing = cluster.kubectl(&["logs", "hello", "-c", "nope"]).await;
+    assert!(
+        String::from_utf8_lossy(&missing.stderr)
+            .contains("container nope is not valid for pod hello"),
+        "{missing:?}"
+    );
+    // The kubelet API wants a client certificate.
+    let anonymous = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("https://127.0.0.1:{}/pods", node.kubelet_port))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&anonymous.stdout), "401");
     // The pod answers inside the node's network namespace.
     let ping = node
         .netns_exec(&["busybox", "ping", "-c1", "-W2", &ip.to_string()])

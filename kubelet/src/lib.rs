@@ -58,7 +58,12 @@ pub async fn run(
             .with_metrics(cri::Metrics::new(&registry));
     let (stop_tx, stop_rx) = common::shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
-    server::spawn(&settings, health.clone(), stop_rx.clone(), &mut tasks).await?;
+    let state = Arc::new(server::State {
+        health: health.clone(),
+        ctx: tokio::sync::OnceCell::new(),
+        anonymous: settings.anonymous,
+    });
+    server::spawn(&settings, state.clone(), stop_rx.clone(), &mut tasks).await?;
     let node_ip = node::node_ip(&settings).map_err(RunError::Config)?;
     let work = {
         let settings = settings.clone();
@@ -94,7 +99,9 @@ pub async fn run(
                 metrics: pods::Metrics::new(&registry),
                 tokens: Default::default(),
                 dialer: netns::Dialer::discover(&settings.runtime_endpoint),
+                pods: Default::default(),
             });
+            let _ = state.ctx.set(ctx.clone());
             health.set_ready();
             tokio::join!(
                 agent.run(registered, nodes_tx, stop.clone()),

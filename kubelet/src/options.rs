@@ -75,6 +75,12 @@ pub struct Options {
     /// podCIDR (not an upstream flag: upstream leaves this to a setup step).
     #[arg(long)]
     pub cni_conf_dir: Option<PathBuf>,
+    /// Client certificates of the kubelet API are verified against it.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Serve kubelet API requests that carry no client certificate.
+    #[arg(long)]
+    pub anonymous_auth: Option<bool>,
     /// Log verbosity, as klog's -v.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,
@@ -158,6 +164,12 @@ pub struct Settings {
     pub sync_frequency: Duration,
     pub file_check_frequency: Duration,
     pub runtime_request_timeout: Duration,
+    /// authentication.x509.clientCAFile: client certificates of the
+    /// kubelet API are verified against it.
+    pub client_ca_file: Option<PathBuf>,
+    /// authentication.anonymous.enabled: requests without a certificate
+    /// are served (the default without a client CA).
+    pub anonymous: bool,
 }
 
 impl Options {
@@ -220,6 +232,17 @@ impl Options {
                 return Err(format!("reserved {name}={q}: not a quantity"));
             }
         }
+        let auth = file.authentication.clone().unwrap_or_default();
+        let client_ca_file = self.client_ca_file.clone().or_else(|| {
+            auth["x509"]["clientCAFile"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        });
+        let anonymous = self
+            .anonymous_auth
+            .or(auth["anonymous"]["enabled"].as_bool())
+            .unwrap_or(client_ca_file.is_none());
         let root_dir = self
             .root_dir
             .clone()
@@ -310,6 +333,8 @@ impl Options {
                 "runtimeRequestTimeout",
             )?,
             root_dir,
+            client_ca_file,
+            anonymous,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! HTTPS serving: TLS, authentication, routing of non-resource paths; the
 //! resource verbs are in [`resource`].
 
+pub mod connect;
 pub mod request;
 pub mod resource;
 pub mod response;
@@ -36,6 +37,7 @@ pub struct App {
     pub min_request_timeout: u64,
     pub readonly_slots: Semaphore,
     pub mutating_slots: Semaphore,
+    pub kubelet: crate::kubelet::KubeletClient,
 }
 
 /// Paths anyone may read (upstream's system:public-info-viewer).

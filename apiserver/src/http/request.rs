@@ -36,6 +36,8 @@ pub struct ResourcePath {
     pub subresource: Option<String>,
     /// The deprecated `/watch/` path prefix was used.
     pub watch: bool,
+    /// What follows `nodes/<name>/proxy/` (or `pods/<name>/proxy/`).
+    pub proxy_path: Option<String>,
 }
 
 /// Subresources of namespaces themselves (`/api/v1/namespaces/x/status`).
@@ -97,6 +99,11 @@ fn resource_path(group: &str, version: &str, rest: &[&str]) -> Route {
             p.name = Some(name.to_string());
             p.subresource = Some(sub.to_string());
         }
+        [name, "proxy", tail @ ..] => {
+            p.name = Some(name.to_string());
+            p.subresource = Some("proxy".into());
+            p.proxy_path = Some(tail.join("/"));
+        }
         _ => return Route::NotFound,
     }
     Route::Resource(p)
@@ -138,6 +145,7 @@ mod tests {
             name: name.map(Into::into),
             subresource: sub.map(Into::into),
             watch: false,
+            proxy_path: None,
         })
     }
 

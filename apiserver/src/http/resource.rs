@@ -80,6 +80,14 @@ pub async fn handle(
     let Some(info) = app.registry.get(&path.group, &path.version, &path.resource) else {
         return error_response(&ApiError::no_route());
     };
+    if super::connect::is_connect(&path.resource, path.subresource.as_deref())
+        && info
+            .subresources
+            .iter()
+            .any(|s| Some(s.name()) == path.subresource.as_deref())
+    {
+        return super::connect::handle(app, info, &path, req).await;
+    }
     let query = parse_query(req.uri().query());
     let watch = path.watch || flag(&query, "watch");
     let verb = match (req.method(), path.name.is_some(), watch) {

@@ -40,6 +40,12 @@ pub enum Subresource {
     /// `namespaces/finalize`: what the namespace controller writes once a
     /// namespace's content is gone.
     Finalize,
+    /// Connect subresources, served by the pod's kubelet.
+    Log,
+    Exec,
+    Attach,
+    PortForward,
+    Proxy,
 }
 
 impl Subresource {
@@ -50,6 +56,11 @@ impl Subresource {
             Subresource::Binding => "binding",
             Subresource::Eviction => "eviction",
             Subresource::Finalize => "finalize",
+            Subresource::Log => "log",
+            Subresource::Exec => "exec",
+            Subresource::Attach => "attach",
+            Subresource::PortForward => "portforward",
+            Subresource::Proxy => "proxy",
         }
     }
 }
@@ -215,11 +226,11 @@ impl Registry {
             def(self::core::pod::PodStrategy)
                 .short(&["po"])
                 .all()
-                .sub(&[Status, Binding, Eviction])
+                .sub(&[Status, Binding, Eviction, Log, Exec, Attach, PortForward])
                 .done(),
             def(self::core::node::NodeStrategy)
                 .short(&["no"])
-                .sub(status)
+                .sub(&[Status, Proxy])
                 .done(),
             def(self::core::service::ServiceStrategy)
                 .short(&["svc"])

@@ -88,6 +88,8 @@ pub struct Ctx {
     pub metrics: Metrics,
     pub tokens: token::Cache,
     pub dialer: crate::netns::Dialer,
+    /// The pods bound to this node, by uid, as last seen (`/pods`).
+    pub pods: std::sync::RwLock<BTreeMap<String, Arc<Pod>>>,
 }
 
 struct Slot {
@@ -117,6 +119,7 @@ pub async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                 }
                 Some(Ok(Event::Delete(pod))) => {
                     let uid = pod.metadata.uid.clone().unwrap_or_default();
+                    ctx.pods.write().expect("pods").remove(&uid);
                     if let Some(slot) = workers.get(&uid) {
                         let _ = slot.pods.send(None);
                     }
@@ -125,6 +128,7 @@ pub async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                 Some(Ok(Event::InitDone)) => {
                     // Pods deleted while the watch was down.
                     let seen = listing.take().unwrap_or_default();
+                    ctx.pods.write().expect("pods").retain(|uid, _| seen.contains(uid));
                     for (uid, slot) in &workers {
                         if !seen.contains(uid) {
                             let _ = slot.pods.send(None);
@@ -159,6 +163,10 @@ fn dispatch(
 ) {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let pod = Arc::new(pod);
+    ctx.pods
+        .write()
+        .expect("pods")
+        .insert(uid.clone(), pod.clone());
     if let Some(slot) = workers.get(&uid)
         && !slot.task.is_finished()
     {
