@@ -5,6 +5,8 @@
 //! apiserver forwards to kubelets with it, the kubelet to the runtime's
 //! streaming server.
 
+use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -83,4 +85,17 @@ where
         });
     }
     Ok(resp)
+}
+
+/// A proxied body as one that cannot fail: it ends where the upstream
+/// connection broke (the client sees a short body, as with any proxy).
+pub fn infallible(
+    body: Incoming,
+) -> http_body_util::StreamBody<
+    impl futures::Stream<Item = Result<hyper::body::Frame<Bytes>, std::convert::Infallible>>,
+> {
+    let frames = http_body_util::BodyStream::new(body)
+        .take_while(|f| futures::future::ready(f.is_ok()))
+        .filter_map(|f| futures::future::ready(f.ok().map(Ok)));
+    http_body_util::StreamBody::new(frames)
 }

@@ -21,6 +21,7 @@ pub struct Kubectl {
     kubeconfig: PathBuf,
     home: PathBuf,
     timeout: Duration,
+    env: Vec<(String, String)>,
 }
 
 impl Kubectl {
@@ -35,7 +36,16 @@ impl Kubectl {
             kubeconfig: kubeconfig.to_path_buf(),
             home: home.to_path_buf(),
             timeout: DEFAULT_TIMEOUT,
+            env: Vec::new(),
         }
+    }
+
+    /// The same kubectl with `key=value` in its environment (e.g.
+    /// `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false` to force SPDY).
+    pub fn with_env(&self, key: &str, value: &str) -> Self {
+        let mut k = self.clone();
+        k.env.push((key.into(), value.into()));
+        k
     }
 
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
@@ -49,6 +59,7 @@ impl Kubectl {
             .args(args)
             .env("HOME", &self.home)
             .env_remove("KUBECONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

@@ -712,3 +712,106 @@ async fn probes_drive_readiness_and_restart_on_liveness_failure() {
     );
     assert!(cs.last_state.unwrap().terminated.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_attach_and_port_forward_through_the_apiserver() {
+    let (cluster, node) = start().await;
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let mut web = busybox(
+        "web",
+        "mkdir -p /www; echo served-by-busybox > /www/index.html; (while true; do echo tick; sleep 0.3; done) & exec httpd -f -p 8080 -h /www",
+    );
+    web["spec"]["containers"][0]["ports"] = json!([{"containerPort": 8080}]);
+    create(&pods, web).await;
+    eventually("the pod runs", WITHIN, async || {
+        let (phase, _) = phase_of(&pods, "web").await;
+        (phase == "Running", phase)
+    })
+    .await;
+    let spdy = cluster
+        .kubectl_runner()
+        .with_env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false");
+    for (how, kubectl) in [
+        ("websocket", cluster.kubectl_runner().clone()),
+        ("spdy", spdy),
+    ] {
+        let out = kubectl
+            .run(&[
+                "exec",
+                "web",
+                "--",
+                "sh",
+                "-c",
+                "echo out; echo err >&2; exit 7",
+            ])
+            .await;
+        assert_eq!(out.status.code(), Some(7), "{how}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n", "{how}");
+        if how == "websocket" {
+            let log = node.kubelet_log_tail(400);
+            assert!(
+                log.contains("relaying a v5.channel.k8s.io WebSocket"),
+                "kubectl's WebSocket was served, not refused"
+            );
+        }
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("err"),
+            "{how}: {out:?}"
+        );
+        // Piped stdin reaches the command and its end ends it.
+        let cat = kubectl
+            .run_stdin(
+                &["exec", "-i", "web", "--", "sh", "-c", "cat; echo done"],
+                "line one\nline two\n",
+            )
+            .await;
+        assert!(cat.status.success(), "{how}: {cat:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&cat.stdout),
+            "line one\nline two\ndone\n",
+            "{how}"
+        );
+    }
+    // attach streams the container's output.
+    let attach = cluster.kubectl_spawn(&["attach", "web"]);
+    attach
+        .wait_for_stdout(Duration::from_secs(20), |o| o.contains("tick"))
+        .await
+        .unwrap();
+    drop(attach);
+    // port-forward, over the WebSocket tunnel and over SPDY.
+    let ws = cluster.kubectl_runner().clone();
+    let plain = cluster
+        .kubectl_runner()
+        .with_env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false");
+    for (how, kubectl) in [("websocket", ws), ("spdy", plain)] {
+        let local = integration_tests::process::free_port().unwrap();
+        let spec = format!("{local}:8080");
+        let pf = kubectl.spawn(&["port-forward", "pod/web", &spec]);
+        pf.wait_for_stdout(Duration::from_secs(20), |o| o.contains("Forwarding from"))
+            .await
+            .unwrap_or_else(|e| panic!("{how}: {e}"));
+        for _ in 0..3 {
+            let out = tokio::process::Command::new("curl")
+                .args(["-sf", "--max-time", "5"])
+                .arg(format!("http://127.0.0.1:{local}/index.html"))
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "served-by-busybox\n",
+                "{how}: {}",
+                pf.stderr()
+            );
+        }
+        if how == "websocket" {
+            let log = node.kubelet_log_tail(400);
+            assert!(
+                log.contains("tunnelling SPDY port-forward from a WebSocket"),
+                "the tunnel was used"
+            );
+        }
+        drop(pf);
+    }
+}

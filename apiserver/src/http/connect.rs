@@ -10,12 +10,10 @@ use super::request::ResourcePath;
 use super::response::{Body, error_response};
 use crate::error::ApiError;
 use crate::registry::ResourceInfo;
-use futures::StreamExt;
 use http::{Method, Request, Response, header};
-use http_body_util::{BodyExt, StreamBody};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
-use std::convert::Infallible;
 
 pub fn is_connect(resource: &str, subresource: Option<&str>) -> bool {
     matches!(
@@ -194,10 +192,8 @@ async fn connect(
         };
         return Err(ApiError::new(code, reason, message));
     }
-    let stream = http_body_util::BodyStream::new(body)
-        .take_while(|f| futures::future::ready(f.is_ok()))
-        .filter_map(|f| futures::future::ready(f.ok().map(Ok::<_, Infallible>)));
-    let mut out = Response::from_parts(parts, BodyExt::boxed_unsync(StreamBody::new(stream)));
+    let body = BodyExt::boxed_unsync(common::proxy::infallible(body));
+    let mut out = Response::from_parts(parts, body);
     out.headers_mut().remove(header::TRANSFER_ENCODING);
     Ok(out)
 }
