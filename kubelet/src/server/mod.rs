@@ -44,6 +44,17 @@ pub fn full(code: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Res
         .expect("valid response")
 }
 
+/// A request refused with a status and why (kept small: a Response is
+/// built only at the end).
+#[derive(Debug)]
+pub struct Refusal(pub StatusCode, pub String);
+
+impl Refusal {
+    pub fn into_response(self) -> Response<Body> {
+        text(self.0, self.1)
+    }
+}
+
 pub fn text(code: StatusCode, body: impl Into<String>) -> Response<Body> {
     full(code, "text/plain; charset=utf-8", body.into())
 }
@@ -241,7 +252,7 @@ pub async fn find_container(
     pod: &str,
     container: &str,
     previous: bool,
-) -> Result<(String, String, bool), Response<Body>> {
+) -> Result<(String, String, bool), Refusal> {
     use crate::cri::{api, labels};
     let filter = api::ContainerFilter {
         label_selector: std::collections::HashMap::from([
@@ -255,7 +266,7 @@ pub async fn find_container(
         .runtime
         .containers(Some(filter))
         .await
-        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.message().to_string()))?;
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.message().to_string()))?;
     found.sort_by_key(|c| {
         std::cmp::Reverse((c.metadata.as_ref().map_or(0, |m| m.attempt), c.created_at))
     });
@@ -265,13 +276,13 @@ pub async fn find_container(
         } else {
             format!("container \"{container}\" in pod \"{pod}\" is not available")
         };
-        text(StatusCode::NOT_FOUND, why)
+        Refusal(StatusCode::NOT_FOUND, why)
     })?;
     let status = ctx
         .runtime
         .container_status(&pick.id)
         .await
-        .map_err(|e| text(StatusCode::INTERNAL_SERVER_ERROR, e.message().to_string()))?;
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.message().to_string()))?;
     let running = status.state == api::ContainerState::ContainerRunning as i32;
     Ok((pick.id.clone(), status.log_path, running))
 }
@@ -289,7 +300,7 @@ async fn container_logs(
     };
     let (id, path, _) = match find_container(ctx, ns, pod, container, options.previous).await {
         Ok(found) => found,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let runtime = ctx.runtime.clone();

@@ -14,7 +14,7 @@
 //!
 //! Everything else (SPDY) is proxied unchanged.
 
-use super::{Body, find_container, logs::url_pairs, text};
+use super::{Body, Refusal, find_container, logs::url_pairs};
 use crate::cri::api;
 use crate::pods::Ctx;
 use bytes::Bytes;
@@ -96,13 +96,13 @@ pub async fn handle(ctx: &Ctx, req: Request<Incoming>, segments: &[&str]) -> Res
         ["portForward", ns, pod] | ["portForward", ns, pod, _] => {
             port_forward(ctx, req, ns, pod).await
         }
-        _ => Err(text(StatusCode::NOT_FOUND, "404 page not found")),
+        _ => Err(Refusal(StatusCode::NOT_FOUND, "404 page not found".into())),
     };
-    result.unwrap_or_else(|r| r)
+    result.unwrap_or_else(Refusal::into_response)
 }
 
-fn internal(e: impl std::fmt::Display) -> Response<Body> {
-    text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+fn internal(e: impl std::fmt::Display) -> Refusal {
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
 async fn remote_command(
@@ -113,11 +113,11 @@ async fn remote_command(
     container: &str,
     query: &str,
     exec: bool,
-) -> Result<Response<Body>, Response<Body>> {
-    let s = streams(query).map_err(|e| text(StatusCode::BAD_REQUEST, e))?;
+) -> Result<Response<Body>, Refusal> {
+    let s = streams(query).map_err(|e| Refusal(StatusCode::BAD_REQUEST, e))?;
     let (id, _, running) = find_container(ctx, ns, pod, container, false).await?;
     if !running {
-        return Err(text(
+        return Err(Refusal(
             StatusCode::NOT_FOUND,
             format!("container not found ({container:?})"),
         ));
@@ -161,7 +161,7 @@ async fn port_forward(
     req: Request<Incoming>,
     ns: &str,
     pod: &str,
-) -> Result<Response<Body>, Response<Body>> {
+) -> Result<Response<Body>, Refusal> {
     use crate::cri::labels;
     let filter = api::PodSandboxFilter {
         label_selector: std::collections::HashMap::from([
@@ -181,7 +181,7 @@ async fn port_forward(
     let sandbox = sandboxes
         .iter()
         .max_by_key(|s| s.created_at)
-        .ok_or_else(|| text(StatusCode::NOT_FOUND, format!("pod not found ({pod:?})")))?;
+        .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, format!("pod not found ({pod:?})")))?;
     let r = api::PortForwardRequest {
         pod_sandbox_id: sandbox.id.clone(),
         port: Vec::new(),
@@ -202,14 +202,14 @@ async fn port_forward(
     forward(ctx, req, &url).await
 }
 
-fn address(url: &url::Url) -> Result<SocketAddr, Response<Body>> {
+fn address(url: &url::Url) -> Result<SocketAddr, Refusal> {
     url.socket_addrs(|| Some(80))
         .ok()
         .and_then(|a| a.first().copied())
         .ok_or_else(|| internal(format!("the runtime's streaming URL {url} has no address")))
 }
 
-async fn dial(ctx: &Ctx, url: &url::Url) -> Result<tokio::net::TcpStream, Response<Body>> {
+async fn dial(ctx: &Ctx, url: &url::Url) -> Result<tokio::net::TcpStream, Refusal> {
     let addr = address(url)?;
     ctx.dialer
         .connect(addr, Duration::from_secs(10))
@@ -233,7 +233,7 @@ async fn forward(
     ctx: &Ctx,
     req: Request<Incoming>,
     url: &url::Url,
-) -> Result<Response<Body>, Response<Body>> {
+) -> Result<Response<Body>, Refusal> {
     let io = dial(ctx, url).await?;
     let host = url.host_str().unwrap_or("127.0.0.1").to_string();
     let resp = common::proxy::forward(io, req, &path_of(url), &host)
@@ -251,11 +251,11 @@ async fn forward(
 fn accept(
     req: &mut Request<Incoming>,
     protocol: &str,
-) -> Result<(Response<Body>, hyper::upgrade::OnUpgrade), Response<Body>> {
+) -> Result<(Response<Body>, hyper::upgrade::OnUpgrade), Refusal> {
     let key = req
         .headers()
         .get(header::SEC_WEBSOCKET_KEY)
-        .ok_or_else(|| text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"))?;
+        .ok_or_else(|| Refusal(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key".into()))?;
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let on = hyper::upgrade::on(req);
     let resp = Response::builder()
@@ -277,7 +277,7 @@ async fn relay_v5(
     ctx: &Ctx,
     mut req: Request<Incoming>,
     url: &url::Url,
-) -> Result<Response<Body>, Response<Body>> {
+) -> Result<Response<Body>, Refusal> {
     let io = dial(ctx, url).await?;
     let mut ws_url = url.clone();
     let _ = ws_url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" });
@@ -303,30 +303,28 @@ async fn relay_v5(
         let (mut up_tx, mut up_rx) = upstream.split();
         let to_runtime = async {
             while let Some(Ok(m)) = client_rx.next().await {
-                match m {
+                let sent = match m {
                     // v5's stream-close signal [255, id]: v4 has no such frame.
-                    Message::Binary(b) if b.first() == Some(&255) => {}
-                    Message::Binary(_) | Message::Text(_) => {
-                        if up_tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
+                    Message::Binary(ref b) if b.first() == Some(&255) => Ok(()),
+                    Message::Binary(_) | Message::Text(_) => up_tx.send(m).await,
                     Message::Close(_) => break,
-                    _ => {}
+                    _ => Ok(()),
+                };
+                if sent.is_err() {
+                    break;
                 }
             }
             let _ = up_tx.close().await;
         };
         let to_client = async {
             while let Some(Ok(m)) = up_rx.next().await {
-                match m {
-                    Message::Binary(_) | Message::Text(_) => {
-                        if client_tx.send(m).await.is_err() {
-                            break;
-                        }
-                    }
+                let sent = match m {
+                    Message::Binary(_) | Message::Text(_) => client_tx.send(m).await,
                     Message::Close(_) => break,
-                    _ => {}
+                    _ => Ok(()),
+                };
+                if sent.is_err() {
+                    break;
                 }
             }
             // A normal close is what tells the client the streams ended.
@@ -356,7 +354,7 @@ async fn tunnel(
     ctx: &Ctx,
     mut req: Request<Incoming>,
     url: &url::Url,
-) -> Result<Response<Body>, Response<Body>> {
+) -> Result<Response<Body>, Refusal> {
     let io = dial(ctx, url).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
@@ -400,11 +398,7 @@ async fn tunnel(
         let up = async {
             while let Some(Ok(m)) = client_rx.next().await {
                 match m {
-                    Message::Binary(b) => {
-                        if spdy_tx.write_all(&b).await.is_err() {
-                            break;
-                        }
-                    }
+                    Message::Binary(b) if spdy_tx.write_all(&b).await.is_err() => break,
                     Message::Close(_) => break,
                     _ => {}
                 }
