@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod events;
 pub mod leader;
 pub mod node_affinity;
 pub mod proxy;

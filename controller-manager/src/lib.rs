@@ -6,7 +6,6 @@
 
 pub mod controllers;
 pub mod discovery;
-pub mod events;
 pub mod informers;
 pub mod options;
 pub mod workqueue;
@@ -46,8 +45,8 @@ pub async fn run(
         stop_rx.clone(),
         &mut tasks,
     )?;
-    let (recorder, events) = events::Recorder::new();
-    tasks.spawn(events::Recorder::run(client.clone(), events));
+    let (recorder, events) = common::events::Recorder::new();
+    tasks.spawn(common::events::Recorder::run(client.clone(), events));
     let root_ca = match &settings.root_ca_file {
         Some(path) => Some(
             std::fs::read_to_string(path)

@@ -815,3 +815,40 @@ async fn exec_attach_and_port_forward_through_the_apiserver() {
         drop(pf);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pods_beyond_max_pods_are_rejected_and_events_are_recorded() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let _node = NodeBuilder::new("n1")
+        .config_line("maxPods: 2")
+        .start(&cluster)
+        .await
+        .expect("node");
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    for name in ["one", "two"] {
+        create(&pods, busybox(name, "sleep 3600")).await;
+        eventually("the pod runs", WITHIN, async || {
+            let (phase, _) = phase_of(&pods, name).await;
+            (phase == "Running", phase)
+        })
+        .await;
+    }
+    create(&pods, busybox("three", "sleep 3600")).await;
+    let pod = eventually("the third pod is rejected", WITHIN, async || {
+        let (phase, pod) = phase_of(&pods, "three").await;
+        (phase == "Failed", pod)
+    })
+    .await;
+    let status = pod.status.unwrap();
+    assert_eq!(status.reason.as_deref(), Some("OutOfpods"));
+    assert!(status.message.unwrap().contains("capacity: 2"));
+    let events = eventually("the kubelet's events", WITHIN, async || {
+        let out = cluster
+            .kubectl(&["get", "events", "--field-selector", "involvedObject.name=one", "-o", "jsonpath={.items[*].reason}"])
+            .await;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.contains("Started"), text)
+    })
+    .await;
+    assert!(events.contains("Pulled") && events.contains("Created"), "{events}");
+}

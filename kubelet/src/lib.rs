@@ -83,7 +83,10 @@ pub async fn run(
             let (nodes_tx, _nodes_rx) = tokio::sync::watch::channel(Arc::new(registered.clone()));
             let machine = node::machine::Machine::read(&settings.root_dir);
             let (_, allocatable) = node::status::resources(&machine, &settings);
+            let (recorder, events) = common::events::Recorder::new();
+            tokio::spawn(common::events::Recorder::run(client.clone(), events));
             let ctx = Arc::new(pods::Ctx {
+                recorder: recorder.on_node(&settings.node_name),
                 client: client.clone(),
                 runtime,
                 settings: settings.clone(),

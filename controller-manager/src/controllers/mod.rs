@@ -28,7 +28,7 @@ pub mod statefulset;
 pub mod taint_eviction;
 pub mod ttl_after_finished;
 
-use crate::events::Recorder;
+use common::events::Recorder;
 use crate::informers::Informers;
 use crate::workqueue::{QueueMetrics, WorkQueue};
 use std::sync::Arc;

@@ -3,6 +3,7 @@
 //! that removes what the runtime still holds of pods that no longer exist
 //! and keeps the pod metrics.
 
+pub mod admission;
 pub mod backoff;
 pub mod cgroups;
 pub mod container;
@@ -88,6 +89,7 @@ pub struct Ctx {
     pub metrics: Metrics,
     pub tokens: token::Cache,
     pub dialer: crate::netns::Dialer,
+    pub recorder: common::events::Recorder,
     /// The pods bound to this node, by uid, as last seen (`/pods`).
     pub pods: std::sync::RwLock<BTreeMap<String, Arc<Pod>>>,
 }
@@ -173,10 +175,42 @@ fn dispatch(
         let _ = slot.pods.send(Some(pod));
         return;
     }
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    let fresh = !matches!(phase, Some("Running" | "Succeeded" | "Failed"))
+        && pod.metadata.deletion_timestamp.is_none();
+    if fresh {
+        let known = ctx.pods.read().expect("pods");
+        let running: Vec<&Pod> = workers
+            .keys()
+            .filter_map(|u| known.get(u).map(|p| p.as_ref()))
+            .collect();
+        if let Err((reason, message)) = admission::admit(&pod, &running, &ctx.allocatable) {
+            // Failed, not run: a worker starts once the status says so.
+            tracing::warn!(pod = ?pod.metadata.name, %reason, %message, "pod rejected");
+            tokio::spawn(reject(ctx.clone(), pod.clone(), reason, message));
+            return;
+        }
+    }
     let (tx, rx) = watch::channel(Some(pod));
     let w = worker::Worker::new(ctx.clone(), uid.clone());
     let task = tokio::spawn(w.run(rx, stop.clone()));
     workers.insert(uid, Slot { pods: tx, task });
+}
+
+async fn reject(ctx: Arc<Ctx>, pod: Arc<Pod>, reason: String, message: String) {
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or("default"));
+    let patch = serde_json::json!({
+        "metadata": {"uid": pod.metadata.uid},
+        "status": {"phase": "Failed", "reason": reason, "message": message},
+    });
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    ctx.recorder.record("kubelet", pod.as_ref(), "Warning", &reason, message.clone());
+    if let Err(e) = api
+        .patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(pod = %name, error = %e, "failing a rejected pod");
+    }
 }
 
 /// Removes sandboxes and containers of pods that have no worker (deleted

@@ -350,6 +350,7 @@ impl Worker {
         for (id, why) in failed {
             if let Some(i) = view.containers.iter().find(|c| c.id == id && c.running()) {
                 tracing::info!(pod = %pod_ref(pod), container = %i.name, "{why}");
+                self.event(pod, "Normal", "Killing", why.clone());
                 self.kill(pod, i, grace_of(pod)).await;
             }
         }
@@ -419,6 +420,8 @@ impl Worker {
             }
             Err(e) => {
                 tracing::warn!(pod = %pod_ref(pod), error = %e.message(), "FailedCreatePodSandBox");
+                let m = format!("Failed to create pod sandbox: {}", e.message());
+                self.event(pod, "Warning", "FailedCreatePodSandBox", m);
                 Ok(None)
             }
         }
@@ -504,23 +507,44 @@ impl Worker {
         if let Some((remaining, delay)) =
             self.restarts.wait(&c.name, instant_of(i.finished_at), now)
         {
-            self.facts.waiting.insert(
-                c.name.clone(),
-                (
-                    "CrashLoopBackOff".into(),
-                    format!(
-                        "back-off {} restarting failed container={} pod={}",
-                        go_duration(delay),
-                        c.name,
-                        pod_ref(pod)
-                    ),
-                ),
+            let message = format!(
+                "back-off {} restarting failed container={} pod={}",
+                go_duration(delay),
+                c.name,
+                pod_ref(pod)
             );
+            self.wait_because(pod, &c.name, "CrashLoopBackOff".into(), message);
             return Some(remaining);
         }
         self.restarts.next(&c.name, now);
         self.start(pod, c, view, sandbox).await;
         None
+    }
+
+    /// Records why `container` waits, with upstream's event the first time
+    /// each reason and message is seen.
+    fn wait_because(&mut self, pod: &Pod, container: &str, reason: String, message: String) {
+        let new = self.facts.waiting.get(container) != Some(&(reason.clone(), message.clone()));
+        if new {
+            let (kind, event, text) = match reason.as_str() {
+                "CrashLoopBackOff" => (
+                    "Warning",
+                    "BackOff",
+                    format!("Back-off restarting failed container {container} in pod {}", pod_ref(pod)),
+                ),
+                "ImagePullBackOff" => ("Normal", "BackOff", message.clone()),
+                "ErrImageNeverPull" => ("Warning", "ErrImageNeverPull", message.clone()),
+                "ErrImagePull" => ("Warning", "Failed", message.clone()),
+                "ContainerCreating" => ("Warning", "FailedMount", message.clone()),
+                _ => ("Warning", "Failed", format!("Error: {message}")),
+            };
+            self.ctx.recorder.record("kubelet", pod, kind, event, text);
+        }
+        self.facts.waiting.insert(container.to_string(), (reason, message));
+    }
+
+    fn event(&self, pod: &Pod, kind: &str, reason: &str, message: String) {
+        self.ctx.recorder.record("kubelet", pod, kind, reason, message);
     }
 
     /// Pulls the image if the policy says so, then creates and starts the
@@ -535,13 +559,14 @@ impl Worker {
             }
             Err((reason, message)) => {
                 tracing::warn!(pod = %pod_ref(pod), container = %c.name, %reason, %message, "container did not start");
-                self.facts.waiting.insert(c.name.clone(), (reason, message));
+                self.wait_because(pod, &c.name, reason, message);
             }
         }
     }
 
     async fn ensure_image(
         &mut self,
+        pod: &Pod,
         c: &Container,
         sandbox_config: &api::PodSandboxConfig,
     ) -> Result<(), (String, String)> {
@@ -570,7 +595,11 @@ impl Worker {
                     format!("Container image \"{image}\" is not present with pull policy of Never"),
                 ));
             }
-            ("Never" | "IfNotPresent", Some(_)) => return Ok(()),
+            ("Never" | "IfNotPresent", Some(_)) => {
+                let m = format!("Container image \"{image}\" already present on machine");
+                self.event(pod, "Normal", "Pulled", m);
+                return Ok(());
+            }
             _ => {}
         }
         let now = Instant::now();
@@ -582,6 +611,8 @@ impl Worker {
                 format!("Back-off pulling image \"{image}\""),
             ));
         }
+        self.event(pod, "Normal", "Pulling", format!("Pulling image \"{image}\""));
+        let started = Instant::now();
         match self
             .ctx
             .runtime
@@ -589,6 +620,9 @@ impl Worker {
             .await
         {
             Ok(_) => {
+                let took = started.elapsed().as_secs_f64();
+                let m = format!("Successfully pulled image \"{image}\" in {took:.3}s");
+                self.event(pod, "Normal", "Pulled", m);
                 self.pulls.forget(&image);
                 self.pull_failed_at.remove(&image);
                 Ok(())
@@ -613,7 +647,7 @@ impl Worker {
     ) -> Result<String, (String, String)> {
         let sandbox_config =
             sandbox::config(pod, sandbox.attempt, &self.ctx.settings, &self.ctx.resolv);
-        self.ensure_image(c, &sandbox_config).await?;
+        self.ensure_image(pod, c, &sandbox_config).await?;
         let config_err = |m: String| ("CreateContainerConfigError".to_string(), m);
         let rt = env::Runtime {
             pod_ips: sandbox.ips.clone(),
@@ -646,6 +680,7 @@ impl Worker {
             })
             .await
             .map_err(|e| ("CreateContainerError".to_string(), e.message().to_string()))?;
+        self.event(pod, "Normal", "Created", format!("Created container: {}", c.name));
         let container_id = created.container_id.clone();
         self.ctx
             .runtime
@@ -656,6 +691,7 @@ impl Worker {
             })
             .await
             .map_err(|e| ("RunContainerError".to_string(), e.message().to_string()))?;
+        self.event(pod, "Normal", "Started", format!("Started container {}", c.name));
         let target = Target {
             container_id: created.container_id.clone(),
             container: c.clone(),
@@ -728,6 +764,9 @@ impl Worker {
             .deletion_grace_period_seconds
             .unwrap_or_else(|| grace_of(pod));
         tracing::info!(pod = %pod_ref(pod), grace, "killing the pod");
+        for i in view.containers.iter().filter(|c| c.running()) {
+            self.event(pod, "Normal", "Killing", format!("Stopping container {}", i.name));
+        }
         self.kill_all(pod, &view, Some(grace)).await;
         if let Some(s) = &view.sandbox {
             let _ = self.ctx.runtime.stop_sandbox(&s.id).await;

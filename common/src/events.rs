@@ -1,7 +1,7 @@
-//! Events about what controllers do (`SuccessfulCreate`,
-//! `ScalingReplicaSet`, ...), as core/v1 Events with the controller as
-//! source, the way upstream's event recorder writes them. Sending never
-//! blocks a reconcile: events go out from a background task.
+//! Events about what a component does (`SuccessfulCreate`, `Pulled`,
+//! `BackOff`, ...), as core/v1 Events with the component as source, the
+//! way upstream's event recorder writes them. Sending never blocks the
+//! caller: events go out from a background task.
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
@@ -16,14 +16,29 @@ const QUEUE: usize = 1000;
 pub struct Recorder {
     tx: mpsc::Sender<Event>,
     instance: String,
+    /// The node the component runs on, for the kubelet (`source.host`).
+    host: Option<String>,
 }
 
 impl Recorder {
     /// A recorder whose events `run` sends.
     pub fn new() -> (Self, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let host = common::leader::hostname().unwrap_or_default();
-        (Recorder { tx, instance: host }, rx)
+        let instance = crate::leader::hostname().unwrap_or_default();
+        let recorder = Recorder {
+            tx,
+            instance,
+            host: None,
+        };
+        (recorder, rx)
+    }
+
+    /// Events from the kubelet of `node`: that is their source host and
+    /// reporting instance.
+    pub fn on_node(mut self, node: &str) -> Self {
+        self.host = Some(node.into());
+        self.instance = node.into();
+        self
     }
 
     /// Sends queued events until the channel closes.
@@ -70,7 +85,7 @@ impl Recorder {
             type_: Some(type_.into()),
             source: Some(EventSource {
                 component: Some(component.into()),
-                host: None,
+                host: self.host.clone(),
             }),
             first_timestamp: Some(Time(now)),
             last_timestamp: Some(Time(now)),
