@@ -844,11 +844,97 @@ async fn pods_beyond_max_pods_are_rejected_and_events_are_recorded() {
     assert!(status.message.unwrap().contains("capacity: 2"));
     let events = eventually("the kubelet's events", WITHIN, async || {
         let out = cluster
-            .kubectl(&["get", "events", "--field-selector", "involvedObject.name=one", "-o", "jsonpath={.items[*].reason}"])
+            .kubectl(&[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=one",
+                "-o",
+                "jsonpath={.items[*].reason}",
+            ])
             .await;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         (text.contains("Started"), text)
     })
     .await;
-    assert!(events.contains("Pulled") && events.contains("Created"), "{events}");
+    assert!(
+        events.contains("Pulled") && events.contains("Created"),
+        "{events}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn static_pods_run_from_manifests_with_mirror_pods() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let manifests = cluster.dir().join("manifests");
+    std::fs::create_dir_all(&manifests).unwrap();
+    let manifest = manifests.join("web.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: kube-system}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {{name: web, image: {BUSYBOX_IMAGE}, command: [sleep, '3600']}}\n"
+        ),
+    )
+    .unwrap();
+    let node = NodeBuilder::new("n1")
+        .config_line(format!("staticPodPath: {}", manifests.display()))
+        .config_line("fileCheckFrequency: 1s")
+        .start(&cluster)
+        .await
+        .expect("node");
+    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "kube-system");
+    let mirror = eventually(
+        "the mirror pod shows the static pod running",
+        WITHIN,
+        async || {
+            let pod = pods.get_opt("web-n1").await.unwrap();
+            let running = pod.as_ref().is_some_and(|p| {
+                p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            });
+            (running, pod)
+        },
+    )
+    .await
+    .unwrap();
+    let annotations = mirror.metadata.annotations.clone().unwrap();
+    assert!(annotations.contains_key("kubernetes.io/config.mirror"));
+    let owner = &mirror.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("Node", "n1"));
+    let first = container_status(&mirror).container_id;
+    // Deleting the mirror does not stop the static pod: it comes back.
+    expect_success(
+        &cluster
+            .kubectl(&["delete", "pod", "-n", "kube-system", "web-n1"])
+            .await,
+        "delete mirror",
+    );
+    let back = eventually("the mirror pod is recreated", WITHIN, async || {
+        let pod = pods.get_opt("web-n1").await.unwrap();
+        let ok = pod.as_ref().is_some_and(|p| {
+            p.metadata.uid != mirror.metadata.uid
+                && p.metadata.deletion_timestamp.is_none()
+                && container_status(p).container_id.is_some()
+        });
+        (ok, pod)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        container_status(&back).container_id,
+        first,
+        "the same container kept running"
+    );
+    // Removing the manifest stops the pod and removes its mirror.
+    std::fs::remove_file(&manifest).unwrap();
+    eventually("the mirror pod is gone", WITHIN, async || {
+        let pod = pods.get_opt("web-n1").await.unwrap();
+        (pod.is_none(), pod.map(|p| p.metadata.name))
+    })
+    .await;
+    let runtime = node.runtime().unwrap();
+    eventually("its sandbox is removed", WITHIN, async || {
+        let n = runtime.sandboxes(None).await.unwrap().len();
+        (n == 0, n)
+    })
+    .await;
 }

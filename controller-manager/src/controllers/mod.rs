@@ -28,9 +28,9 @@ pub mod statefulset;
 pub mod taint_eviction;
 pub mod ttl_after_finished;
 
-use common::events::Recorder;
 use crate::informers::Informers;
 use crate::workqueue::{QueueMetrics, WorkQueue};
+use common::events::Recorder;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -88,11 +88,15 @@ mod tests {
         assert!(admit(&pod("300m"), &[&a], &alloc).is_ok());
         let (reason, message) = admit(&pod("500m"), &[&a], &alloc).unwrap_err();
         assert_eq!(reason, "OutOfcpu");
-        assert!(message.contains("requested: 500, used: 600, capacity: 1000"), "{message}");
+        assert!(
+            message.contains("requested: 500, used: 600, capacity: 1000"),
+            "{message}"
+        );
         let b = pod("0");
         assert_eq!(admit(&b, &[&a, &b], &alloc).unwrap_err().0, "OutOfpods");
         let mut done = pod("900m");
-        done.status = Some(serde_json::from_value(serde_json::json!({"phase": "Succeeded"})).unwrap());
+        done.status =
+            Some(serde_json::from_value(serde_json::json!({"phase": "Succeeded"})).unwrap());
         assert!(admit(&pod("900m"), &[&done], &alloc).is_ok());
     }
 }

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod probes;
 pub mod qos;
 pub mod sandbox;
+pub mod static_pods;
 pub mod status;
 pub mod token;
 pub mod volumes;
@@ -109,10 +110,31 @@ pub async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
     let mut listing: Option<HashSet<String>> = None;
     let mut synced = false;
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    let mut manifests = tokio::time::interval(ctx.settings.file_check_frequency);
+    let mut statics: HashMap<String, Arc<Pod>> = HashMap::new();
     let mut stopping = stop.clone();
     loop {
         tokio::select! {
+            _ = manifests.tick(), if ctx.settings.static_pod_path.is_some() => {
+                sync_static(&ctx, &mut workers, &mut statics, &stop);
+            }
             event = events.next() => match event {
+                // Mirror pods only show static pods; they are not run.
+                Some(Ok(Event::Apply(pod) | Event::InitApply(pod))) if static_pods::is_mirror(&pod) => {
+                    let mirrored = pod.metadata.annotations.as_ref().and_then(|a| a.get(static_pods::MIRROR));
+                    let Some(s) = mirrored.and_then(|h| statics.get(h)).cloned() else { continue };
+                    if pod.metadata.deletion_timestamp.is_some() {
+                        let client = ctx.client.clone();
+                        tokio::spawn(async move {
+                            let _ = static_pods::ensure_mirror(&client, &s).await;
+                        });
+                    } else if let Some(slot) = workers.get(s.metadata.uid.as_deref().unwrap_or_default()) {
+                        // The worker compares its status with the mirror's.
+                        let mut with_status = s.as_ref().clone();
+                        with_status.status = pod.status.clone();
+                        let _ = slot.pods.send(Some(Arc::new(with_status)));
+                    }
+                }
                 Some(Ok(Event::Apply(pod) | Event::InitApply(pod))) => {
                     if let Some(seen) = &mut listing {
                         seen.insert(pod.metadata.uid.clone().unwrap_or_default());
@@ -130,9 +152,12 @@ pub async fn run(ctx: Arc<Ctx>, stop: watch::Receiver<bool>) {
                 Some(Ok(Event::InitDone)) => {
                     // Pods deleted while the watch was down.
                     let seen = listing.take().unwrap_or_default();
-                    ctx.pods.write().expect("pods").retain(|uid, _| seen.contains(uid));
+                    ctx.pods
+                        .write()
+                        .expect("pods")
+                        .retain(|uid, _| seen.contains(uid) || statics.contains_key(uid));
                     for (uid, slot) in &workers {
-                        if !seen.contains(uid) {
+                        if !seen.contains(uid) && !statics.contains_key(uid) {
                             let _ = slot.pods.send(None);
                         }
                     }
@@ -197,16 +222,78 @@ fn dispatch(
     workers.insert(uid, Slot { pods: tx, task });
 }
 
+/// Runs the static pods the manifests name now, stops those whose
+/// manifest is gone or changed, and keeps their mirror pods.
+fn sync_static(
+    ctx: &Arc<Ctx>,
+    workers: &mut HashMap<String, Slot>,
+    statics: &mut HashMap<String, Arc<Pod>>,
+    stop: &watch::Receiver<bool>,
+) {
+    let Some(path) = &ctx.settings.static_pod_path else {
+        return;
+    };
+    let now: HashMap<String, Arc<Pod>> = static_pods::read(path, &ctx.settings.node_name)
+        .into_iter()
+        .map(|p| (p.metadata.uid.clone().unwrap_or_default(), Arc::new(p)))
+        .collect();
+    let gone: Vec<Arc<Pod>> = statics
+        .iter()
+        .filter(|(uid, _)| !now.contains_key(*uid))
+        .map(|(_, p)| p.clone())
+        .collect();
+    for pod in &gone {
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        tracing::info!(pod = ?pod.metadata.name, "static pod manifest removed or changed; stopping it");
+        ctx.pods.write().expect("pods").remove(&uid);
+        if let Some(slot) = workers.get(&uid) {
+            let _ = slot.pods.send(None);
+        }
+    }
+    for (uid, pod) in &now {
+        if !statics.contains_key(uid) {
+            tracing::info!(pod = ?pod.metadata.name, "running a static pod");
+            dispatch(ctx, workers, pod.as_ref().clone(), stop);
+        }
+    }
+    let client = ctx.client.clone();
+    let mirrors: Vec<Arc<Pod>> = now.values().cloned().collect();
+    // A changed manifest keeps its name: its new mirror replaces the old.
+    let removed: Vec<Arc<Pod>> = gone
+        .into_iter()
+        .filter(|g| !now.values().any(|p| p.metadata.name == g.metadata.name))
+        .collect();
+    tokio::spawn(async move {
+        for pod in removed {
+            static_pods::delete_mirror(&client, &pod).await;
+        }
+        for pod in mirrors {
+            if let Err(e) = static_pods::ensure_mirror(&client, &pod).await {
+                tracing::warn!(pod = ?pod.metadata.name, error = %e, "creating the mirror pod failed");
+            }
+        }
+    });
+    *statics = now;
+}
+
 async fn reject(ctx: Arc<Ctx>, pod: Arc<Pod>, reason: String, message: String) {
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), pod.metadata.namespace.as_deref().unwrap_or("default"));
+    let api: Api<Pod> = Api::namespaced(
+        ctx.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
     let patch = serde_json::json!({
         "metadata": {"uid": pod.metadata.uid},
         "status": {"phase": "Failed", "reason": reason, "message": message},
     });
     let name = pod.metadata.name.clone().unwrap_or_default();
-    ctx.recorder.record("kubelet", pod.as_ref(), "Warning", &reason, message.clone());
+    ctx.recorder
+        .record("kubelet", pod.as_ref(), "Warning", &reason, message.clone());
     if let Err(e) = api
-        .patch_status(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .patch_status(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
         .await
     {
         tracing::warn!(pod = %name, error = %e, "failing a rejected pod");

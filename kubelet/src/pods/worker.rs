@@ -74,6 +74,8 @@ pub struct Worker {
     start_recorded: bool,
     volumes_at: Option<Instant>,
     prober: Prober,
+    /// The status last written (a static pod's mirror holds it).
+    last_status: Option<k8s_openapi::api::core::v1::PodStatus>,
 }
 
 impl Worker {
@@ -95,6 +97,7 @@ impl Worker {
             start_recorded: false,
             volumes_at: None,
             prober: Prober::default(),
+            last_status: None,
         }
     }
 
@@ -239,6 +242,17 @@ impl Worker {
 
     /// One sync; returns when to look again.
     async fn sync(&mut self, pod: &Pod) -> Duration {
+        // A static pod's status lives in its mirror pod: the last one
+        // written stands for what the apiserver has.
+        let effective;
+        let pod = if super::static_pods::is_static(pod) && pod.status.is_none() {
+            let mut p = pod.clone();
+            p.status = self.last_status.clone();
+            effective = p;
+            &effective
+        } else {
+            pod
+        };
         match self.try_sync(pod).await {
             Ok(wait) => wait,
             Err(e) => {
@@ -530,7 +544,10 @@ impl Worker {
                 "CrashLoopBackOff" => (
                     "Warning",
                     "BackOff",
-                    format!("Back-off restarting failed container {container} in pod {}", pod_ref(pod)),
+                    format!(
+                        "Back-off restarting failed container {container} in pod {}",
+                        pod_ref(pod)
+                    ),
                 ),
                 "ImagePullBackOff" => ("Normal", "BackOff", message.clone()),
                 "ErrImageNeverPull" => ("Warning", "ErrImageNeverPull", message.clone()),
@@ -540,11 +557,15 @@ impl Worker {
             };
             self.ctx.recorder.record("kubelet", pod, kind, event, text);
         }
-        self.facts.waiting.insert(container.to_string(), (reason, message));
+        self.facts
+            .waiting
+            .insert(container.to_string(), (reason, message));
     }
 
     fn event(&self, pod: &Pod, kind: &str, reason: &str, message: String) {
-        self.ctx.recorder.record("kubelet", pod, kind, reason, message);
+        self.ctx
+            .recorder
+            .record("kubelet", pod, kind, reason, message);
     }
 
     /// Pulls the image if the policy says so, then creates and starts the
@@ -611,7 +632,12 @@ impl Worker {
                 format!("Back-off pulling image \"{image}\""),
             ));
         }
-        self.event(pod, "Normal", "Pulling", format!("Pulling image \"{image}\""));
+        self.event(
+            pod,
+            "Normal",
+            "Pulling",
+            format!("Pulling image \"{image}\""),
+        );
         let started = Instant::now();
         match self
             .ctx
@@ -680,7 +706,12 @@ impl Worker {
             })
             .await
             .map_err(|e| ("CreateContainerError".to_string(), e.message().to_string()))?;
-        self.event(pod, "Normal", "Created", format!("Created container: {}", c.name));
+        self.event(
+            pod,
+            "Normal",
+            "Created",
+            format!("Created container: {}", c.name),
+        );
         let container_id = created.container_id.clone();
         self.ctx
             .runtime
@@ -691,7 +722,12 @@ impl Worker {
             })
             .await
             .map_err(|e| ("RunContainerError".to_string(), e.message().to_string()))?;
-        self.event(pod, "Normal", "Started", format!("Started container {}", c.name));
+        self.event(
+            pod,
+            "Normal",
+            "Started",
+            format!("Started container {}", c.name),
+        );
         let target = Target {
             container_id: created.container_id.clone(),
             container: c.clone(),
@@ -765,7 +801,12 @@ impl Worker {
             .unwrap_or_else(|| grace_of(pod));
         tracing::info!(pod = %pod_ref(pod), grace, "killing the pod");
         for i in view.containers.iter().filter(|c| c.running()) {
-            self.event(pod, "Normal", "Killing", format!("Stopping container {}", i.name));
+            self.event(
+                pod,
+                "Normal",
+                "Killing",
+                format!("Stopping container {}", i.name),
+            );
         }
         self.kill_all(pod, &view, Some(grace)).await;
         if let Some(s) = &view.sandbox {
@@ -858,8 +899,13 @@ impl Worker {
             self.ctx.client.clone(),
             pod.metadata.namespace.as_deref().unwrap_or("default"),
         );
-        // The uid makes the patch fail on a new pod of the same name.
-        let patch = serde_json::json!({"metadata": {"uid": self.uid}, "status": new_value});
+        // The uid makes the patch fail on a new pod of the same name (a
+        // static pod's mirror has a uid of its own).
+        let patch = if super::static_pods::is_static(pod) {
+            serde_json::json!({"status": new_value})
+        } else {
+            serde_json::json!({"metadata": {"uid": self.uid}, "status": new_value})
+        };
         match api
             .patch_status(
                 pod.metadata.name.as_deref().unwrap_or_default(),
@@ -868,7 +914,10 @@ impl Worker {
             )
             .await
         {
-            Ok(_) => Ok(Some(new)),
+            Ok(_) => {
+                self.last_status = Some(new.clone());
+                Ok(Some(new))
+            }
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
             Err(e) => Err(format!("updating the pod status: {e}")),
         }
