@@ -112,6 +112,7 @@ pub struct Node {
     containerd: Option<ManagedChild>,
     kubelet: Option<ManagedChild>,
     kubelet_starts: usize,
+    registry: Option<ManagedChild>,
 }
 
 impl Node {
@@ -149,6 +150,7 @@ impl Node {
             containerd: None,
             kubelet: None,
             kubelet_starts: 0,
+            registry: None,
         };
         run(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]))?;
         node.start_containerd()?;
@@ -185,6 +187,9 @@ state = "{state}"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+  # The test registry (Node::start_registry) serves plain HTTP.
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."127.0.0.1:5000"]
+    endpoint = ["http://127.0.0.1:5000"]
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{netd}"
@@ -344,8 +349,140 @@ state = "{state}"
             .output()?)
     }
 
+    /// Starts a docker-registry on 127.0.0.1:5000 inside the node's
+    /// namespace (where containerd pulls from) and pushes `image` (an OCI
+    /// layout tar from [`images`]) to it as `repo:tag`.
+    pub fn start_registry(&mut self, image: &str, repo: &str, tag: &str) -> Result<()> {
+        let dir = self.dir.join("registry");
+        std::fs::create_dir_all(dir.join("data"))?;
+        std::fs::write(
+            dir.join("config.yml"),
+            format!(
+                "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:5000\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .args(["docker-registry", "serve"])
+            .arg(dir.join("config.yml"));
+        let log = dir.join("registry.log");
+        let mut child = ManagedChild::spawn("docker-registry", command, &log)?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self
+            .netns_exec(&["curl", "-sf", "http://127.0.0.1:5000/v2/"])?
+            .status
+            .success()
+        {
+            child.ensure_running()?;
+            if Instant::now() > deadline {
+                bail!("docker-registry did not start:\n{}", tail(&log, 20));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.registry = Some(child);
+        // Push: every blob of the layout, then the manifest under its tag.
+        let layout = dir.join("layout");
+        std::fs::create_dir_all(&layout)?;
+        run(Command::new("tar")
+            .arg("-xf")
+            .arg(images()?.join(image))
+            .arg("-C")
+            .arg(&layout))?;
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(layout.join("index.json"))?)?;
+        let manifest_digest = index["manifests"][0]["digest"]
+            .as_str()
+            .context("index.json names no manifest")?
+            .to_string();
+        let blob = |d: &str| {
+            layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"))
+        };
+        let manifest_path = blob(&manifest_digest);
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&manifest_path)?)?;
+        let mut digests = vec![
+            manifest["config"]["digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        ];
+        for l in manifest["layers"].as_array().into_iter().flatten() {
+            digests.push(l["digest"].as_str().unwrap_or_default().to_string());
+        }
+        let base = format!("http://127.0.0.1:5000/v2/{repo}");
+        for d in digests {
+            let out = self.netns_exec(&[
+                "curl",
+                "-sf",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+                "-X",
+                "POST",
+                &format!("{base}/blobs/uploads/"),
+            ])?;
+            let headers = String::from_utf8_lossy(&out.stdout).into_owned();
+            let location = headers
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Location: ")
+                        .or_else(|| l.strip_prefix("location: "))
+                })
+                .context("no upload location")?
+                .trim()
+                .to_string();
+            let url = if location.starts_with("http") {
+                location
+            } else {
+                format!("http://127.0.0.1:5000{location}")
+            };
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let file = blob(&d);
+            let put = self.netns_exec(&[
+                "curl",
+                "-sf",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{}", file.display()),
+                &format!("{url}{sep}digest={d}"),
+            ])?;
+            if !put.status.success() {
+                bail!("pushing blob {d}: {}", String::from_utf8_lossy(&put.stderr));
+            }
+        }
+        let put = self.netns_exec(&[
+            "curl",
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/vnd.oci.image.manifest.v1+json",
+            "--data-binary",
+            &format!("@{}", manifest_path.display()),
+            &format!("{base}/manifests/{tag}"),
+        ])?;
+        if !put.status.success() {
+            bail!(
+                "pushing the manifest: {}",
+                String::from_utf8_lossy(&put.stderr)
+            );
+        }
+        Ok(())
+    }
+
     fn teardown(&mut self) {
         self.stop_kubelet();
+        if let Some(mut r) = self.registry.take() {
+            r.stop(Duration::from_secs(5));
+        }
         if self.containerd.is_some()
             && let Ok(runtime) = self.runtime()
         {

@@ -938,3 +938,71 @@ async fn static_pods_run_from_manifests_with_mirror_pods() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_are_pulled_from_a_registry_and_missing_ones_back_off() {
+    let (cluster, mut node) = start().await;
+    node.start_registry("busybox.tar", "tools/busybox", "1.35")
+        .unwrap();
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let mut pulled = busybox("pulled", "echo pulled; sleep 3600");
+    pulled["spec"]["containers"][0]["image"] = json!("127.0.0.1:5000/tools/busybox:1.35");
+    pulled["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+    create(&pods, pulled).await;
+    let mut missing = busybox("missing", "true");
+    missing["spec"]["containers"][0]["image"] = json!("127.0.0.1:5000/tools/nothing:9");
+    create(&pods, missing).await;
+    let pod = eventually(
+        "the pulled image runs",
+        Duration::from_secs(60),
+        async || {
+            let (phase, pod) = phase_of(&pods, "pulled").await;
+            (phase == "Running", pod)
+        },
+    )
+    .await;
+    let image_id = container_status(&pod).image_id;
+    assert!(
+        image_id.starts_with("127.0.0.1:5000/tools/busybox@sha256:"),
+        "{image_id}"
+    );
+    let runtime = node.runtime().unwrap();
+    assert!(
+        runtime
+            .image_present("127.0.0.1:5000/tools/busybox:1.35")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let pod = eventually("ImagePullBackOff", Duration::from_secs(60), async || {
+        let (_, pod) = phase_of(&pods, "missing").await;
+        (
+            waiting_reason(&pod).as_deref() == Some("ImagePullBackOff"),
+            pod,
+        )
+    })
+    .await;
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Pending"));
+    let (status, _) = kubectl_status(&cluster, "missing").await;
+    assert!(
+        matches!(status.as_str(), "ImagePullBackOff" | "ErrImagePull"),
+        "{status}"
+    );
+    let events = expect_success(
+        &cluster
+            .kubectl(&[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=pulled",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ])
+            .await,
+        "events",
+    );
+    assert!(
+        events.contains("Successfully pulled image \"127.0.0.1:5000/tools/busybox:1.35\""),
+        "{events}"
+    );
+}
