@@ -292,6 +292,10 @@ state = "{state}"
         out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "True")
     }
 
+    pub fn kubelet_pid(&self) -> Option<u32> {
+        self.kubelet.as_ref().and_then(|k| k.pid())
+    }
+
     /// SIGTERM, as systemd stops it.
     pub fn stop_kubelet(&mut self) {
         if let Some(mut k) = self.kubelet.take() {

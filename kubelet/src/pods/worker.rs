@@ -67,8 +67,8 @@ pub struct Worker {
     pulls: Backoff,
     pull_failed_at: HashMap<String, Instant>,
     facts: Facts,
-    /// Exited containers never change: their status is read once.
-    exited: HashMap<String, Instance>,
+    /// Container statuses read, by id, with the state they were read in.
+    known: HashMap<String, Instance>,
     sandbox_ips: HashMap<String, Vec<String>>,
     seen_at: Instant,
     start_recorded: bool,
@@ -91,7 +91,7 @@ impl Worker {
                 host_ips,
                 ..Default::default()
             },
-            exited: HashMap::new(),
+            known: HashMap::new(),
             sandbox_ips: HashMap::new(),
             seen_at: Instant::now(),
             start_recorded: false,
@@ -188,8 +188,12 @@ impl Worker {
             .await?;
         let mut containers = Vec::with_capacity(listed.len());
         for c in listed {
-            if let Some(done) = self.exited.get(&c.id) {
-                containers.push(done.clone());
+            // A container's status only changes with its state, which the
+            // list shows: read it again only then.
+            if let Some(known) = self.known.get(&c.id)
+                && known.state == c.state
+            {
+                containers.push(known.clone());
                 continue;
             }
             let st = match self.ctx.runtime.container_status(&c.id).await {
@@ -228,9 +232,7 @@ impl Worker {
                     .cloned()
                     .unwrap_or_default(),
             };
-            if instance.exited() {
-                self.exited.insert(c.id.clone(), instance.clone());
-            }
+            self.known.insert(c.id.clone(), instance.clone());
             containers.push(instance);
         }
         containers.sort_by_key(|c| std::cmp::Reverse((c.attempt, c.created_at)));
@@ -876,7 +878,7 @@ impl Worker {
             let n = seen.entry(i.name.as_str()).or_default();
             *n += 1;
             if *n > 2 && i.exited() && self.ctx.runtime.remove_container(&i.id).await.is_ok() {
-                self.exited.remove(&i.id);
+                self.known.remove(&i.id);
             }
         }
     }
