@@ -776,7 +776,9 @@ async fn exec_attach_and_port_forward_through_the_apiserver() {
     let kubeconfig = cluster.kubeconfig_path().display().to_string();
     let tty = tokio::process::Command::new("script")
         .args(["-qec"])
-        .arg(format!("kubectl --kubeconfig={kubeconfig} exec -it web -- sh -c 'tty; exit 3'"))
+        .arg(format!(
+            "kubectl --kubeconfig={kubeconfig} exec -it web -- sh -c 'tty; exit 3'"
+        ))
         .arg("/dev/null")
         .env("HOME", cluster.dir())
         .stdin(std::process::Stdio::null())
@@ -784,17 +786,30 @@ async fn exec_attach_and_port_forward_through_the_apiserver() {
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&tty.stdout);
-    assert!(text.contains("/dev/pts/"), "a terminal inside: {text:?} {tty:?}");
+    assert!(
+        text.contains("/dev/pts/"),
+        "a terminal inside: {text:?} {tty:?}"
+    );
     assert_eq!(tty.status.code(), Some(3), "{tty:?}");
     // nodes/proxy reaches the kubelet API.
-    let listed = expect_success(&cluster.kubectl(&["get", "--raw", "/api/v1/nodes/n1/proxy/pods"]).await, "proxy");
+    let listed = expect_success(
+        &cluster
+            .kubectl(&["get", "--raw", "/api/v1/nodes/n1/proxy/pods"])
+            .await,
+        "proxy",
+    );
     let list: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(list["items"][0]["metadata"]["name"], "web");
     let cadvisor = expect_success(
-        &cluster.kubectl(&["get", "--raw", "/api/v1/nodes/n1/proxy/metrics/cadvisor"]).await,
+        &cluster
+            .kubectl(&["get", "--raw", "/api/v1/nodes/n1/proxy/metrics/cadvisor"])
+            .await,
         "cadvisor",
     );
-    assert!(cadvisor.contains("container_cpu_usage_seconds_total{container=\"main\""), "{cadvisor}");
+    assert!(
+        cadvisor.contains("container_cpu_usage_seconds_total{container=\"main\""),
+        "{cadvisor}"
+    );
     // attach streams the container's output.
     let attach = cluster.kubectl_spawn(&["attach", "web"]);
     attach
