@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets up and runs a local control plane on this machine, the hard way but in
-# one command: installs what is missing, builds, writes a CA and certificates,
+# Sets up and runs a local cluster on this machine, the hard way but in one
+# command: installs what is missing, builds, writes a CA and certificates,
 # starts etcd, kube-apiserver, kube-scheduler and kube-controller-manager on
-# loopback, and writes a
-# kubeconfig.
+# loopback, then one node: containerd inside a network namespace of its own
+# (pod addresses stay off the machine's), the local pause and busybox images,
+# and the kubelet; and writes a kubeconfig.
 #
 #   hack/local-up.sh          start (idempotent: restarts what it started before)
 #   hack/local-up.sh down     stop everything and remove the state
@@ -19,8 +20,38 @@ API_PORT=${API_PORT:-6443}
 SCHEDULER_PORT=${SCHEDULER_PORT:-10259}
 CONTROLLER_MANAGER_PORT=${CONTROLLER_MANAGER_PORT:-10257}
 PROFILE=${PROFILE:-release}
+NODE_NAME=${NODE_NAME:-local-node}
+NETNS=${NETNS:-kube-local-node}
+KUBELET_PORT=${KUBELET_PORT:-10250}
+KUBELET_HEALTHZ_PORT=${KUBELET_HEALTHZ_PORT:-10248}
+POD_CIDR=${POD_CIDR:-10.244.0.0/24}
+NODE=$DIR/node
+SOCK=$NODE/containerd.sock
+
+# Kills what containerd runs (there is no crictl in Debian: ctr does it),
+# then the per-pod cgroups and network namespaces left behind.
+stop_pods() {
+  [[ -S $SOCK ]] || return 0
+  local ctr=(ctr -a "$SOCK" -n k8s.io)
+  for t in $("${ctr[@]}" tasks ls -q 2>/dev/null); do "${ctr[@]}" tasks kill -s SIGKILL "$t" 2>/dev/null || true; done
+  sleep 1
+  for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do
+    "${ctr[@]}" tasks delete -f "$c" >/dev/null 2>&1 || true
+    "${ctr[@]}" containers rm "$c" >/dev/null 2>&1 || true
+  done
+  find /sys/fs/cgroup/*/kubepods -depth -mindepth 1 -type d -name 'pod*' -exec rmdir {} + 2>/dev/null || true
+  for ns in /run/netns/cni-*; do
+    [[ -e $ns ]] || continue
+    [[ -z $(ip netns pids "$(basename "$ns")" 2>/dev/null) ]] && ip netns delete "$(basename "$ns")" 2>/dev/null || true
+  done
+}
 
 stop() {
+  if [[ -f $DIR/kubelet.pid ]]; then
+    kill "$(cat "$DIR/kubelet.pid")" 2>/dev/null || true
+    sleep 1
+    rm -f "$DIR/kubelet.pid"
+  fi
   for p in kube-controller-manager kube-scheduler kube-apiserver etcd; do
     if [[ -f $DIR/$p.pid ]]; then
       kill "$(cat "$DIR/$p.pid")" 2>/dev/null || true
@@ -31,8 +62,20 @@ stop() {
   done
 }
 
+stop_node() {
+  stop_pods
+  if [[ -f $DIR/containerd.pid ]]; then
+    kill "$(cat "$DIR/containerd.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$(cat "$DIR/containerd.pid")" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$DIR/containerd.pid"
+  fi
+  grep -o " $NODE/[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  ip netns delete "$NETNS" 2>/dev/null || true
+}
+
 if [[ ${1:-up} == down ]]; then
   stop
+  stop_node
   rm -rf "$DIR"
   echo "local cluster stopped and removed"
   exit 0
@@ -42,9 +85,9 @@ fi
 
 echo ">> building ($PROFILE)"
 if [[ $PROFILE == release ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager
+  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet
 else
-  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager
+  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet
 fi
 BIN=$ROOT/target/$PROFILE
 
@@ -86,6 +129,8 @@ echo ">> starting kube-apiserver on 127.0.0.1:$API_PORT"
   --bind-address 127.0.0.1 --secure-port "$API_PORT" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   --client-ca-file "$PKI/ca.crt" \
+  --kubelet-client-certificate "$PKI/admin.crt" --kubelet-client-key "$PKI/admin.key" \
+  --kubelet-preferred-address-types InternalIP,Hostname \
   --service-cluster-ip-range 10.96.0.0/24 >"$DIR/kube-apiserver.log" 2>&1 &
 echo $! > "$DIR/kube-apiserver.pid"
 for _ in $(seq 100); do
@@ -121,15 +166,76 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-kubectl --kubeconfig "$KUBECONFIG_FILE" get namespaces
+# The node: containerd in its own network namespace, then the kubelet.
+stop_node
+echo ">> starting containerd in network namespace $NETNS"
+mkdir -p "$NODE/net.d" "$NODE/images"
+"$ROOT/hack/images/build.sh" "$NODE/images" >/dev/null
+ip netns add "$NETNS"
+ip -n "$NETNS" link set lo up
+cat >"$NODE/containerd.toml" <<TOML
+version = 2
+root = "$NODE/containerd/root"
+state = "$NODE/containerd/state"
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost/pause:3.10"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$NODE/net.d"
+TOML
+nsenter --net="/run/netns/$NETNS" containerd --config "$NODE/containerd.toml" >"$DIR/containerd.log" 2>&1 &
+echo $! > "$DIR/containerd.pid"
+for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.1; done
+for image in pause busybox; do
+  ctr -a "$SOCK" -n k8s.io images import "$NODE/images/$image.tar" >/dev/null
+done
+
+echo ">> starting the kubelet (node $NODE_NAME, API on https://127.0.0.1:$KUBELET_PORT)"
+cat >"$NODE/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+podCIDR: $POD_CIDR
+podLogsDir: $NODE/pod-logs
+clusterDomain: cluster.local
+authentication:
+  anonymous: {enabled: false}
+  x509: {clientCAFile: $PKI/ca.crt}
+YAML
+"$BIN/kubelet" --config "$NODE/kubelet.yaml" --kubeconfig "$KUBECONFIG_FILE" \
+  --container-runtime-endpoint "unix://$SOCK" --root-dir "$NODE/kubelet" --cni-conf-dir "$NODE/net.d" \
+  --hostname-override "$NODE_NAME" --node-ip 127.0.0.1 --address 127.0.0.1 \
+  --port "$KUBELET_PORT" --healthz-port "$KUBELET_HEALTHZ_PORT" >"$DIR/kubelet.log" 2>&1 &
+echo $! > "$DIR/kubelet.pid"
+for _ in $(seq 300); do
+  [[ $(kubectl --kubeconfig "$KUBECONFIG_FILE" get node "$NODE_NAME" \
+    -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]] && break
+  sleep 0.2
+done
+
+kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes
 cat <<MSG
 
-The control plane is up (etcd, kube-apiserver, kube-scheduler and
-kube-controller-manager, with the controllers built so far; nodes arrive
-with the kubelet). Use it with:
+The cluster is up: etcd, kube-apiserver, kube-scheduler,
+kube-controller-manager (the controllers built so far), and node
+$NODE_NAME (containerd in network namespace $NETNS, the kubelet; images
+localhost/busybox:1.35 and localhost/pause:3.10). Use it with:
 
   export KUBECONFIG=$KUBECONFIG_FILE
   kubectl get all -A
+  kubectl run hello --image=localhost/busybox:1.35 --restart=Never -- sh -c 'echo hello'
+  kubectl logs hello
 
 Logs are in $DIR. Stop and clean up with: hack/local-up.sh down
 MSG
