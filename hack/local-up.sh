@@ -38,6 +38,7 @@ stop_pods() {
   for c in $("${ctr[@]}" containers ls -q 2>/dev/null); do
     "${ctr[@]}" tasks delete -f "$c" >/dev/null 2>&1 || true
     "${ctr[@]}" containers rm "$c" >/dev/null 2>&1 || true
+    rm -f /var/lib/cni/results/*-"$c"-* 2>/dev/null || true
   done
   find /sys/fs/cgroup/*/kubepods -depth -mindepth 1 -type d -name 'pod*' -exec rmdir {} + 2>/dev/null || true
   for ns in /run/netns/cni-*; do
@@ -73,7 +74,23 @@ stop_node() {
   ip netns delete "$NETNS" 2>/dev/null || true
 }
 
+# Deletes every pod while the kubelet still runs, so that it stops them
+# through CRI (which also tears their network down); controllers first, so
+# that nothing is recreated.
+drain() {
+  [[ -f $DIR/kubelet.pid && -f $DIR/admin.kubeconfig ]] || return 0
+  for p in kube-controller-manager kube-scheduler; do
+    [[ -f $DIR/$p.pid ]] && kill "$(cat "$DIR/$p.pid")" 2>/dev/null || true
+  done
+  kubectl --kubeconfig "$DIR/admin.kubeconfig" delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1 || return 0
+  for _ in $(seq 120); do
+    [[ -z $(ctr -a "$SOCK" -n k8s.io containers ls -q 2>/dev/null) ]] && return 0
+    sleep 0.5
+  done
+}
+
 if [[ ${1:-up} == down ]]; then
+  drain
   stop
   stop_node
   rm -rf "$DIR"
