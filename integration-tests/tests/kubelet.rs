@@ -229,6 +229,17 @@ async fn a_crashing_container_backs_off_with_growing_restarts() {
     assert_eq!((last.exit_code, last.reason.as_deref()), (3, Some("Error")));
     let (status, _) = kubectl_status(&cluster, "crasher").await;
     assert_eq!(status, "CrashLoopBackOff");
+    // The instance before the current one, and the current one's last line.
+    let previous = expect_success(
+        &cluster.kubectl(&["logs", "crasher", "--previous"]).await,
+        "logs --previous",
+    );
+    assert_eq!(previous, "boom\n");
+    let tail = expect_success(
+        &cluster.kubectl(&["logs", "crasher", "--tail=1"]).await,
+        "logs --tail",
+    );
+    assert_eq!(tail, "boom\n");
     // The first restart is at once, the next after 10 s of back-off.
     let pod = eventually(
         "a second restart after the back-off",
@@ -810,6 +821,13 @@ async fn exec_attach_and_port_forward_through_the_apiserver() {
         cadvisor.contains("container_cpu_usage_seconds_total{container=\"main\""),
         "{cadvisor}"
     );
+    // logs -f follows the running container.
+    let follow = cluster.kubectl_spawn(&["logs", "-f", "web"]);
+    follow
+        .wait_for_stdout(Duration::from_secs(20), |o| o.matches("tick").count() >= 5)
+        .await
+        .unwrap();
+    drop(follow);
     // attach streams the container's output.
     let attach = cluster.kubectl_spawn(&["attach", "web"]);
     attach
