@@ -87,18 +87,7 @@ fn split_csv(line: &str) -> Vec<String> {
 
 /// The user of a verified client certificate (DER).
 pub fn user_from_certificate(der: &[u8]) -> Option<UserInfo> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let subject = cert.subject();
-    let name = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    let groups = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(String::from))
-        .collect();
+    let (name, groups) = common::serving::certificate_identity(der)?;
     Some(UserInfo::authenticated(name, String::new(), groups))
 }
 

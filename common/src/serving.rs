@@ -76,6 +76,24 @@ pub fn read_pem(cert: &std::path::Path, key: &std::path::Path) -> Result<Identit
     Ok((certs, key_der))
 }
 
+/// The user a client certificate (DER) names: its CN and, as groups, its
+/// O entries, as Kubernetes reads x509 identities.
+pub fn certificate_identity(der: &[u8]) -> Option<(String, Vec<String>)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let name = subject
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    let groups = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(String::from))
+        .collect();
+    Some((name, groups))
+}
+
 /// What the endpoint reports: readiness (caches synced, leader or not) and
 /// the metrics registry.
 pub struct Health {

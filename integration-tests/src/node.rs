@@ -63,6 +63,7 @@ pub struct NodeBuilder {
     pod_cidr: String,
     kubelet_args: Vec<String>,
     config: Vec<String>,
+    authorization_mode: String,
 }
 
 impl NodeBuilder {
@@ -72,7 +73,15 @@ impl NodeBuilder {
             pod_cidr: "10.244.0.0/24".into(),
             kubelet_args: Vec::new(),
             config: Vec::new(),
+            authorization_mode: "AlwaysAllow".into(),
         }
+    }
+
+    /// The kubelet API's authorization.mode (AlwaysAllow by default here;
+    /// Webhook asks the apiserver with SubjectAccessReviews).
+    pub fn authorization_mode(mut self, mode: &str) -> Self {
+        self.authorization_mode = mode.into();
+        self
     }
 
     pub fn pod_cidr(mut self, cidr: &str) -> Self {
@@ -230,10 +239,11 @@ state = "{state}"
         let bin = locate_binary("kubelet", "KUBELET_BIN")?;
         let d = &self.dir;
         let mut config = format!(
-            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodCIDR: {}\npodLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\nauthentication:\n  anonymous: {{enabled: false}}\n  x509: {{clientCAFile: {}}}\n",
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\npodCIDR: {}\npodLogsDir: {}\nnodeStatusUpdateFrequency: 1s\nclusterDomain: cluster.local\nauthentication:\n  anonymous: {{enabled: false}}\n  x509: {{clientCAFile: {}}}\nauthorization: {{mode: {}}}\n",
             self.builder.pod_cidr,
             d.join("pod-logs").display(),
-            self.ca.display()
+            self.ca.display(),
+            self.builder.authorization_mode
         );
         for line in &self.builder.config {
             config.push_str(line);

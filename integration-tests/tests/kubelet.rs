@@ -1062,3 +1062,29 @@ async fn images_are_pulled_from_a_registry_and_missing_ones_back_off() {
         "{events}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_authorization_asks_the_apiserver() {
+    let cluster = Cluster::start().await.expect("cluster");
+    let _node = NodeBuilder::new("n1")
+        .authorization_mode("Webhook")
+        .start(&cluster)
+        .await
+        .expect("node");
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    create(&pods, busybox("quiet", "echo hi; sleep 3600")).await;
+    eventually("the pod runs", WITHIN, async || {
+        let (phase, _) = phase_of(&pods, "quiet").await;
+        (phase == "Running", phase)
+    })
+    .await;
+    // This apiserver has no SubjectAccessReview yet: the kubelet refuses.
+    let out = cluster.kubectl(&["logs", "quiet"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("Forbidden (user=admin, verb=get, resource=nodes, subresource=proxy)")
+            && err.contains("does not serve SubjectAccessReview"),
+        "{err}"
+    );
+}

@@ -62,6 +62,11 @@ pub async fn run(
         health: health.clone(),
         ctx: tokio::sync::OnceCell::new(),
         anonymous: settings.anonymous,
+        authorizer: server::authz::Authorizer::new(
+            settings.authorization_mode,
+            &settings.node_name,
+        ),
+        client: client.clone(),
     });
     server::spawn(&settings, state.clone(), stop_rx.clone(), &mut tasks).await?;
     let node_ip = node::node_ip(&settings).map_err(RunError::Config)?;

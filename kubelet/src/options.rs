@@ -81,6 +81,9 @@ pub struct Options {
     /// Serve kubelet API requests that carry no client certificate.
     #[arg(long)]
     pub anonymous_auth: Option<bool>,
+    /// AlwaysAllow, or Webhook (SubjectAccessReview against the apiserver).
+    #[arg(long)]
+    pub authorization_mode: Option<String>,
     /// Log verbosity, as klog's -v.
     #[arg(short = 'v', long = "v", default_value_t = 0)]
     pub verbosity: u8,
@@ -170,6 +173,9 @@ pub struct Settings {
     /// authentication.anonymous.enabled: requests without a certificate
     /// are served (the default without a client CA).
     pub anonymous: bool,
+    /// authorization.mode; upstream's defaults: AlwaysAllow for the flag,
+    /// Webhook in a KubeletConfiguration.
+    pub authorization_mode: crate::server::authz::Mode,
 }
 
 impl Options {
@@ -243,6 +249,29 @@ impl Options {
             .anonymous_auth
             .or(auth["anonymous"]["enabled"].as_bool())
             .unwrap_or(client_ca_file.is_none());
+        let default_mode = if self.config.is_some() {
+            "Webhook"
+        } else {
+            "AlwaysAllow"
+        };
+        let mode = self
+            .authorization_mode
+            .clone()
+            .or_else(|| {
+                file.authorization
+                    .as_ref()
+                    .and_then(|a| a["mode"].as_str().map(String::from))
+            })
+            .unwrap_or(default_mode.into());
+        let authorization_mode = match mode.as_str() {
+            "AlwaysAllow" => crate::server::authz::Mode::AlwaysAllow,
+            "Webhook" => crate::server::authz::Mode::Webhook,
+            other => {
+                return Err(format!(
+                    "authorization mode {other:?}: AlwaysAllow or Webhook"
+                ));
+            }
+        };
         let root_dir = self
             .root_dir
             .clone()
@@ -335,6 +364,7 @@ impl Options {
             root_dir,
             client_ca_file,
             anonymous,
+            authorization_mode,
         })
     }
 }

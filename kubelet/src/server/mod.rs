@@ -6,10 +6,10 @@
 //!
 //! Authentication is by client certificate against
 //! `authentication.x509.clientCAFile`; without it (or with
-//! `anonymous.enabled`) requests without a certificate are served too.
-//! Authorization allows every authenticated client: the SubjectAccessReview
-//! webhook comes with the apiserver's authorization (see the README).
+//! `anonymous.enabled`) requests without a certificate are served too, as
+//! `system:anonymous`. Authorization is `authz.rs`.
 
+pub mod authz;
 pub mod cadvisor;
 pub mod logs;
 pub mod streaming;
@@ -34,6 +34,8 @@ pub struct State {
     pub health: Arc<Health>,
     pub ctx: tokio::sync::OnceCell<Arc<Ctx>>,
     pub anonymous: bool,
+    pub authorizer: authz::Authorizer,
+    pub client: kube::Client,
 }
 
 pub fn full(code: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
@@ -179,14 +181,17 @@ async fn serve(
             let handshake =
                 tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
             let Ok(Ok(tls)) = handshake.await else { return };
-            let authenticated = tls
+            let user = tls
                 .get_ref()
                 .1
                 .peer_certificates()
-                .is_some_and(|c| !c.is_empty());
+                .and_then(|c| c.first())
+                .and_then(|c| common::serving::certificate_identity(c))
+                .map(|(name, groups)| authz::User { name, groups });
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(route(state, authenticated, req).await) }
+                let user = user.clone();
+                async move { Ok::<_, Infallible>(route(state, user, req).await) }
             });
             let io = hyper_util::rt::TokioIo::new(tls);
             let _ = hyper::server::conn::http1::Builder::new()
@@ -197,13 +202,26 @@ async fn serve(
     }
 }
 
-async fn route(state: Arc<State>, authenticated: bool, req: Request<Incoming>) -> Response<Body> {
+async fn route(
+    state: Arc<State>,
+    user: Option<authz::User>,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
     if path == "/healthz" || path.starts_with("/healthz/") {
         return text(StatusCode::OK, "ok");
     }
-    if !authenticated && !state.anonymous {
-        return text(StatusCode::UNAUTHORIZED, "Unauthorized");
+    let user = match user {
+        Some(u) => u,
+        None if state.anonymous => authz::User::anonymous(),
+        None => return text(StatusCode::UNAUTHORIZED, "Unauthorized"),
+    };
+    if let Err(why) = state
+        .authorizer
+        .check(Some(&state.client), &user, req.method(), &path)
+        .await
+    {
+        return text(StatusCode::FORBIDDEN, why);
     }
     if path == "/metrics" {
         let r = state.health.respond(&path);
