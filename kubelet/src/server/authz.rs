@@ -62,10 +62,13 @@ pub fn attributes(method: &Method, path: &str) -> (&'static str, &'static str) {
 
 type Key = (User, &'static str, &'static str);
 
+/// An answer and when it was given.
+type Answer = (Result<(), String>, Instant);
+
 pub struct Authorizer {
     pub mode: Mode,
     node: String,
-    cache: Mutex<HashMap<Key, (Result<(), String>, Instant)>>,
+    cache: Mutex<HashMap<Key, Answer>>,
 }
 
 const ALLOWED_TTL: Duration = Duration::from_secs(300);
