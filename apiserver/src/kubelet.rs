@@ -5,9 +5,7 @@
 //! upstream, the kubelet's certificate is not verified).
 
 use anyhow::{Context, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,52 +16,6 @@ pub const DEFAULT_ADDRESS_TYPES: &str = "Hostname,InternalDNS,InternalIP,Externa
 pub struct KubeletClient {
     tls: Arc<rustls::ClientConfig>,
     address_types: Vec<String>,
-}
-
-/// Accepts any certificate: upstream's behaviour without a kubelet CA.
-#[derive(Debug)]
-struct Unverified(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 impl KubeletClient {
@@ -84,9 +36,10 @@ impl KubeletClient {
                 }
                 builder.with_root_certificates(roots)
             }
+            // Upstream's behaviour without a kubelet CA.
             None => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unverified(provider))),
+                .with_custom_certificate_verifier(common::tls::Unverified::new(provider)),
         };
         let mut config = match (cert, key) {
             (Some(c), Some(k)) => builder

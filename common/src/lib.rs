@@ -14,3 +14,4 @@ pub mod serving;
 pub mod shutdown;
 pub mod taints;
 pub mod telemetry;
+pub mod tls;

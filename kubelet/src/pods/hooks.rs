@@ -37,7 +37,7 @@ pub async fn run(
     }
     if let Some(http) = &hook.http_get {
         let port = probes::port(&target.container, &http.port)?;
-        return probes::http_get(ctx, target.pod_ip, http, port, timeout)
+        return probes::http_get(&ctx.dialer, target.pod_ip, http, port, timeout)
             .await
             .map(|_| ());
     }

@@ -255,7 +255,7 @@ pub async fn check(
     }
     if let Some(http) = &probe.http_get {
         let p = port(&target.container, &http.port)?;
-        return http_get(ctx, target.pod_ip, http, p, timeout)
+        return http_get(&ctx.dialer, target.pod_ip, http, p, timeout)
             .await
             .map(|_| ());
     }
@@ -286,64 +286,52 @@ fn host(host: Option<&str>, pod_ip: Option<IpAddr>) -> Result<IpAddr, String> {
 
 /// An HTTP GET as upstream's prober sends it; Ok(status) for 200-399.
 pub async fn http_get(
-    ctx: &Ctx,
+    dialer: &crate::netns::Dialer,
     pod_ip: Option<IpAddr>,
     http: &HTTPGetAction,
     port: u16,
     timeout: Duration,
 ) -> Result<u16, String> {
-    if http.scheme.as_deref() == Some("HTTPS") {
-        return Err("HTTPS probes are not supported by this kubelet yet".into());
-    }
+    let https = http.scheme.as_deref() == Some("HTTPS");
+    let scheme = if https { "https" } else { "http" };
     let ip = host(http.host.as_deref(), pod_ip)?;
     let addr = SocketAddr::new(ip, port);
+    let path = http.path.clone().unwrap_or("/".into());
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("/{path}")
+    };
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let headers = http.http_headers.clone().unwrap_or_default();
+    let has = |name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+    if !has("user-agent") {
+        request.push_str("User-Agent: kube-probe/1.33\r\n");
+    }
+    if !has("accept") {
+        request.push_str("Accept: */*\r\n");
+    }
+    for h in &headers {
+        request.push_str(&format!("{}: {}\r\n", h.name, h.value));
+    }
+    request.push_str("\r\n");
     let attempt = async {
-        let mut stream = ctx
-            .dialer
+        let tcp = dialer
             .connect(addr, timeout)
             .await
             .map_err(|e| format!("dial tcp {addr}: {e}"))?;
-        let path = http.path.clone().unwrap_or("/".into());
-        let path = if path.starts_with('/') {
-            path
-        } else {
-            format!("/{path}")
-        };
-        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-        let headers = http.http_headers.clone().unwrap_or_default();
-        if !headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("user-agent"))
-        {
-            request.push_str("User-Agent: kube-probe/1.33\r\n");
-        }
-        if !headers
-            .iter()
-            .any(|h| h.name.eq_ignore_ascii_case("accept"))
-        {
-            request.push_str("Accept: */*\r\n");
-        }
-        for h in &headers {
-            request.push_str(&format!("{}: {}\r\n", h.name, h.value));
-        }
-        request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut head = vec![0u8; 1024];
-        let mut n = 0;
-        while n < head.len() && !head[..n].contains(&b'\n') {
-            let read = stream
-                .read(&mut head[n..])
+        let line = if https {
+            // Probes do not verify the pod's certificate (upstream neither).
+            let connector = tokio_rustls::TlsConnector::from(common::tls::unverified_client());
+            let name = rustls::pki_types::ServerName::IpAddress(ip.into());
+            let tls = connector
+                .connect(name, tcp)
                 .await
-                .map_err(|e| e.to_string())?;
-            if read == 0 {
-                break;
-            }
-            n += read;
-        }
-        let line = String::from_utf8_lossy(&head[..n]);
+                .map_err(|e| format!("TLS handshake with {addr}: {e}"))?;
+            status_line(tls, &request).await?
+        } else {
+            status_line(tcp, &request).await?
+        };
         let code: u16 = line
             .split_whitespace()
             .nth(1)
@@ -357,5 +345,103 @@ pub async fn http_get(
     };
     tokio::time::timeout(timeout, attempt)
         .await
-        .map_err(|_| format!("Get \"http://{addr}\": context deadline exceeded"))?
+        .map_err(|_| format!("Get \"{scheme}://{addr}{path}\": context deadline exceeded"))?
+}
+
+/// Sends `request` and reads the response's status line.
+async fn status_line<S>(mut stream: S, request: &str) -> Result<String, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = vec![0u8; 1024];
+    let mut n = 0;
+    while n < head.len() && !head[..n].contains(&b'\n') {
+        let read = stream
+            .read(&mut head[n..])
+            .await
+            .map_err(|e| e.to_string())?;
+        if read == 0 {
+            break;
+        }
+        n += read;
+    }
+    Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// An HTTPS server with a self-signed certificate answering `status`.
+    async fn https_server(status: u16) -> u16 {
+        let config = common::serving::self_signed(&["localhost".into()], "probe-test").unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 1024];
+                    let _ = tls.read(&mut buf).await;
+                    let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n");
+                    let _ = tls.write_all(answer.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn https_probes_do_not_verify_and_read_the_status() {
+        let dialer = crate::netns::Dialer::default();
+        let ip = Some(IpAddr::from([127, 0, 0, 1]));
+        let action = |port: u16| HTTPGetAction {
+            scheme: Some("HTTPS".into()),
+            path: Some("/healthz".into()),
+            port: IntOrString::Int(port.into()),
+            ..Default::default()
+        };
+        let ok = https_server(204).await;
+        assert_eq!(
+            http_get(&dialer, ip, &action(ok), ok, Duration::from_secs(5)).await,
+            Ok(204)
+        );
+        let bad = https_server(503).await;
+        let e = http_get(&dialer, ip, &action(bad), bad, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert_eq!(e, "HTTP probe failed with statuscode: 503");
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        assert!(
+            http_get(&dialer, ip, &action(closed), closed, Duration::from_secs(2))
+                .await
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn named_ports() {
+        let c: Container = serde_json::from_value(serde_json::json!({
+            "name": "c", "ports": [{"name": "http", "containerPort": 8080}]
+        }))
+        .unwrap();
+        assert_eq!(port(&c, &IntOrString::String("http".into())), Ok(8080));
+        assert_eq!(port(&c, &IntOrString::Int(81)), Ok(81));
+        assert!(port(&c, &IntOrString::String("nope".into())).is_err());
+    }
 }
