@@ -31,10 +31,14 @@ pub fn parse(name: &str, quantity: &str) -> Option<i64> {
         _ => return None,
     };
     let units = number * scale;
-    Some(if name == "cpu" {
-        (units * 1000.0).ceil() as i64
+    let amount = if name == "cpu" { units * 1000.0 } else { units };
+    // Round up as upstream, but not past float noise: 1.9 * 1000 is
+    // 1900.0000000000002, and 1900m is 1900 millicores.
+    let near = amount.round();
+    Some(if (amount - near).abs() < 1e-12 * near.abs().max(1.0) {
+        near as i64
     } else {
-        units.ceil() as i64
+        amount.ceil() as i64
     })
 }
 
@@ -77,6 +81,11 @@ mod tests {
             ("cpu", "1", Some(1000)),
             ("cpu", "1.5", Some(1500)),
             ("cpu", "0.0001", Some(1)),
+            // Not rounded up by float noise.
+            ("cpu", "1900m", Some(1900)),
+            ("cpu", "1.9", Some(1900)),
+            ("cpu", "2100m", Some(2100)),
+            ("memory", "1.1Gi", Some(1181116007)),
             ("memory", "128Mi", Some(128 << 20)),
             ("memory", "1G", Some(1_000_000_000)),
             ("memory", "2e3", Some(2000)),

@@ -877,10 +877,42 @@ async fn pods_beyond_max_pods_are_rejected_and_events_are_recorded() {
     let cluster = Cluster::start().await.expect("cluster");
     let _node = NodeBuilder::new("n1")
         .config_line("maxPods: 2")
+        .kubelet_arg("--node-labels=tier=edge,zone=z1")
+        .kubelet_arg("--register-with-taints=dedicated=edge:NoSchedule")
+        .kubelet_arg("--kube-reserved=cpu=100m,memory=100Mi")
         .start(&cluster)
         .await
         .expect("node");
-    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let client = cluster.client().await;
+    let n = Api::<NodeObject>::all(client.clone())
+        .get("n1")
+        .await
+        .unwrap();
+    let labels = n.metadata.labels.clone().unwrap();
+    assert_eq!(
+        (labels["tier"].as_str(), labels["zone"].as_str()),
+        ("edge", "z1")
+    );
+    let taint = &n.spec.clone().unwrap().taints.unwrap()[0];
+    assert_eq!(
+        (
+            taint.key.as_str(),
+            taint.value.as_deref(),
+            taint.effect.as_str()
+        ),
+        ("dedicated", Some("edge"), "NoSchedule")
+    );
+    let status = n.status.unwrap();
+    let cpu = |m: &std::collections::BTreeMap<
+        String,
+        k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+    >| { common::quantity::parse("cpu", &m["cpu"].0).unwrap() };
+    assert_eq!(
+        cpu(&status.capacity.unwrap()) - cpu(&status.allocatable.clone().unwrap()),
+        100
+    );
+    assert_eq!(status.allocatable.unwrap()["pods"].0, "2");
+    let pods: Api<Pod> = Api::default_namespaced(client);
     for name in ["one", "two"] {
         create(&pods, busybox(name, "sleep 3600")).await;
         eventually("the pod runs", WITHIN, async || {
