@@ -190,28 +190,7 @@ mkdir -p "$NODE/net.d" "$NODE/images"
 "$ROOT/hack/images/build.sh" "$NODE/images" >/dev/null
 ip netns add "$NETNS"
 ip -n "$NETNS" link set lo up
-cat >"$NODE/containerd.toml" <<TOML
-version = 2
-root = "$NODE/containerd/root"
-state = "$NODE/containerd/state"
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/pause:3.10"
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$NODE/net.d"
-TOML
+sed -e "s|@DIR@|$NODE|g" -e "s|@SOCKET@|$SOCK|g" "$ROOT/hack/containerd.toml.in" >"$NODE/containerd.toml"
 nsenter --net="/run/netns/$NETNS" containerd --config "$NODE/containerd.toml" >"$DIR/containerd.log" 2>&1 &
 echo $! > "$DIR/containerd.pid"
 for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.1; done

@@ -176,38 +176,9 @@ impl Node {
 
     fn start_containerd(&mut self) -> Result<()> {
         let d = &self.dir;
-        let config = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-[grpc]
-  address = "{socket}"
-[ttrpc]
-  address = "{socket}.ttrpc"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "{PAUSE_IMAGE}"
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  # The test registry (Node::start_registry) serves plain HTTP.
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors."127.0.0.1:5000"]
-    endpoint = ["http://127.0.0.1:5000"]
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "{netd}"
-"#,
-            root = d.join("containerd/root").display(),
-            state = d.join("containerd/state").display(),
-            socket = self.socket.display(),
-            netd = d.join("net.d").display(),
-        );
+        let config = include_str!("../../hack/containerd.toml.in")
+            .replace("@DIR@", &d.display().to_string())
+            .replace("@SOCKET@", &self.socket.display().to_string());
         std::fs::write(d.join("containerd.toml"), config)?;
         let mut command = Command::new("nsenter");
         command
