@@ -492,8 +492,8 @@ impl Node {
             });
             if let Ok(uids) = handle.join() {
                 for uid in uids {
-                    for qos in ["", "burstable/", "besteffort/"] {
-                        kubelet::pods::cgroups::remove(&format!("/kubepods/{qos}pod{uid}"));
+                    for parent in kubelet::pods::qos::cgroup_parents(&uid, "/") {
+                        kubelet::pods::cgroups::remove(&parent);
                     }
                 }
             }
@@ -503,14 +503,7 @@ impl Node {
         }
         // Anything still mounted under the node's directory (sandbox shm,
         // rootfs, tmpfs volumes) would keep the temp dir from going.
-        let prefix = self.dir.to_string_lossy().into_owned();
-        let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4).map(String::from))
-            .filter(|m| m.starts_with(&prefix))
-            .collect();
-        for m in mounts.iter().rev() {
+        for m in kubelet::pods::volumes::mounts_under(&self.dir).iter().rev() {
             let _ = Command::new("umount").args(["-l", m]).status();
         }
         let _ = Command::new("ip")

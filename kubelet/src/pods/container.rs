@@ -14,13 +14,17 @@ const CPU_PERIOD: i64 = 100_000;
 /// A stable hash of the container's spec: a running container whose hash
 /// differs (its image was changed) is restarted.
 pub fn spec_hash(c: &Container) -> String {
-    let text = serde_json::to_string(c).unwrap_or_default();
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:x}")
+    format!(
+        "{:x}",
+        fnv1a64(serde_json::to_string(c).unwrap_or_default().as_bytes())
+    )
+}
+
+/// FNV-1a, 64 bits: stable across runs and builds, unlike std's hasher.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// CPU shares, quota and memory limit from requests and limits.

@@ -349,29 +349,12 @@ async fn housekeep(ctx: &Arc<Ctx>, workers: &HashMap<String, Slot>) {
         .collect();
     for (uid, namespace, name) in orphans {
         tracing::info!(%uid, %namespace, %name, "removing the containers of a pod that no longer exists");
-        let filter = api::ContainerFilter {
-            label_selector: HashMap::from([(labels::POD_UID.to_string(), uid.clone())]),
-            ..Default::default()
-        };
-        for c in ctx
-            .runtime
-            .containers(Some(filter))
-            .await
-            .unwrap_or_default()
-        {
-            let _ = ctx.runtime.stop_container(&c.id, 2).await;
-            let _ = ctx.runtime.remove_container(&c.id).await;
-        }
-        worker::remove_sandboxes(ctx, &uid).await;
-        let _ = std::fs::remove_dir_all(
-            ctx.settings
-                .pod_logs_dir
-                .join(format!("{namespace}_{name}_{uid}")),
-        );
-        for qos in ["", "burstable/", "besteffort/"] {
-            let root = ctx.settings.cgroup_root.trim_end_matches('/');
-            cgroups::remove(&format!("{root}/kubepods/{qos}pod{uid}"));
-        }
-        volumes::teardown(ctx, &uid);
+        let log_dir = ctx
+            .settings
+            .pod_logs_dir
+            .join(format!("{namespace}_{name}_{uid}"));
+        // The QoS class went with the pod: any of its cgroups may exist.
+        let cgroups = qos::cgroup_parents(&uid, &ctx.settings.cgroup_root);
+        worker::remove_pod(ctx, &uid, Some(&log_dir), &cgroups).await;
     }
 }

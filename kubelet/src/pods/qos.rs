@@ -91,6 +91,15 @@ pub fn cgroup_parent(pod: &Pod, cgroup_root: &str) -> String {
     }
 }
 
+/// Every cgroup pod `uid` could have, whatever its QoS class.
+pub fn cgroup_parents(uid: &str, cgroup_root: &str) -> Vec<String> {
+    let root = cgroup_root.trim_end_matches('/');
+    ["", "burstable/", "besteffort/"]
+        .iter()
+        .map(|qos| format!("{root}/kubepods/{qos}pod{uid}"))
+        .collect()
+}
+
 /// Upstream's oom_score_adj policy, but never below 0: this node's
 /// runtime may not lower scores (restrict_oom_score_adj), so Guaranteed
 /// pods get 0 instead of -997.

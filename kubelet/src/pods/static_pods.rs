@@ -31,14 +31,12 @@ pub fn is_mirror(pod: &Pod) -> bool {
         .is_some_and(|a| a.contains_key(MIRROR))
 }
 
+/// 128 bits of FNV-1a (over the text, and over it reversed), as hex: a
+/// uid-sized name for the content.
 fn hash(text: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut g: u64 = 0x84222325cbf29ce4;
-    for b in text.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x100000001b3);
-        g = (g ^ u64::from(b)).wrapping_mul(0x1000193);
-    }
-    format!("{h:016x}{g:016x}")
+    let reversed: Vec<u8> = text.bytes().rev().collect();
+    let fnv = super::container::fnv1a64;
+    format!("{:016x}{:016x}", fnv(text.as_bytes()), fnv(&reversed))
 }
 
 /// The static pod a manifest describes on `node`.

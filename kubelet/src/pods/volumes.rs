@@ -60,12 +60,20 @@ fn unsupported(v: &Volume) -> String {
     )
 }
 
-fn is_mount_point(path: &Path) -> bool {
-    let target = path.to_string_lossy();
+/// The mount points at or under `dir`, in mount order.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.to_string_lossy().into_owned();
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
-        .any(|l| l.split(' ').nth(4) == Some(&*target))
+        .filter_map(|l| l.split(' ').nth(4).map(String::from))
+        .filter(|m| m.starts_with(&prefix))
+        .collect()
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    let target = path.to_string_lossy();
+    mounts_under(path).iter().any(|m| *m == target)
 }
 
 /// Prepares (or refreshes) every volume of the pod.
@@ -523,14 +531,7 @@ pub fn termination_message(ctx: &Ctx, uid: &str, name: &str) -> Option<String> {
 /// Removes the pod's directory, unmounting its tmpfs volumes first.
 pub fn teardown(ctx: &Ctx, uid: &str) {
     let dir = pod_dir(ctx, uid);
-    let prefix = dir.to_string_lossy().into_owned();
-    let mounted: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(String::from))
-        .filter(|m| m.starts_with(&prefix))
-        .collect();
-    for m in mounted.iter().rev() {
+    for m in mounts_under(&dir).iter().rev() {
         if let Err(e) = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH) {
             tracing::warn!(mount = %m, error = %e, "unmounting a pod volume failed");
         }

@@ -136,7 +136,11 @@ impl Worker {
     }
 
     /// What the runtime holds of this pod now.
-    async fn observe(&mut self) -> Result<View, tonic::Status> {
+    async fn observe(&mut self) -> Result<View, String> {
+        self.read_view().await.map_err(|e| e.message().to_string())
+    }
+
+    async fn read_view(&mut self) -> Result<View, tonic::Status> {
         let selector = HashMap::from([(labels::POD_UID.to_string(), self.uid.clone())]);
         let sandboxes = self
             .ctx
@@ -265,7 +269,7 @@ impl Worker {
     }
 
     async fn try_sync(&mut self, pod: &Pod) -> Result<Duration, String> {
-        let view = self.observe().await.map_err(|e| e.message().to_string())?;
+        let view = self.observe().await?;
         if pod.metadata.deletion_timestamp.is_some() {
             self.terminate(pod, view).await?;
             return Ok(RELIST);
@@ -278,7 +282,7 @@ impl Worker {
             if let Some(s) = view.sandbox.as_ref().filter(|s| s.ready) {
                 let _ = self.ctx.runtime.stop_sandbox(&s.id).await;
             }
-            let view = self.observe().await.map_err(|e| e.message().to_string())?;
+            let view = self.observe().await?;
             self.write_status(pod, &view).await?;
             return Ok(RELIST * 10);
         }
@@ -286,7 +290,7 @@ impl Worker {
         let view = match self.ensure_sandbox(pod, view).await? {
             Some(view) => view,
             None => {
-                let view = self.observe().await.map_err(|e| e.message().to_string())?;
+                let view = self.observe().await?;
                 self.write_status(pod, &view).await?;
                 return Ok(Duration::from_secs(2));
             }
@@ -305,7 +309,7 @@ impl Worker {
         if let Some(w) = self.step_containers(pod, &view).await {
             wait = wait.min(w);
         }
-        let view = self.observe().await.map_err(|e| e.message().to_string())?;
+        let view = self.observe().await?;
         let written = self.write_status(pod, &view).await?;
         if let Some(s) = written
             && !self.start_recorded
@@ -430,9 +434,7 @@ impl Worker {
                 {
                     self.facts.waiting.remove(&c.name);
                 }
-                Ok(Some(
-                    self.observe().await.map_err(|e| e.message().to_string())?,
-                ))
+                Ok(Some(self.observe().await?))
             }
             Err(e) => {
                 tracing::warn!(pod = %pod_ref(pod), error = %e.message(), "FailedCreatePodSandBox");
@@ -815,7 +817,7 @@ impl Worker {
             let _ = self.ctx.runtime.stop_sandbox(&s.id).await;
         }
         self.facts.terminating = true;
-        let view = self.observe().await.map_err(|e| e.message().to_string())?;
+        let view = self.observe().await?;
         if view.containers.iter().any(|c| c.running()) {
             return Err("containers still running after being stopped".into());
         }
@@ -845,28 +847,12 @@ impl Worker {
     /// Removes everything of the pod from the node: containers, sandboxes,
     /// volumes, logs, its cgroup.
     pub async fn remove(&mut self, last: Option<&Pod>) {
-        let view = match self.observe().await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(uid = %self.uid, error = %e.message(), "cannot list the pod's containers to remove them");
-                return;
-            }
-        };
-        for i in view.containers.iter().filter(|c| c.running()) {
-            let _ = self.ctx.runtime.stop_container(&i.id, MIN_GRACE).await;
-        }
-        for i in &view.containers {
-            let _ = self.ctx.runtime.remove_container(&i.id).await;
-        }
-        remove_sandboxes(&self.ctx, &self.uid).await;
-        if let Some(pod) = last {
-            let _ = std::fs::remove_dir_all(sandbox::log_directory(pod, &self.ctx.settings));
-            super::cgroups::remove(&super::qos::cgroup_parent(
-                pod,
-                &self.ctx.settings.cgroup_root,
-            ));
-        }
-        volumes::teardown(&self.ctx, &self.uid);
+        let log_dir = last.map(|p| sandbox::log_directory(p, &self.ctx.settings));
+        let cgroups: Vec<String> = last
+            .map(|p| super::qos::cgroup_parent(p, &self.ctx.settings.cgroup_root))
+            .into_iter()
+            .collect();
+        remove_pod(&self.ctx, &self.uid, log_dir.as_deref(), &cgroups).await;
         tracing::info!(uid = %self.uid, "removed the pod from the node");
     }
 
@@ -932,6 +918,39 @@ fn grace_of(pod: &Pod) -> i64 {
         .and_then(|s| s.termination_grace_period_seconds)
         .unwrap_or(30)
         .max(MIN_GRACE)
+}
+
+/// Removes everything of pod `uid` from the node: its containers
+/// (stopped first), sandboxes, log directory, cgroups and volumes.
+pub async fn remove_pod(
+    ctx: &Ctx,
+    uid: &str,
+    log_dir: Option<&std::path::Path>,
+    cgroups: &[String],
+) {
+    let filter = api::ContainerFilter {
+        label_selector: HashMap::from([(labels::POD_UID.to_string(), uid.to_string())]),
+        ..Default::default()
+    };
+    for c in ctx
+        .runtime
+        .containers(Some(filter))
+        .await
+        .unwrap_or_default()
+    {
+        if c.state == api::ContainerState::ContainerRunning as i32 {
+            let _ = ctx.runtime.stop_container(&c.id, MIN_GRACE).await;
+        }
+        let _ = ctx.runtime.remove_container(&c.id).await;
+    }
+    remove_sandboxes(ctx, uid).await;
+    if let Some(dir) = log_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for parent in cgroups {
+        super::cgroups::remove(parent);
+    }
+    volumes::teardown(ctx, uid);
 }
 
 /// Stops and removes every sandbox of pod `uid`.
