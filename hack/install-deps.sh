@@ -20,6 +20,10 @@ command -v gcc >/dev/null || need+=(gcc)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# kube-proxy's backends and its stale-UDP-flow cleanup.
+command -v nft >/dev/null || need+=(nftables)
+command -v iptables-restore >/dev/null || need+=(iptables)
+command -v conntrack >/dev/null || need+=(conntrack)
 if ((${#need[@]})); then
   echo ">> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod events;
+pub mod hash;
 pub mod leader;
 pub mod node_affinity;
 pub mod proxy;

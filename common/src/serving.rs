@@ -173,6 +173,25 @@ pub async fn serve(
     health: Arc<Health>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    serve_with(
+        listener,
+        tls,
+        Arc::new(move |path: &str| health.respond(path)),
+        shutdown,
+    )
+    .await
+}
+
+/// What answers a GET of a path.
+pub type Responder = Arc<dyn Fn(&str) -> Response<Full<Bytes>> + Send + Sync>;
+
+/// Serves `respond` on `listener` until `shutdown` resolves (see [`serve`]).
+pub async fn serve_with(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    respond: Responder,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     loop {
@@ -187,11 +206,11 @@ pub async fn serve(
             },
         };
         let acceptor = acceptor.clone();
-        let health = health.clone();
+        let respond = respond.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let response = health.respond(req.uri().path());
+                    let response = respond(req.uri().path());
                     async move { Ok::<_, std::convert::Infallible>(response) }
                 });
             let http = hyper::server::conn::http1::Builder::new();

@@ -69,6 +69,7 @@ pub async fn run(
             let cidr = controllers::nodeipam::Cidr::parse(c).ok()?;
             controllers::nodeipam::Allocator::new(cidr, *m).ok()
         })),
+        loadbalancer_ip_pool: settings.loadbalancer_ip_pool.clone(),
     });
     let (lost_tx, lost_rx) = tokio::sync::oneshot::channel::<()>();
     let mut elector = settings

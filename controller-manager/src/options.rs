@@ -1,5 +1,6 @@
 //! kube-controller-manager's flags, with upstream's names.
 
+use crate::controllers::service_lb::{self, Pool};
 use crate::controllers::{BUILT, KNOWN};
 use clap::Parser;
 use std::collections::BTreeMap;
@@ -76,6 +77,17 @@ pub struct Options {
     /// Endpoints per EndpointSlice.
     #[arg(long, default_value_t = 100)]
     pub max_endpoints_per_slice: usize,
+    /// LoadBalancer without a cloud: IPv4 CIDRs (comma-separated) whose
+    /// addresses the service-lb-controller gives to Services of type
+    /// LoadBalancer without a spec.loadBalancerClass, in
+    /// status.loadBalancer.ingress (spec.loadBalancerIP if it is in the
+    /// pool and free; never a range's network or broadcast address).
+    /// Unset, that controller does not run.
+    #[arg(long, value_delimiter = ',')]
+    pub loadbalancer_ip_pool: Vec<String>,
+    /// Workers of the service-lb-controller.
+    #[arg(long, default_value_t = 1)]
+    pub concurrent_service_syncs: usize,
     #[command(flatten)]
     pub leader: common::leader::LeaderElectionFlags,
     /// Log verbosity, as klog's -v.
@@ -97,6 +109,8 @@ pub struct Settings {
     pub resource_quota_sync_period: Duration,
     /// (--cluster-cidr, --node-cidr-mask-size) with --allocate-node-cidrs.
     pub node_cidrs: Option<(String, u8)>,
+    /// --loadbalancer-ip-pool, if set.
+    pub loadbalancer_ip_pool: Option<Pool>,
 }
 
 impl Options {
@@ -153,16 +167,40 @@ impl Options {
             "resourcequota" => self.concurrent_resource_quota_syncs,
             "endpoints" => self.concurrent_endpoint_syncs,
             "endpointslice" => self.concurrent_service_endpoint_syncs,
+            service_lb::NAME => self.concurrent_service_syncs,
             _ => 1,
         }
     }
 
     pub fn settings(&self) -> Result<Settings, String> {
-        let controllers = self
+        let mut controllers: BTreeMap<&'static str, usize> = self
             .enabled()?
             .into_iter()
             .map(|c| (c, self.workers(c)))
             .collect();
+        let loadbalancer_ip_pool = if self.loadbalancer_ip_pool.is_empty() {
+            None
+        } else {
+            Some(
+                Pool::parse(&self.loadbalancer_ip_pool)
+                    .map_err(|e| format!("--loadbalancer-ip-pool: {e}"))?,
+            )
+        };
+        if loadbalancer_ip_pool.is_none() {
+            // On by default, but with no addresses to give it does not run;
+            // asked for by name, that is a mistake.
+            let named = self
+                .controllers
+                .iter()
+                .any(|c| c.trim() == service_lb::NAME);
+            if named && controllers.contains_key(service_lb::NAME) {
+                return Err(format!(
+                    "controller {:?} needs --loadbalancer-ip-pool (the addresses it gives to Services of type LoadBalancer)",
+                    service_lb::NAME
+                ));
+            }
+            controllers.remove(service_lb::NAME);
+        }
         let leader_election = self
             .leader
             .leader_elect
@@ -190,6 +228,7 @@ impl Options {
             node_monitor_grace_period: self.node_monitor_grace_period,
             resource_quota_sync_period: self.resource_quota_sync_period,
             node_cidrs,
+            loadbalancer_ip_pool,
         })
     }
 }
@@ -233,5 +272,83 @@ mod tests {
             .unwrap();
         assert_eq!(s.controllers.get("replicaset"), Some(&9));
         assert!(s.leader_election.is_none());
+    }
+
+    #[test]
+    fn the_load_balancer_pool_turns_the_service_lb_controller_on() {
+        let lb = service_lb::NAME;
+        /// (runs, the pool) or a part of the error.
+        type Want = Result<(bool, Option<&'static str>), &'static str>;
+        let cases: &[(&str, &[&str], Want)] = &[
+            ("no pool: inert", &[], Ok((false, None))),
+            (
+                "a pool",
+                &["--loadbalancer-ip-pool=10.96.200.0/29"],
+                Ok((true, Some("10.96.200.0/29"))),
+            ),
+            (
+                "a list of CIDRs",
+                &["--loadbalancer-ip-pool=10.96.200.0/29,192.0.2.0/28"],
+                Ok((true, Some("10.96.200.0/29,192.0.2.0/28"))),
+            ),
+            (
+                "the flag twice",
+                &[
+                    "--loadbalancer-ip-pool=10.96.200.0/29",
+                    "--loadbalancer-ip-pool=192.0.2.0/28",
+                ],
+                Ok((true, Some("10.96.200.0/29,192.0.2.0/28"))),
+            ),
+            (
+                "a pool, the controller left out",
+                &[
+                    "--loadbalancer-ip-pool=10.96.200.0/29",
+                    "--controllers=*,-service-lb-controller",
+                ],
+                Ok((false, Some("10.96.200.0/29"))),
+            ),
+            (
+                "named without a pool",
+                &["--controllers=service-lb-controller"],
+                Err("needs --loadbalancer-ip-pool"),
+            ),
+            (
+                "named with all without a pool",
+                &["--controllers=*,service-lb-controller"],
+                Err("needs --loadbalancer-ip-pool"),
+            ),
+            (
+                "IPv6",
+                &["--loadbalancer-ip-pool=fd00::/120"],
+                Err("--loadbalancer-ip-pool: \"fd00::/120\": only IPv4"),
+            ),
+            (
+                "overlapping",
+                &["--loadbalancer-ip-pool=10.0.0.0/24,10.0.0.0/28"],
+                Err("overlaps"),
+            ),
+        ];
+        for (name, args, want) in cases {
+            let got = parse(args).settings();
+            match (got, want) {
+                (Ok(s), Ok((runs, pool))) => {
+                    assert_eq!(s.controllers.contains_key(lb), *runs, "{name}");
+                    assert_eq!(
+                        s.loadbalancer_ip_pool.map(|p| p.to_string()).as_deref(),
+                        *pool,
+                        "{name}"
+                    );
+                }
+                (Err(e), Err(w)) => assert!(e.contains(w), "{name}: {e}"),
+                (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+            }
+        }
+        let s = parse(&[
+            "--loadbalancer-ip-pool=10.96.200.0/29",
+            "--concurrent-service-syncs=3",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(s.controllers.get(lb), Some(&3));
     }
 }

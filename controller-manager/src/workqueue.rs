@@ -1,9 +1,10 @@
 //! A work queue of keys as client-go's (`util/workqueue`): a key added
 //! while queued is collapsed into one, a key being processed is never
 //! handed to a second worker (an add meanwhile queues it again once it is
-//! done), and retries follow a rate limiter (per-key exponential backoff
-//! from 5 ms to 1000 s, max'ed with an overall 10 qps bucket of 100), with
-//! upstream's `workqueue_*` metrics labelled by the queue's name.
+//! done), and retries follow a rate limiter (per-key exponential backoff,
+//! by default from 5 ms to 1000 s, max'ed with an overall 10 qps bucket of
+//! 100), with upstream's `workqueue_*` metrics labelled by the queue's
+//! name.
 
 use prometheus::{
     GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
@@ -116,6 +117,9 @@ struct Inner {
 /// A named, rate-limited queue of keys.
 pub struct WorkQueue {
     name: String,
+    /// The per-key backoff: first retry delay and ceiling.
+    base_delay: Duration,
+    max_delay: Duration,
     inner: Mutex<Inner>,
     notify: Notify,
     metrics: QueueMetrics,
@@ -123,8 +127,22 @@ pub struct WorkQueue {
 
 impl WorkQueue {
     pub fn new(name: &str, metrics: QueueMetrics) -> Arc<Self> {
+        Self::with_backoff(name, metrics, BASE_DELAY, MAX_DELAY)
+    }
+
+    /// A queue whose per-key backoff runs from `base` to `max` (as
+    /// upstream's ItemExponentialFailureRateLimiter for controllers that
+    /// do not use the default one), still max'ed with the overall bucket.
+    pub fn with_backoff(
+        name: &str,
+        metrics: QueueMetrics,
+        base: Duration,
+        max: Duration,
+    ) -> Arc<Self> {
         Arc::new(WorkQueue {
             name: name.to_string(),
+            base_delay: base,
+            max_delay: max,
             inner: Mutex::new(Inner {
                 tokens: BUCKET_BURST,
                 ..Default::default()
@@ -186,10 +204,11 @@ impl WorkQueue {
         let failures = inner.failures.entry(key.to_string()).or_default();
         let exp = (*failures).min(30);
         *failures += 1;
-        let per_item = BASE_DELAY
+        let per_item = self
+            .base_delay
             .checked_mul(1u32 << exp.min(31))
-            .unwrap_or(MAX_DELAY)
-            .min(MAX_DELAY);
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay);
         let now = Instant::now();
         let elapsed = inner.filled.map_or(0.0, |t| (now - t).as_secs_f64());
         inner.filled = Some(now);
@@ -332,6 +351,21 @@ mod tests {
             q.when(&format!("other-{i}"));
         }
         assert!(q.when("late") >= Duration::from_secs(9));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_may_back_off_on_its_own_scale() {
+        let q = WorkQueue::with_backoff(
+            "slow",
+            QueueMetrics::new(&Registry::new()),
+            Duration::from_secs(5),
+            Duration::from_secs(300),
+        );
+        let delays: Vec<Duration> = (0..8).map(|_| q.when("k")).collect();
+        assert_eq!(
+            delays,
+            [5, 10, 20, 40, 80, 160, 300, 300].map(Duration::from_secs)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -26,6 +26,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod etcd;
 pub mod kubectl;
+pub mod netns;
 pub mod node;
 pub mod pki;
 pub mod pod_status;

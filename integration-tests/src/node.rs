@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 pub const PAUSE_IMAGE: &str = "localhost/pause:3.10";
 pub const BUSYBOX_IMAGE: &str = "localhost/busybox:1.35";
 
+/// Routed to an empty bridge in every node: the tests' Service range
+/// (10.96.0.0/24) and load-balancer pools (10.96.200.0/24).
+pub const SERVICE_ROUTE: &str = "10.96.0.0/16";
+
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -122,6 +126,10 @@ pub struct Node {
     kubelet: Option<ManagedChild>,
     kubelet_starts: usize,
     registry: Option<ManagedChild>,
+    /// Daemons running inside the namespace (kube-proxy, cluster-dns), by name.
+    daemons: Vec<(String, ManagedChild)>,
+    /// The apiserver, reachable on the namespace's loopback.
+    relay: Option<crate::netns::Relay>,
 }
 
 impl Node {
@@ -160,8 +168,46 @@ impl Node {
             kubelet: None,
             kubelet_starts: 0,
             registry: None,
+            daemons: Vec::new(),
+            relay: None,
         };
         run(Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]))?;
+        // Pod-to-Service-to-pod on one bridge: bridged packets must pass
+        // the IP hooks, so replies are un-NATed (kubeadm's prerequisite).
+        let _ = node.netns_exec(&["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
+        // A route for Service and load-balancer addresses (a real node has
+        // a default route): without one, packets to them are refused by
+        // routing before any proxy rule sees them. The empty bridge takes
+        // them nowhere.
+        run(Command::new("ip").args([
+            "-n",
+            &netns,
+            "link",
+            "add",
+            "kube-services",
+            "type",
+            "bridge",
+        ]))?;
+        run(Command::new("ip").args(["-n", &netns, "link", "set", "kube-services", "up"]))?;
+        run(Command::new("ip").args([
+            "-n",
+            &netns,
+            "route",
+            "add",
+            SERVICE_ROUTE,
+            "dev",
+            "kube-services",
+        ]))?;
+        let port = cluster
+            .apiserver_url()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .context("the apiserver URL has no port")?;
+        node.relay = Some(crate::netns::Relay::start(
+            &format!("/run/netns/{netns}"),
+            port,
+        )?);
         node.start_containerd()?;
         for image in ["pause.tar", "busybox.tar"] {
             run(Command::new("ctr")
@@ -463,7 +509,95 @@ impl Node {
         Ok(())
     }
 
+    /// Starts `name` (binary from `bin_env` or the build) inside the node's
+    /// namespace with `args`; its log is `<name>.log` in the node's dir.
+    pub fn start_daemon(&mut self, name: &str, bin_env: &str, args: &[String]) -> Result<()> {
+        self.stop_daemon(name);
+        let bin = locate_binary(name, bin_env)?;
+        let mut command = Command::new("nsenter");
+        command
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(bin)
+            .args(args)
+            .env(
+                "RUST_LOG",
+                std::env::var("DAEMON_RUST_LOG").unwrap_or("info".into()),
+            );
+        let child = ManagedChild::spawn(name, command, &self.daemon_log(name))?;
+        self.daemons.push((name.to_string(), child));
+        Ok(())
+    }
+
+    fn daemon_log(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.log"))
+    }
+
+    pub fn daemon_log_tail(&self, name: &str, lines: usize) -> String {
+        tail(&self.daemon_log(name), lines)
+    }
+
+    /// Fails if daemon `name` has exited.
+    pub fn ensure_daemon_running(&mut self, name: &str) -> Result<()> {
+        match self.daemons.iter_mut().find(|(n, _)| n == name) {
+            Some((_, child)) => child.ensure_running(),
+            None => bail!("{name} is not started"),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after the grace period.
+    pub fn stop_daemon(&mut self, name: &str) {
+        if let Some(i) = self.daemons.iter().position(|(n, _)| n == name) {
+            let (_, mut child) = self.daemons.remove(i);
+            child.stop(Duration::from_secs(10));
+        }
+    }
+
+    /// kube-proxy inside the namespace with the cluster's kubeconfig,
+    /// health on 127.0.0.1:10256 and metrics on 127.0.0.1:10249 there;
+    /// waits until its rules are synced (/healthz 200).
+    pub async fn start_kube_proxy(&mut self, extra: &[&str]) -> Result<()> {
+        let mut args = vec![
+            format!("--kubeconfig={}", self.kubeconfig.display()),
+            format!("--hostname-override={}", self.name),
+            "--healthz-bind-address=127.0.0.1:10256".to_string(),
+            "--metrics-bind-address=127.0.0.1:10249".to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        self.start_daemon("kube-proxy", "KUBE_PROXY_BIN", &args)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.ensure_daemon_running("kube-proxy")?;
+            if self.http_get("http://127.0.0.1:10256/healthz").is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "kube-proxy not healthy within 30s:\n{}",
+                    self.daemon_log_tail("kube-proxy", 30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// GET `url` from inside the node's namespace (curl, 5 s at most);
+    /// the body of a 2xx answer.
+    pub fn http_get(&self, url: &str) -> Result<String> {
+        let out = self.netns_exec(&["curl", "-sf", "--max-time", "5", url])?;
+        if !out.status.success() {
+            bail!(
+                "GET {url} from node {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     fn teardown(&mut self) {
+        for (_, mut d) in std::mem::take(&mut self.daemons) {
+            d.stop(Duration::from_secs(10));
+        }
         self.stop_kubelet();
         if let Some(mut r) = self.registry.take() {
             r.stop(Duration::from_secs(5));
@@ -506,6 +640,7 @@ impl Node {
         for m in kubelet::pods::volumes::mounts_under(&self.dir).iter().rev() {
             let _ = Command::new("umount").args(["-l", m]).status();
         }
+        self.relay = None;
         let _ = Command::new("ip")
             .args(["netns", "delete", &self.netns])
             .status();
@@ -521,6 +656,17 @@ impl Drop for Node {
                 self.kubelet_log_tail(60),
                 self.containerd_log_tail(20)
             );
+            for (name, _) in &self.daemons {
+                eprintln!("--- {name} ---\n{}", self.daemon_log_tail(name, 40));
+            }
+            if self.daemons.iter().any(|(n, _)| n == "kube-proxy")
+                && let Ok(out) = self.netns_exec(&["nft", "list", "ruleset"])
+            {
+                eprintln!(
+                    "--- nft list ruleset ---\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
         }
         self.teardown();
     }

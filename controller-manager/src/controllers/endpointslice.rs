@@ -2,7 +2,11 @@
 //! with a selector gets EndpointSlices (labelled with its name, owned by
 //! it) listing the pods it selects with their ready, serving and
 //! terminating conditions, at most `--max-endpoints-per-slice` each, one
-//! group of slices per set of resolved ports and address family.
+//! group of slices per set of resolved ports and address family. Each
+//! slice written carries, when known, the time of the change that made it so
+//! (`endpoints.kubernetes.io/last-change-trigger-time`, upstream's
+//! TriggerTimeTracker), from which kube-proxy measures how long network
+//! programming takes.
 
 use super::controller_utils::{controller_ref, moot};
 use super::endpoint_util::{
@@ -16,14 +20,114 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const NAME: &str = "endpointslice";
 pub const SERVICE_NAME: &str = "kubernetes.io/service-name";
 pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
 pub const CONTROLLER: &str = "endpointslice-controller.k8s.io";
+/// Upstream's EndpointsLastChangeTriggerTime annotation.
+pub const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
+/// What a Service's last sync saw of its trigger times: the Service's and
+/// each selected pod's (by name).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Triggers {
+    service: Option<jiff::Timestamp>,
+    pods: HashMap<String, jiff::Timestamp>,
+}
+
+/// Upstream's TriggerTimeTracker: per Service, the trigger times the last
+/// successful sync saw, so that a sync can tell which changed since. A
+/// pod's trigger time is when its Ready condition last changed, a
+/// Service's its creation (the only change time an object carries).
+/// Like upstream, a second change of one object between two syncs is
+/// seen as the last one alone.
+#[derive(Debug, Default)]
+pub struct TriggerTimeTracker {
+    services: Mutex<HashMap<String, Triggers>>,
+}
+
+impl TriggerTimeTracker {
+    /// The trigger time of this sync of Service `key`, and what to
+    /// `commit` once it succeeded: a Service not seen before gives its
+    /// creation time; after that, the earliest of the trigger times that
+    /// changed since the last sync (the oldest change not yet published,
+    /// as upstream); None when nothing did (the annotation is left out).
+    pub fn observe(
+        &self,
+        key: &str,
+        svc: &Service,
+        pods: &[Arc<Pod>],
+    ) -> (Option<jiff::Timestamp>, Triggers) {
+        let states = self.services.lock().expect("never poisoned");
+        let last = states.get(key);
+        let now = Triggers {
+            service: svc.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            pods: pods
+                .iter()
+                .filter_map(|p| Some((p.metadata.name.clone()?, pod_trigger_time(p)?)))
+                .collect(),
+        };
+        let Some(last) = last else {
+            return (now.service, now);
+        };
+        let newer =
+            |t: &jiff::Timestamp, before: Option<&jiff::Timestamp>| before.is_none_or(|b| t > b);
+        let changed = now
+            .pods
+            .iter()
+            .filter(|(name, t)| newer(t, last.pods.get(*name)))
+            .map(|(_, t)| *t)
+            .chain(now.service.filter(|t| newer(t, last.service.as_ref())));
+        (changed.min(), now)
+    }
+
+    /// Records what a successful sync of `key` saw.
+    pub fn commit(&self, key: &str, seen: Triggers) {
+        self.services
+            .lock()
+            .expect("never poisoned")
+            .insert(key.to_string(), seen);
+    }
+
+    /// Forgets Service `key` (it is gone).
+    pub fn forget(&self, key: &str) {
+        self.services.lock().expect("never poisoned").remove(key);
+    }
+}
+
+/// When the pod's Ready condition last changed (upstream's getPodTriggerTime).
+fn pod_trigger_time(pod: &Pod) -> Option<jiff::Timestamp> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Ready")?
+        .last_transition_time
+        .as_ref()
+        .map(|t| t.0)
+}
+
+/// Sets (or, unknown, removes) the trigger time annotation of a slice
+/// about to be written, in RFC 3339 with nanoseconds as Go's RFC3339Nano.
+pub fn set_trigger_time(meta: &mut ObjectMeta, at: Option<jiff::Timestamp>) {
+    let annotations = meta.annotations.get_or_insert_with(Default::default);
+    match at {
+        Some(t) => {
+            annotations.insert(TRIGGER_TIME.into(), t.to_string());
+        }
+        None => {
+            annotations.remove(TRIGGER_TIME);
+        }
+    }
+    if annotations.is_empty() {
+        meta.annotations = None;
+    }
+}
 
 pub struct EndpointSliceController {
     ctx: Arc<Context>,
@@ -32,6 +136,7 @@ pub struct EndpointSliceController {
     pods: Arc<Informer<Pod>>,
     slices: Arc<Informer<EndpointSlice>>,
     per_slice: usize,
+    triggers: TriggerTimeTracker,
 }
 
 /// (address type, ports) a group of slices shares.
@@ -71,6 +176,7 @@ impl EndpointSliceController {
             pods,
             slices,
             per_slice: per_slice.max(1),
+            triggers: TriggerTimeTracker::default(),
         })
     }
 
@@ -167,6 +273,7 @@ impl Controller for EndpointSliceController {
             .and_then(|s| Some((s.clone(), selector(s)?.clone())))
         else {
             // No Service (or no selector): none of our slices should be left.
+            self.triggers.forget(key);
             for s in existing {
                 let n = s.metadata.name.clone().unwrap_or_default();
                 moot(api.delete(&n, &DeleteParams::default()).await)?;
@@ -179,6 +286,7 @@ impl Controller for EndpointSliceController {
             .into_iter()
             .filter(|p| selects(&sel, p))
             .collect();
+        let (trigger_time, seen) = self.triggers.observe(key, &svc, &pods);
         let mut labels = svc.metadata.labels.clone().unwrap_or_default();
         labels.insert(SERVICE_NAME.into(), name.into());
         labels.insert(MANAGED_BY.into(), CONTROLLER.into());
@@ -210,6 +318,7 @@ impl Controller for EndpointSliceController {
                 }
                 slice.endpoints = chunk.to_vec();
                 slice.metadata.labels = Some(labels.clone());
+                set_trigger_time(&mut slice.metadata, trigger_time);
                 let written = match &slice.metadata.name {
                     Some(n) => moot(api.replace(n, &PostParams::default(), &slice).await)?,
                     None => moot(api.create(&PostParams::default(), &slice).await)?,
@@ -221,6 +330,154 @@ impl Controller for EndpointSliceController {
             let n = s.metadata.name.clone().unwrap_or_default();
             moot(api.delete(&n, &DeleteParams::default()).await)?;
         }
+        // Only now: a failed sync publishes the same changes when retried.
+        self.triggers.commit(key, seen);
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service(created: &str) -> Service {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default", "creationTimestamp": created},
+            "spec": {"selector": {"app": "web"}},
+        }))
+        .unwrap()
+    }
+
+    /// A pod whose Ready condition last changed at `ready_changed`, if any.
+    fn pod(name: &str, ready_changed: Option<&str>) -> Arc<Pod> {
+        let conditions = match ready_changed {
+            Some(t) => json!([{"type": "Ready", "status": "True", "lastTransitionTime": t}]),
+            None => json!([]),
+        };
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "namespace": "default",
+                    "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "status": {"podIP": "10.1.0.1", "conditions": conditions},
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn at(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_trigger_time_is_the_oldest_change_not_yet_published() {
+        let svc = service("2026-01-01T00:00:00Z");
+        // Each step: the pods a sync sees, the time it publishes.
+        let steps = [
+            (
+                "first sight: the Service's creation",
+                vec![pod("a", Some("2026-01-01T00:01:00Z"))],
+                Some("2026-01-01T00:00:00Z"),
+            ),
+            (
+                "nothing changed",
+                vec![pod("a", Some("2026-01-01T00:01:00Z"))],
+                None,
+            ),
+            (
+                "a pod turned ready",
+                vec![
+                    pod("a", Some("2026-01-01T00:01:00Z")),
+                    pod("b", Some("2026-01-01T00:02:00.123456789Z")),
+                ],
+                Some("2026-01-01T00:02:00.123456789Z"),
+            ),
+            (
+                "two changed: the earlier",
+                vec![
+                    pod("a", Some("2026-01-01T00:04:00Z")),
+                    pod("b", Some("2026-01-01T00:03:00Z")),
+                ],
+                Some("2026-01-01T00:03:00Z"),
+            ),
+            (
+                "a pod left, one without a Ready condition came",
+                vec![pod("a", Some("2026-01-01T00:04:00Z")), pod("c", None)],
+                None,
+            ),
+        ];
+        let tracker = TriggerTimeTracker::default();
+        for (name, pods, want) in steps {
+            let (got, seen) = tracker.observe("default/web", &svc, &pods);
+            assert_eq!(got, want.map(at), "{name}");
+            tracker.commit("default/web", seen);
+        }
+        // a changed again.
+        assert_eq!(
+            tracker
+                .observe(
+                    "default/web",
+                    &svc,
+                    &[pod("a", Some("2026-01-01T00:05:00Z"))]
+                )
+                .0,
+            Some(at("2026-01-01T00:05:00Z"))
+        );
+        // An uncommitted (failed) sync changes nothing; a forgotten
+        // Service is new again.
+        let (again, _) = tracker.observe(
+            "default/web",
+            &svc,
+            &[pod("a", Some("2026-01-01T00:05:00Z"))],
+        );
+        assert_eq!(again, Some(at("2026-01-01T00:05:00Z")));
+        tracker.forget("default/web");
+        assert_eq!(
+            tracker.observe("default/web", &svc, &[]).0,
+            Some(at("2026-01-01T00:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn the_annotation_is_rfc3339_with_nanoseconds_or_absent() {
+        let cases = [
+            (
+                "nanoseconds",
+                Some("2026-12-01T15:04:05.123456789Z"),
+                Some("2026-12-01T15:04:05.123456789Z"),
+            ),
+            (
+                "trailing zeros trimmed, as Go's RFC3339Nano",
+                Some("2026-12-01T15:04:05.120Z"),
+                Some("2026-12-01T15:04:05.12Z"),
+            ),
+            (
+                "whole seconds",
+                Some("2026-12-01T15:04:05Z"),
+                Some("2026-12-01T15:04:05Z"),
+            ),
+            (
+                "in UTC",
+                Some("2026-12-01T16:04:05+01:00"),
+                Some("2026-12-01T15:04:05Z"),
+            ),
+            ("unknown", None, None),
+        ];
+        for (name, time, want) in cases {
+            let mut meta = ObjectMeta {
+                annotations: Some([(TRIGGER_TIME.to_string(), "stale".to_string())].into()),
+                ..Default::default()
+            };
+            set_trigger_time(&mut meta, time.map(at));
+            let got = meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(TRIGGER_TIME))
+                .map(String::as_str);
+            assert_eq!(got, want, "{name}");
+            if want.is_none() {
+                assert_eq!(meta.annotations, None, "{name}: no empty map left");
+            }
+        }
     }
 }

@@ -23,6 +23,7 @@ pub mod podgc;
 pub mod replicaset;
 pub mod resourcequota;
 pub mod root_ca_publisher;
+pub mod service_lb;
 pub mod serviceaccount;
 pub mod statefulset;
 pub mod taint_eviction;
@@ -54,6 +55,8 @@ pub struct Context {
     pub node_monitor_grace_period: Duration,
     /// The node CIDR allocator, with `--allocate-node-cidrs`.
     pub node_cidrs: std::sync::Mutex<Option<nodeipam::Allocator>>,
+    /// `--loadbalancer-ip-pool`: the addresses for LoadBalancer Services.
+    pub loadbalancer_ip_pool: Option<service_lb::Pool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,7 @@ pub const KNOWN: &[&str] = &[
     "replicationcontroller",
     "resourcequota",
     "root-ca-cert-publisher",
+    "service-lb-controller",
     "serviceaccount",
     "serviceaccount-token",
     "statefulset",
@@ -132,6 +136,7 @@ pub const BUILT: &[&str] = &[
     "replicaset",
     "resourcequota",
     "root-ca-cert-publisher",
+    "service-lb-controller",
     "serviceaccount",
     "statefulset",
     "taint-eviction-controller",
@@ -169,6 +174,11 @@ pub fn build(name: &str, ctx: &Arc<Context>) -> Option<Arc<dyn Controller>> {
             resourcequota::ResourceQuotaController::start(ctx, ctx.resource_quota_sync_period)
         }
         "root-ca-cert-publisher" => root_ca_publisher::RootCaPublisher::start(ctx),
+        "service-lb-controller" => {
+            // Without --loadbalancer-ip-pool there is no address to give.
+            let pool = ctx.loadbalancer_ip_pool.clone()?;
+            service_lb::ServiceLbController::start(ctx, pool)
+        }
         "serviceaccount" => serviceaccount::ServiceAccountController::start(ctx),
         "statefulset" => statefulset::StatefulSetController::start(ctx),
         "taint-eviction-controller" => taint_eviction::TaintEviction::start(ctx),

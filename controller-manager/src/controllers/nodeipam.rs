@@ -29,7 +29,7 @@ impl Cidr {
             .ok_or_else(|| format!("{s:?} is not a CIDR"))?;
         let ip: Ipv4Addr = ip
             .parse()
-            .map_err(|_| format!("{s:?}: only IPv4 cluster CIDRs are supported"))?;
+            .map_err(|_| format!("{s:?}: only IPv4 CIDRs are supported"))?;
         let prefix: u8 = prefix
             .parse()
             .map_err(|_| format!("{s:?}: bad prefix length"))?;

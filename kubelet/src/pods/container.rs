@@ -16,15 +16,8 @@ const CPU_PERIOD: i64 = 100_000;
 pub fn spec_hash(c: &Container) -> String {
     format!(
         "{:x}",
-        fnv1a64(serde_json::to_string(c).unwrap_or_default().as_bytes())
+        common::hash::fnv1a64(serde_json::to_string(c).unwrap_or_default().as_bytes())
     )
-}
-
-/// FNV-1a, 64 bits: stable across runs and builds, unlike std's hasher.
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
-    })
 }
 
 /// CPU shares, quota and memory limit from requests and limits.

@@ -35,7 +35,7 @@ pub fn is_mirror(pod: &Pod) -> bool {
 /// uid-sized name for the content.
 fn hash(text: &str) -> String {
     let reversed: Vec<u8> = text.bytes().rev().collect();
-    let fnv = super::container::fnv1a64;
+    let fnv = common::hash::fnv1a64;
     format!("{:016x}{:016x}", fnv(text.as_bytes()), fnv(&reversed))
 }
 
