@@ -9,7 +9,9 @@ use std::time::Duration;
 #[command(
     name = "kube-apiserver",
     version,
-    about = "The Kubernetes API server, backed by etcd."
+    about = "The Kubernetes API server, backed by etcd.",
+    // A flag given twice: the last one wins, as with upstream's pflag.
+    args_override_self = true
 )]
 pub struct Options {
     /// etcd servers to connect to (scheme://ip:port), comma separated.

@@ -509,11 +509,18 @@ impl Node {
         Ok(())
     }
 
-    /// Starts `name` (binary from `bin_env` or the build) inside the node's
-    /// namespace with `args`; its log is `<name>.log` in the node's dir.
-    pub fn start_daemon(&mut self, name: &str, bin_env: &str, args: &[String]) -> Result<()> {
+    /// Starts `binary` (from `bin_env` or the build) as daemon `name`
+    /// inside the node's namespace with `args`; its log is `<name>.log` in
+    /// the node's dir.
+    pub fn start_daemon(
+        &mut self,
+        name: &str,
+        binary: &str,
+        bin_env: &str,
+        args: &[String],
+    ) -> Result<()> {
         self.stop_daemon(name);
-        let bin = locate_binary(name, bin_env)?;
+        let bin = locate_binary(binary, bin_env)?;
         let mut command = Command::new("nsenter");
         command
             .arg(format!("--net=/run/netns/{}", self.netns))
@@ -563,7 +570,7 @@ impl Node {
             "--metrics-bind-address=127.0.0.1:10249".to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        self.start_daemon("kube-proxy", "KUBE_PROXY_BIN", &args)?;
+        self.start_daemon("kube-proxy", "kube-proxy", "KUBE_PROXY_BIN", &args)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             self.ensure_daemon_running("kube-proxy")?;

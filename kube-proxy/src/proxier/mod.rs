@@ -10,6 +10,7 @@ pub mod nftables;
 
 use crate::state::ServicePort;
 use ipnet::Ipv4Net;
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use tokio::io::AsyncWriteExt;
 
@@ -113,7 +114,9 @@ pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<St
 pub struct Proxier {
     mode: Mode,
     cfg: Config,
-    nft: Option<nftables::Rendered>,
+    /// What is in the kernel, per Service port (nftables), so a sync
+    /// renders and diffs only the ports that changed.
+    nft: Option<BTreeMap<String, (ServicePort, nftables::Rendered)>>,
     ipt: Option<iptables::Rendered>,
     last: Vec<ServicePort>,
 }
@@ -138,12 +141,34 @@ impl Proxier {
         let full = match self.mode {
             Mode::Nftables => {
                 let full = self.nft.is_none();
-                let new = nftables::render(&self.cfg, ports);
-                let script = nftables::script(&self.cfg, self.nft.take().as_ref(), &new);
+                let mut applied = self.nft.take().unwrap_or_default();
+                let mut before = nftables::Rendered::default();
+                let mut after = nftables::Rendered::default();
+                let mut now = BTreeMap::new();
+                for p in ports {
+                    let id = p.id();
+                    let rules = match applied.remove(&id) {
+                        Some((old, rules)) if old == *p => rules,
+                        old => {
+                            if let Some((_, rules)) = old {
+                                before.merge(&rules);
+                            }
+                            let rules = nftables::render_port(&self.cfg, p);
+                            after.merge(&rules);
+                            rules
+                        }
+                    };
+                    now.insert(id, (p.clone(), rules));
+                }
+                for (_, rules) in applied.values() {
+                    before.merge(rules);
+                }
+                // The diff of the changed ports' rules is the diff of all.
+                let script = nftables::script(&self.cfg, (!full).then_some(&before), &after);
                 if !script.is_empty() {
                     run("nft", &["-f", "-"], Some(&script)).await?;
                 }
-                self.nft = Some(new);
+                self.nft = Some(now);
                 full
             }
             Mode::Iptables => {

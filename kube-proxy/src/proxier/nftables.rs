@@ -22,6 +22,26 @@ pub struct Rendered {
     pub affinity: BTreeMap<String, u32>,
 }
 
+impl Rendered {
+    /// Adds `other`'s rules (of other Service ports: names never clash).
+    pub fn merge(&mut self, other: &Rendered) {
+        self.chains
+            .extend(other.chains.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (m, elements) in &other.maps {
+            self.maps
+                .entry(m)
+                .or_default()
+                .extend(elements.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        self.affinity
+            .extend(other.affinity.iter().map(|(k, v)| (k.clone(), *v)));
+    }
+
+    fn map(&mut self, name: &'static str) -> &mut Elements {
+        self.maps.entry(name).or_default()
+    }
+}
+
 /// Names of the maps (and the set) the static table declares.
 const SERVICE_IPS: &str = "service-ips";
 const SERVICE_NODEPORTS: &str = "service-nodeports";
@@ -157,20 +177,25 @@ pub fn render(cfg: &Config, ports: &[ServicePort]) -> Rendered {
         r.maps.insert(m, Elements::new());
     }
     for p in ports {
-        render_port(cfg, p, &mut r);
+        render_into(cfg, p, &mut r);
     }
     r
 }
 
-fn render_port(cfg: &Config, p: &ServicePort, r: &mut Rendered) {
+/// The chains and map elements of one Service port.
+pub fn render_port(cfg: &Config, p: &ServicePort) -> Rendered {
+    let mut r = Rendered::default();
+    render_into(cfg, p, &mut r);
+    r
+}
+
+fn render_into(cfg: &Config, p: &ServicePort, r: &mut Rendered) {
     let n = names(p);
     let proto = p.protocol;
     let key = |ip: &std::net::Ipv4Addr| format!("{ip} . {proto} . {}", p.port);
     let cluster = p.usable(false);
     let local = p.usable(true);
-    r.maps
-        .get_mut(CLUSTER_IPS)
-        .expect("declared")
+    r.map(CLUSTER_IPS)
         .insert(p.cluster_ip.to_string(), String::new());
 
     // Endpoint chains: DNAT, masquerading hairpin traffic (a pod reaching
@@ -210,14 +235,10 @@ fn render_port(cfg: &Config, p: &ServicePort, r: &mut Rendered) {
         &n.service
     };
     if internal.is_empty() {
-        r.maps
-            .get_mut(NO_ENDPOINT_SERVICES)
-            .expect("declared")
+        r.map(NO_ENDPOINT_SERVICES)
             .insert(key(&p.cluster_ip), "goto reject-chain".into());
     } else {
-        r.maps
-            .get_mut(SERVICE_IPS)
-            .expect("declared")
+        r.map(SERVICE_IPS)
             .insert(key(&p.cluster_ip), format!("goto {internal_chain}"));
     }
 
@@ -257,16 +278,10 @@ fn render_port(cfg: &Config, p: &ServicePort, r: &mut Rendered) {
         )
     };
     for ip in p.external_ips.iter().chain(&p.load_balancer_ips) {
-        r.maps
-            .get_mut(map)
-            .expect("declared")
-            .insert(key(ip), verdict.clone());
+        r.map(map).insert(key(ip), verdict.clone());
     }
     if let Some(np) = p.node_port {
-        r.maps
-            .get_mut(port_map)
-            .expect("declared")
-            .insert(format!("{proto} . {np}"), verdict);
+        r.map(port_map).insert(format!("{proto} . {np}"), verdict);
     }
 }
 
@@ -340,9 +355,11 @@ pub fn script(cfg: &Config, old: Option<&Rendered>, new: &Rendered) -> String {
     }
     let no_elements = Elements::new();
     let mut additions = Vec::new();
-    for (map, elements) in &new.maps {
-        let before = old.maps.get(map).unwrap_or(&no_elements);
-        let (deleted, added) = chains::diff_elements(before, elements);
+    let names: std::collections::BTreeSet<&&str> = old.maps.keys().chain(new.maps.keys()).collect();
+    for map in names {
+        let before = old.maps.get(*map).unwrap_or(&no_elements);
+        let after = new.maps.get(*map).unwrap_or(&no_elements);
+        let (deleted, added) = chains::diff_elements(before, after);
         if !deleted.is_empty() {
             let keys: Vec<&str> = deleted.iter().map(|(k, _)| *k).collect();
             let _ = writeln!(s, "delete element {TABLE} {map} {{ {} }}", keys.join(", "));
