@@ -4,7 +4,8 @@
 # starts etcd, kube-apiserver, kube-scheduler and kube-controller-manager on
 # loopback, then one node: containerd inside a network namespace of its own
 # (pod addresses stay off the machine's), the local pause and busybox images,
-# and the kubelet; and writes a kubeconfig.
+# the kubelet, and inside the namespace kube-proxy and cluster-dns (behind
+# the kube-dns Service, 10.96.0.10); and writes a kubeconfig.
 #
 #   hack/local-up.sh          start (idempotent: restarts what it started before)
 #   hack/local-up.sh down     stop everything and remove the state
@@ -25,6 +26,7 @@ NETNS=${NETNS:-kube-local-node}
 KUBELET_PORT=${KUBELET_PORT:-10250}
 KUBELET_HEALTHZ_PORT=${KUBELET_HEALTHZ_PORT:-10248}
 POD_CIDR=${POD_CIDR:-10.244.0.0/24}
+CLUSTER_DNS=${CLUSTER_DNS:-10.96.0.10}
 NODE=$DIR/node
 SOCK=$NODE/containerd.sock
 
@@ -48,6 +50,13 @@ stop_pods() {
 }
 
 stop() {
+  # The node's own daemons first: their rules and sockets go with the namespace.
+  for p in cluster-dns kube-proxy netns-relay; do
+    if [[ -f $DIR/$p.pid ]]; then
+      kill "$(cat "$DIR/$p.pid")" 2>/dev/null || true
+      rm -f "$DIR/$p.pid"
+    fi
+  done
   if [[ -f $DIR/kubelet.pid ]]; then
     kill "$(cat "$DIR/kubelet.pid")" 2>/dev/null || true
     sleep 1
@@ -102,9 +111,9 @@ fi
 
 echo ">> building ($PROFILE)"
 if [[ $PROFILE == release ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet
+  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet --bin kube-proxy --bin cluster-dns --bin netns-relay
 else
-  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet
+  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet --bin kube-proxy --bin cluster-dns --bin netns-relay
 fi
 BIN=$ROOT/target/$PROFILE
 
@@ -190,6 +199,12 @@ mkdir -p "$NODE/net.d" "$NODE/images"
 "$ROOT/hack/images/build.sh" "$NODE/images" >/dev/null
 ip netns add "$NETNS"
 ip -n "$NETNS" link set lo up
+# Pods reaching a Service served on their own bridge (kubeadm's
+# prerequisite), and a route for Service addresses from the node itself.
+nsenter --net="/run/netns/$NETNS" sysctl -qw net.bridge.bridge-nf-call-iptables=1 || true
+ip -n "$NETNS" link add kube-services type bridge
+ip -n "$NETNS" link set kube-services up
+ip -n "$NETNS" route add 10.96.0.0/24 dev kube-services
 sed -e "s|@DIR@|$NODE|g" -e "s|@SOCKET@|$SOCK|g" "$ROOT/hack/containerd.toml.in" >"$NODE/containerd.toml"
 nsenter --net="/run/netns/$NETNS" containerd --config "$NODE/containerd.toml" >"$DIR/containerd.log" 2>&1 &
 echo $! > "$DIR/containerd.pid"
@@ -205,6 +220,7 @@ kind: KubeletConfiguration
 podCIDR: $POD_CIDR
 podLogsDir: $NODE/pod-logs
 clusterDomain: cluster.local
+clusterDNS: [$CLUSTER_DNS]
 authentication:
   anonymous: {enabled: false}
   x509: {clientCAFile: $PKI/ca.crt}
@@ -223,18 +239,56 @@ for _ in $(seq 300); do
   sleep 0.2
 done
 
+# kube-proxy and cluster-dns run inside the node's namespace, as host
+# network daemons of a node do; the relay gives them the apiserver there.
+"$BIN/netns-relay" --netns "/run/netns/$NETNS" --port "$API_PORT" >"$DIR/netns-relay.log" 2>&1 &
+echo $! > "$DIR/netns-relay.pid"
+echo ">> starting kube-proxy (nftables) in $NETNS"
+nsenter --net="/run/netns/$NETNS" "$BIN/kube-proxy" --kubeconfig "$KUBECONFIG_FILE" \
+  --hostname-override "$NODE_NAME" --cluster-cidr 10.244.0.0/16 --nodeport-addresses 0.0.0.0/0 \
+  --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 >"$DIR/kube-proxy.log" 2>&1 &
+echo $! > "$DIR/kube-proxy.pid"
+echo ">> starting cluster-dns in $NETNS, behind the kube-dns Service ($CLUSTER_DNS)"
+kubectl --kubeconfig "$KUBECONFIG_FILE" apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: kube-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  clusterIP: $CLUSTER_DNS
+  ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: kube-dns-$NODE_NAME, namespace: kube-system, labels: {kubernetes.io/service-name: kube-dns}}
+addressType: IPv4
+ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
+endpoints: [{addresses: ["${POD_CIDR%0/*}1"], nodeName: $NODE_NAME}]
+YAML
+nsenter --net="/run/netns/$NETNS" "$BIN/cluster-dns" --kubeconfig "$KUBECONFIG_FILE" \
+  --listen 0.0.0.0:53 --metrics-bind-address 127.0.0.1:9153 >"$DIR/cluster-dns.log" 2>&1 &
+echo $! > "$DIR/cluster-dns.pid"
+for _ in $(seq 100); do
+  nsenter --net="/run/netns/$NETNS" curl -sf http://127.0.0.1:10256/healthz >/dev/null &&
+    nsenter --net="/run/netns/$NETNS" curl -sf http://127.0.0.1:9153/readyz >/dev/null && break
+  sleep 0.1
+done
+
 kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes
 cat <<MSG
 
 The cluster is up: etcd, kube-apiserver, kube-scheduler,
 kube-controller-manager (the controllers built so far), and node
-$NODE_NAME (containerd in network namespace $NETNS, the kubelet; images
+$NODE_NAME (containerd in network namespace $NETNS, the kubelet, and there
+kube-proxy and cluster-dns behind kube-system/kube-dns at $CLUSTER_DNS; images
 localhost/busybox:1.35 and localhost/pause:3.10). Use it with:
 
   export KUBECONFIG=$KUBECONFIG_FILE
   kubectl get all -A
   kubectl run hello --image=localhost/busybox:1.35 --restart=Never -- sh -c 'echo hello'
   kubectl logs hello
+  kubectl create deployment web --image=localhost/busybox:1.35 -- httpd -f -p 80
+  kubectl expose deployment web --port 80
+  kubectl run client --image=localhost/busybox:1.35 --restart=Never -- nslookup web.default.svc.cluster.local
 
 Logs are in $DIR. Stop and clean up with: hack/local-up.sh down
 MSG

@@ -380,6 +380,17 @@ current-context: integration
         self.kubectl.run_stdin(args, stdin).await
     }
 
+    /// `kubectl get TARGET -o jsonpath=PATH`, trimmed; empty when it
+    /// fails (for polling: the object may not exist yet).
+    pub async fn get_jsonpath(&self, target: &[&str], path: &str) -> String {
+        let mut args = vec!["get"];
+        args.extend_from_slice(target);
+        let expr = format!("-o=jsonpath={path}");
+        args.push(&expr);
+        let out = self.kubectl(&args).await;
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
     /// Starts kubectl in the background (`get -w`, `wait`).
     pub fn kubectl_spawn(&self, args: &[&str]) -> Background {
         self.kubectl.spawn(args)

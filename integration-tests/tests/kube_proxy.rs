@@ -78,14 +78,6 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 "#;
 
-async fn jsonpath(cluster: &Cluster, args: &[&str], path: &str) -> String {
-    let mut all: Vec<&str> = args.to_vec();
-    let p = format!("jsonpath={path}");
-    all.extend(["-o", &p]);
-    let out = cluster.kubectl(&all).await;
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// `n` HTTP GETs of `host port` from the client pod (busybox nc: the
 /// static busybox's wget crashes resolving), the body's line each, or FAIL.
 async fn fetch(cluster: &Cluster, target: &str, n: usize) -> Vec<String> {
@@ -129,27 +121,27 @@ async fn scenario(mode: &str) {
         "apply",
     );
     eventually("3 ready endpoints of web", WITHIN, async || {
-        let ready = jsonpath(
-            &cluster,
-            &[
-                "get",
-                "endpointslices",
-                "-l",
-                "kubernetes.io/service-name=web",
-            ],
-            "{range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name} {end}",
-        )
-        .await;
+        let ready = cluster
+            .get_jsonpath(
+                &["endpointslices", "-l", "kubernetes.io/service-name=web"],
+                "{range .items[*].endpoints[?(@.conditions.ready==true)]}{.targetRef.name} {end}",
+            )
+            .await;
         (ready.split_whitespace().count() == 3, ready)
     })
     .await;
     eventually("the client runs", WITHIN, async || {
-        let phase = jsonpath(&cluster, &["get", "pod", "client"], "{.status.phase}").await;
+        let phase = cluster
+            .get_jsonpath(&["pod", "client"], "{.status.phase}")
+            .await;
         (phase == "Running", phase)
     })
     .await;
-    let ip_of =
-        async |svc: &str| jsonpath(&cluster, &["get", "svc", svc], "{.spec.clusterIP}").await;
+    let ip_of = async |svc: &str| {
+        cluster
+            .get_jsonpath(&["svc", svc], "{.spec.clusterIP}")
+            .await
+    };
     let web = ip_of("web").await;
     let all: BTreeSet<String> = (0..3).map(|i| format!("web-{i}")).collect();
 
@@ -166,12 +158,9 @@ async fn scenario(mode: &str) {
     assert_eq!(seen.len(), 40);
 
     // NodePort on the node's address (the bridge's gateway, seen from the pod).
-    let node_port = jsonpath(
-        &cluster,
-        &["get", "svc", "web"],
-        "{.spec.ports[0].nodePort}",
-    )
-    .await;
+    let node_port = cluster
+        .get_jsonpath(&["svc", "web"], "{.spec.ports[0].nodePort}")
+        .await;
     let answers = fetch(&cluster, &format!("10.244.0.1 {node_port}"), 10).await;
     assert!(distinct(&answers).is_subset(&all), "node port: {answers:?}");
     if mode == "iptables" {
@@ -184,12 +173,9 @@ async fn scenario(mode: &str) {
 
     // LoadBalancer: an address from the pool, answered on.
     let lb = eventually("web gets a load-balancer address", WITHIN, async || {
-        let ip = jsonpath(
-            &cluster,
-            &["get", "svc", "web"],
-            "{.status.loadBalancer.ingress[0].ip}",
-        )
-        .await;
+        let ip = cluster
+            .get_jsonpath(&["svc", "web"], "{.status.loadBalancer.ingress[0].ip}")
+            .await;
         (ip.starts_with("10.96.200."), ip)
     })
     .await;

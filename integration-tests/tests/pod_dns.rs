@@ -83,14 +83,6 @@ spec:
     )
 }
 
-async fn jsonpath(cluster: &Cluster, args: &[&str], path: &str) -> String {
-    let mut all: Vec<&str> = args.to_vec();
-    let p = format!("jsonpath={path}");
-    all.extend(["-o", &p]);
-    let out = cluster.kubectl(&all).await;
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 async fn nslookup(cluster: &Cluster, args: &[&str]) -> String {
     let mut all = vec!["exec", "client", "--", "nslookup"];
     all.extend(args);
@@ -151,7 +143,9 @@ async fn pods_resolve_services_through_cluster_dns() {
         "apply",
     );
     eventually("the pods run", WITHIN, async || {
-        let phases = jsonpath(&cluster, &["get", "pods"], "{.items[*].status.phase}").await;
+        let phases = cluster
+            .get_jsonpath(&["pods"], "{.items[*].status.phase}")
+            .await;
         (phases == "Running Running", phases)
     })
     .await;
@@ -174,7 +168,9 @@ async fn pods_resolve_services_through_cluster_dns() {
     assert!(resolv.contains("ndots:5"), "{resolv}");
 
     // A Service name answers its ClusterIP, through kube-proxy's DNAT.
-    let web = jsonpath(&cluster, &["get", "svc", "web"], "{.spec.clusterIP}").await;
+    let web = cluster
+        .get_jsonpath(&["svc", "web"], "{.spec.clusterIP}")
+        .await;
     let answer = eventually("web resolves", WITHIN, async || {
         let a = nslookup(&cluster, &["web.default.svc.cluster.local"]).await;
         (a.contains(&format!("Address: {web}")), a)
@@ -186,7 +182,9 @@ async fn pods_resolve_services_through_cluster_dns() {
     );
 
     // A headless Service answers its ready pods' IPs, and the pod's own name.
-    let db_ip = jsonpath(&cluster, &["get", "pod", "db-0"], "{.status.podIP}").await;
+    let db_ip = cluster
+        .get_jsonpath(&["pod", "db-0"], "{.status.podIP}")
+        .await;
     eventually("the headless service answers the pod", WITHIN, async || {
         let a = nslookup(&cluster, &["db.default.svc.cluster.local"]).await;
         (a.contains(&format!("Address: {db_ip}")), a)
