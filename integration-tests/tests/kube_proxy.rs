@@ -41,6 +41,21 @@ spec:
     )
 }
 
+fn echo(name: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: {name}, labels: {{app: echo}}}}
+spec:
+  nodeName: n1
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {{name: nc, image: {BUSYBOX_IMAGE}, imagePullPolicy: Never, command: [nc, -ll, -p, "9000", -e, cat]}}
+---
+"#
+    )
+}
+
 const CLIENT_AND_SERVICES: &str = r#"apiVersion: v1
 kind: Pod
 metadata: {name: client}
@@ -69,6 +84,13 @@ spec:
   sessionAffinity: ClientIP
   sessionAffinityConfig: {clientIP: {timeoutSeconds: 300}}
   ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec:
+  selector: {app: echo}
+  ports: [{port: 9000}]
 ---
 apiVersion: v1
 kind: Service
@@ -113,6 +135,7 @@ async fn scenario(mode: &str) {
     .expect("kube-proxy");
 
     let mut manifest: String = (0..3).map(|i| server(&format!("web-{i}"))).collect();
+    manifest.push_str(&echo("echo-0"));
     manifest.push_str(CLIENT_AND_SERVICES);
     expect_success(
         &cluster
@@ -193,6 +216,55 @@ async fn scenario(mode: &str) {
     let answers = fetch(&cluster, &format!("{sticky} 80"), 20).await;
     assert_eq!(distinct(&answers).len(), 1, "affinity: {answers:?}");
     assert!(all.contains(&answers[0]), "{answers:?}");
+
+    // An established connection survives syncs: it stays open while its
+    // own Service gains an endpoint and another Service appears.
+    let echo_ip = ip_of("echo").await;
+    let talk = format!("(echo one; sleep 8; echo two; sleep 1) | nc {echo_ip} 9000");
+    let talk_args = ["exec", "client", "--", "sh", "-c", &talk];
+    let conversation = cluster.kubectl(&talk_args);
+    let change = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let more = format!(
+            "{}apiVersion: v1\nkind: Service\nmetadata: {{name: extra}}\nspec:\n  selector: {{app: echo}}\n  ports: [{{port: 9001, targetPort: 9000}}]\n",
+            echo("echo-1")
+        );
+        expect_success(
+            &cluster.kubectl_stdin(&["apply", "-f", "-"], &more).await,
+            "apply",
+        );
+        eventually(
+            "the new endpoint and Service are programmed",
+            Duration::from_secs(6),
+            async || {
+                let extra = cluster
+                    .get_jsonpath(&["svc", "extra"], "{.spec.clusterIP}")
+                    .await;
+                let ip = cluster
+                    .get_jsonpath(&["pod", "echo-1"], "{.status.podIP}")
+                    .await;
+                let rules = [vec!["nft", "list", "ruleset"], vec!["iptables-save"]]
+                    .iter()
+                    .map(|c| {
+                        String::from_utf8_lossy(&node.netns_exec(c).unwrap().stdout).into_owned()
+                    })
+                    .collect::<String>();
+                let done = !extra.is_empty()
+                    && !ip.is_empty()
+                    && rules.contains(&extra)
+                    && rules.contains(&format!("{ip}:9000"));
+                (done, (extra, ip))
+            },
+        )
+        .await;
+    };
+    let (out, ()) = tokio::join!(conversation, change);
+    assert_eq!(
+        expect_success(&out, "echo conversation")
+            .lines()
+            .collect::<Vec<_>>(),
+        ["one", "two"]
+    );
 
     // No endpoints: refused at once, not a timeout.
     let empty = ip_of("empty").await;

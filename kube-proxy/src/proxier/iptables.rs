@@ -437,6 +437,31 @@ mod tests {
     }
 
     #[test]
+    fn external_local_policy_jumps_to_the_local_chain() {
+        let (svc, slice) = web();
+        let mut svc: k8s_openapi::api::core::v1::Service = (*svc).clone();
+        svc.spec.as_mut().unwrap().external_traffic_policy = Some("Local".into());
+        let r = render(&cfg(), &build(&[std::sync::Arc::new(svc)], &[slice], "n1"));
+        let ext = r.nat["KUBE-NODEPORTS"][0].rsplit(' ').next().unwrap();
+        let rules = &r.nat[ext];
+        assert!(
+            rules[0].contains("-s 10.244.0.0/16 -j KUBE-SVC-"),
+            "{rules:?}"
+        );
+        assert!(
+            rules.last().unwrap().starts_with("-j KUBE-SVL-"),
+            "{rules:?}"
+        );
+        let local = rules.last().unwrap().trim_start_matches("-j ");
+        assert_eq!(
+            r.nat[local].len(),
+            1,
+            "only n1's endpoint: {:?}",
+            r.nat[local]
+        );
+    }
+
+    #[test]
     fn parses_iptables_save() {
         let save = "*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SVC-ABC - [0:0]\n:DOCKER - [0:0]\n-A PREROUTING -j KUBE-SERVICES\nCOMMIT\n";
         let (ours, rules) = parse_save(save);

@@ -496,6 +496,65 @@ mod tests {
         assert_eq!(s.matches("delete chain").count(), 4, "{s}");
     }
 
+    fn with_policies(
+        policy: &str,
+        slice: std::sync::Arc<k8s_openapi::api::discovery::v1::EndpointSlice>,
+    ) -> Rendered {
+        let (svc, _) = web();
+        let mut svc: k8s_openapi::api::core::v1::Service = (*svc).clone();
+        let spec = svc.spec.as_mut().unwrap();
+        spec.external_traffic_policy = Some(policy.into());
+        spec.internal_traffic_policy = Some(policy.into());
+        spec.external_ips = Some(vec!["192.168.77.1".into()]);
+        render(&cfg(), &build(&[std::sync::Arc::new(svc)], &[slice], "n1"))
+    }
+
+    #[test]
+    fn local_policies_keep_traffic_on_the_node() {
+        let (_, slice) = web();
+        let r = with_policies("Local", slice);
+        // internalTrafficPolicy: the ClusterIP reaches only n1's endpoint.
+        let internal = r.maps[SERVICE_IPS]["10.96.0.10 . tcp . 80"].trim_start_matches("goto ");
+        assert!(internal.starts_with("local-"), "{internal}");
+        let rules = &r.chains[internal];
+        assert_eq!(rules.len(), 1);
+        assert!(rules[0].ends_with("__10.244.0.5/8080"), "{rules:?}");
+        // externalTrafficPolicy: pods and the node itself use every
+        // endpoint; traffic from outside stays local, unmasqueraded.
+        let external = r.maps[SERVICE_IPS]["192.168.77.1 . tcp . 80"].trim_start_matches("goto ");
+        let rules = &r.chains[external];
+        assert!(
+            rules[0].starts_with("ip saddr 10.244.0.0/16 goto service-"),
+            "{rules:?}"
+        );
+        assert_eq!(rules[1], "fib saddr type local jump mark-for-masquerade");
+        assert!(rules[3].starts_with("goto local-"), "{rules:?}");
+        assert_eq!(
+            r.maps[SERVICE_NODEPORTS]["tcp . 30080"],
+            format!("goto {external}")
+        );
+    }
+
+    #[test]
+    fn local_policy_without_a_local_endpoint_drops_external_traffic() {
+        let (_, slice) = web();
+        let mut remote: k8s_openapi::api::discovery::v1::EndpointSlice = (*slice).clone();
+        remote
+            .endpoints
+            .retain(|e| e.node_name.as_deref() != Some("n1"));
+        let r = with_policies("Local", std::sync::Arc::new(remote));
+        assert_eq!(r.maps[NO_ENDPOINT_NODEPORTS]["tcp . 30080"], "drop");
+        assert_eq!(
+            r.maps[NO_ENDPOINT_SERVICES]["192.168.77.1 . tcp . 80"],
+            "drop"
+        );
+        // No local endpoint for internal traffic either: refused.
+        assert_eq!(
+            r.maps[NO_ENDPOINT_SERVICES]["10.96.0.10 . tcp . 80"],
+            "goto reject-chain"
+        );
+    }
+
     #[test]
     fn affinity_uses_a_timeout_set_per_endpoint() {
         let (svc, slice) = web();
