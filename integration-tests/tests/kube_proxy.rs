@@ -103,11 +103,15 @@ spec:
 /// `n` HTTP GETs of `host port` from the client pod (busybox nc: the
 /// static busybox's wget crashes resolving), the body's line each, or FAIL.
 async fn fetch(cluster: &Cluster, target: &str, n: usize) -> Vec<String> {
+    fetch_from(cluster, "client", target, n).await
+}
+
+async fn fetch_from(cluster: &Cluster, pod: &str, target: &str, n: usize) -> Vec<String> {
     let script = format!(
         "for i in $(seq {n}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {target} 2>/dev/null | tail -n 1); echo \"${{r:-FAIL}}\"; done"
     );
     let out = cluster
-        .kubectl(&["exec", "client", "--", "sh", "-c", &script])
+        .kubectl(&["exec", pod, "--", "sh", "-c", &script])
         .await;
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -179,6 +183,13 @@ async fn scenario(mode: &str) {
     )
     .await;
     assert_eq!(seen.len(), 40);
+
+    // Hairpin: a pod reaching its own Service, sometimes itself.
+    let answers = fetch_from(&cluster, "web-0", &format!("{web} 80"), 30).await;
+    assert!(
+        distinct(&answers).is_subset(&all) && answers.iter().any(|a| a == "web-0"),
+        "hairpin: {answers:?}"
+    );
 
     // NodePort on the node's address (the bridge's gateway, seen from the pod).
     let node_port = cluster
@@ -252,7 +263,7 @@ async fn scenario(mode: &str) {
                 let done = !extra.is_empty()
                     && !ip.is_empty()
                     && rules.contains(&extra)
-                    && rules.contains(&format!("{ip}:9000"));
+                    && rules.contains(&ip);
                 (done, (extra, ip))
             },
         )

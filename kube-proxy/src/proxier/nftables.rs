@@ -198,11 +198,14 @@ fn render_into(cfg: &Config, p: &ServicePort, r: &mut Rendered) {
     r.map(CLUSTER_IPS)
         .insert(p.cluster_ip.to_string(), String::new());
 
-    // Endpoint chains: DNAT, masquerading hairpin traffic (a pod reaching
-    // itself through the Service), and remembering the client for affinity.
+    // With ClientIP affinity, an endpoint chain per endpoint remembers the
+    // client (and masquerades hairpin traffic, then DNATs), as upstream.
+    // Without it the Service chain DNATs through an anonymous map: an
+    // endpoint change rewrites one chain and adds none, and the table keeps
+    // few chains (nft reads them all before every transaction).
     let mut all: Vec<&Endpoint> = cluster.clone();
     all.extend(local.iter().filter(|e| !cluster.contains(e)));
-    for e in &all {
+    for e in all.iter().filter(|_| p.affinity_seconds.is_some()) {
         let (chain, affinity) = endpoint_names(p, e);
         let mut rules = vec![format!("ip saddr {} jump mark-for-masquerade", e.ip)];
         if let Some(timeout) = p.affinity_seconds {
@@ -288,6 +291,9 @@ fn render_into(cfg: &Config, p: &ServicePort, r: &mut Rendered) {
 /// The rules choosing one of `eps`: a client with affinity goes back to
 /// its endpoint, everyone else to a random one.
 fn pick(p: &ServicePort, eps: &[&Endpoint]) -> Vec<String> {
+    if p.affinity_seconds.is_none() {
+        return dnat(p, eps);
+    }
     let mut rules = Vec::new();
     let chains: Vec<String> = eps.iter().map(|e| endpoint_names(p, e).0).collect();
     if p.affinity_seconds.is_some() {
@@ -311,6 +317,35 @@ fn pick(p: &ServicePort, eps: &[&Endpoint]) -> Vec<String> {
         ));
     }
     rules
+}
+
+/// DNAT to a random one of `eps`. Traffic from one of them is masqueraded,
+/// so a pod reaching itself through the Service (hairpin) gets the reply.
+fn dnat(p: &ServicePort, eps: &[&Endpoint]) -> Vec<String> {
+    let proto = p.protocol;
+    let sources: std::collections::BTreeSet<String> =
+        eps.iter().map(|e| e.ip.to_string()).collect();
+    let sources: Vec<String> = sources.into_iter().collect();
+    let hairpin = format!(
+        "ip saddr {{ {} }} jump mark-for-masquerade",
+        sources.join(", ")
+    );
+    let to = match eps {
+        [only] => format!("meta l4proto {proto} dnat to {}:{}", only.ip, only.port),
+        _ => {
+            let arms: Vec<String> = eps
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("{i} : {} . {}", e.ip, e.port))
+                .collect();
+            format!(
+                "meta l4proto {proto} dnat to numgen random mod {} map {{ {} }}",
+                eps.len(),
+                arms.join(", ")
+            )
+        }
+    };
+    vec![hairpin, to]
 }
 
 /// The `nft -f` script taking the table from `old` to `new`; without
@@ -422,24 +457,19 @@ mod tests {
             rules[0],
             "ip daddr 10.96.0.10 tcp dport 80 ip saddr != 10.244.0.0/16 jump mark-for-masquerade"
         );
-        assert!(rules[1].starts_with("numgen random mod 2 vmap { 0 : goto endpoint-"));
+        assert_eq!(
+            rules[1],
+            "ip saddr { 10.244.0.5, 10.244.0.7 } jump mark-for-masquerade"
+        );
+        // The unready endpoint gets no traffic.
+        assert_eq!(
+            rules[2],
+            "meta l4proto tcp dnat to numgen random mod 2 map { 0 : 10.244.0.5 . 8080, 1 : 10.244.0.7 . 8080 }"
+        );
         let ext = &r.maps[SERVICE_NODEPORTS]["tcp . 30080"];
         assert!(ext.starts_with("goto external-"));
-        let ep = r
-            .chains
-            .iter()
-            .find(|(n, _)| n.ends_with("__10.244.0.5/8080"))
-            .unwrap()
-            .1;
-        assert_eq!(
-            ep,
-            &[
-                "ip saddr 10.244.0.5 jump mark-for-masquerade",
-                "meta l4proto tcp dnat to 10.244.0.5:8080"
-            ]
-        );
-        // The unready endpoint has no chain.
-        assert!(!r.chains.keys().any(|n| n.contains("10.244.0.6")));
+        // Without affinity, no chain per endpoint.
+        assert!(!r.chains.keys().any(|n| n.starts_with("endpoint-")));
     }
 
     #[test]
@@ -474,10 +504,11 @@ mod tests {
             &build(&[svc], &[std::sync::Arc::new(changed)], "n1"),
         );
         let s = script(&cfg(), Some(&before), &after);
-        // One new endpoint chain, the service chain rewritten, no map
-        // element touched, nothing else flushed.
-        assert_eq!(s.matches("add chain").count(), 1, "{s}");
+        // The service chain rewritten, no chain added, no map element
+        // touched, nothing else flushed.
+        assert_eq!(s.matches("add chain").count(), 0, "{s}");
         assert_eq!(s.matches("flush chain").count(), 1, "{s}");
+        assert!(s.contains("10.244.0.6 . 8080"), "{s}");
         assert!(!s.contains("element"), "{s}");
         assert!(!s.contains("table ip kube-proxy {"), "{s}");
         assert_eq!(script(&cfg(), Some(&after), &after), "");
@@ -493,7 +524,8 @@ mod tests {
         let del_chain = s.find("delete chain").unwrap();
         let flush = s.find("flush chain").unwrap();
         assert!(flush < del_elem && del_elem < del_chain, "{s}");
-        assert_eq!(s.matches("delete chain").count(), 4, "{s}");
+        // The service chain and the external one.
+        assert_eq!(s.matches("delete chain").count(), 2, "{s}");
     }
 
     fn with_policies(
@@ -517,8 +549,10 @@ mod tests {
         let internal = r.maps[SERVICE_IPS]["10.96.0.10 . tcp . 80"].trim_start_matches("goto ");
         assert!(internal.starts_with("local-"), "{internal}");
         let rules = &r.chains[internal];
-        assert_eq!(rules.len(), 1);
-        assert!(rules[0].ends_with("__10.244.0.5/8080"), "{rules:?}");
+        assert_eq!(
+            rules[1], "meta l4proto tcp dnat to 10.244.0.5:8080",
+            "{rules:?}"
+        );
         // externalTrafficPolicy: pods and the node itself use every
         // endpoint; traffic from outside stays local, unmasqueraded.
         let external = r.maps[SERVICE_IPS]["192.168.77.1 . tcp . 80"].trim_start_matches("goto ");
