@@ -2,10 +2,12 @@
 //! controller-manager, with real pods on the real containerd in a node
 //! network namespace made by the test: kube-proxy runs inside that
 //! namespace (as on a node) and programs it with the real nft or
-//! iptables. A client pod reaches a Service by ClusterIP, node port and a
-//! load-balancer address from the pool; load spreads over every ready
+//! iptables. A client pod reaches a Service by ClusterIP, node port, an
+//! external IP and a load-balancer address from the pool, a pod reaches
+//! itself through its Service (hairpin); load spreads over every ready
 //! endpoint, an unready one stops getting connections, ClientIP affinity
-//! sticks, a Service without endpoints refuses at once, and `--cleanup`
+//! sticks, a Service without endpoints refuses at once, an established
+//! connection survives syncs, and `--cleanup`
 //! leaves nothing behind. All traffic stays inside the namespace.
 
 use integration_tests::daemon::ControllerManager;
@@ -73,6 +75,7 @@ kind: Service
 metadata: {name: web}
 spec:
   type: LoadBalancer
+  externalIPs: [10.96.201.1]
   selector: {app: web}
   ports: [{name: http, port: 80, targetPort: http}]
 ---
@@ -221,6 +224,13 @@ async fn scenario(mode: &str) {
     })
     .await;
     assert_eq!(answers.len(), 5);
+
+    // An external IP answers as the Service.
+    let answers = fetch(&cluster, "10.96.201.1 80", 5).await;
+    assert!(
+        answers.iter().all(|a| all.contains(a)),
+        "external IP: {answers:?}"
+    );
 
     // ClientIP affinity: one client, one endpoint.
     let sticky = ip_of("sticky").await;
