@@ -12,12 +12,38 @@ pub const AGGREGATED_V2: &str =
 
 /// Resources that are not stored: the server answers a create with a
 /// computed object (group, version, resource, kind).
-pub const REVIEWS: [(&str, &str, &str, &str); 1] = [(
-    "authentication.k8s.io",
-    "v1",
-    "selfsubjectreviews",
-    "SelfSubjectReview",
-)];
+pub const REVIEWS: [(&str, &str, &str, &str); 5] = [
+    (
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "localsubjectaccessreviews",
+        "LocalSubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+    ),
+];
 
 const VERBS: [&str; 8] = [
     "create",

@@ -6,6 +6,7 @@
 
 pub mod allocator;
 pub mod auth;
+pub mod authz;
 pub mod bootstrap;
 pub mod discovery;
 pub mod error;
@@ -104,10 +105,13 @@ pub async fn run(
         None => auth::TokenFile::default(),
     };
 
-    let etcd = Arc::new(connect_etcd(&opts).await?);
+    let root = opts.etcd_prefix.trim_end_matches('/').to_string();
+    // The registry lives as long as the process; watches borrow it.
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let etcd = connect_etcd(&opts).await?;
+    let etcd = Arc::new(etcd.with_encryption(value_transformers(&opts, &root, registry)));
     // The watch cache: one etcd watch per resource serves every watcher.
     let storage: Arc<dyn Storage> = Arc::new(storage::cacher::Cacher::new(etcd.clone()));
-    let root = opts.etcd_prefix.trim_end_matches('/').to_string();
     let (lo, hi) = opts.service_node_port_range;
     let allocator = allocator::Allocator::new(
         storage.clone(),
@@ -117,8 +121,6 @@ pub async fn run(
     );
     let kubernetes_ip = allocator.first_ip();
     let store = registry::store::Store::new(storage.clone(), root.clone(), allocator);
-    // The registry lives as long as the process; watches borrow it.
-    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
     let advertise = match (opts.advertise_address, opts.bind_address) {
         (Some(a), _) => a,
         (None, bind) if bind.is_unspecified() => local.ip(),
@@ -128,6 +130,20 @@ pub async fn run(
         .await
         .context("creating the system namespaces")?;
 
+    let authorizer = authz::Authorizer::new(
+        authz::parse_modes(&opts.authorization_mode).map_err(anyhow::Error::msg)?,
+    );
+    let rbac_cache = match &authorizer.rbac {
+        Some(cache) => {
+            authz::bootstrap_policy::ensure(&store, registry)
+                .await
+                .context("creating the bootstrap RBAC policy")?;
+            Some(tokio::spawn(
+                cache.clone().run(storage.clone(), root.clone()),
+            ))
+        }
+        None => None,
+    };
     let namespace_cache = store.spawn_namespace_cache();
     let (stop_tx, stop_rx) = watch::channel(false);
     let openapi = openapi::OpenApi::build(&openapi_resources(registry));
@@ -137,6 +153,7 @@ pub async fn run(
         discovery: discovery::Discovery::new(registry),
         openapi,
         tokens,
+        authorizer,
         version: serde_json::to_vec(&version_info())?.into(),
         shutdown: stop_rx.clone(),
         min_request_timeout: opts.min_request_timeout.max(1),
@@ -167,8 +184,32 @@ pub async fn run(
     http::serve(app, listener, tls_config, stop_rx, Duration::from_secs(10)).await;
     background.abort();
     namespace_cache.abort();
+    if let Some(r) = rbac_cache {
+        r.abort();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Encryption at rest from `--encryption-provider-config` (none without it).
+fn value_transformers(
+    opts: &Options,
+    root: &str,
+    registry: &Registry,
+) -> storage::encryption::ValueTransformers {
+    let Some(config) = opts.encryption_provider_config.clone() else {
+        return Default::default();
+    };
+    for (rule, providers) in config.summary() {
+        tracing::info!(resources = %rule, ?providers, "encrypting at rest");
+    }
+    // A key segment is the resource's own, not one stored as another's.
+    let resources = registry
+        .resources
+        .iter()
+        .filter(|r| r.codec.is_none())
+        .map(|r| (r.storage_resource, r.group));
+    storage::encryption::ValueTransformers::new(config, root, resources)
 }
 
 fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {

@@ -32,6 +32,9 @@ pub struct Options {
     /// The interval of compaction requests; 0 disables compaction from the apiserver.
     #[arg(long = "etcd-compaction-interval", default_value = "5m", value_parser = parse_duration)]
     pub etcd_compaction_interval: Duration,
+    /// The file containing configuration for encryption providers to be used for storing secrets in etcd (an EncryptionConfiguration); read and checked at start.
+    #[arg(long = "encryption-provider-config", value_name = "FILE", value_parser = crate::storage::encryption::EncryptionConfig::from_flag)]
+    pub encryption_provider_config: Option<crate::storage::encryption::EncryptionConfig>,
 
     /// The port on which to serve HTTPS with authentication and authorization.
     #[arg(long = "secure-port", default_value_t = 6443)]
@@ -71,6 +74,10 @@ pub struct Options {
     pub token_auth_file: Option<PathBuf>,
 
     /// A CIDR notation IP range from which to assign service cluster IPs.
+    /// Authorizers in order (AlwaysAllow, AlwaysDeny, RBAC); the first
+    /// that allows or denies decides.
+    #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]
+    pub authorization_mode: String,
     #[arg(long = "service-cluster-ip-range", default_value = "10.0.0.0/24")]
     pub service_cluster_ip_range: ipnet::Ipv4Net,
     /// A port range to reserve for services with NodePort visibility (e.g. 30000-32767), inclusive at both ends.

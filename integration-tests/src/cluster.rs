@@ -380,6 +380,20 @@ current-context: integration
         self.kubectl.run_stdin(args, stdin).await
     }
 
+    /// kubectl authenticating with bearer `token` only (its own kubeconfig).
+    pub fn token_kubectl(&self, token: &str) -> Kubectl {
+        let path = self
+            .dir()
+            .join(format!("token-{}.kubeconfig", &token[..token.len().min(8)]));
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: integration\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: u\n  user: {{ token: \"{token}\" }}\ncontexts:\n- name: integration\n  context: {{ cluster: integration, user: u, namespace: default }}\ncurrent-context: integration\n",
+            self.config.url(),
+            self.pki.files.ca_cert.display(),
+        );
+        std::fs::write(&path, yaml).expect("writing a token kubeconfig");
+        Kubectl::new(&path, &self.dir().join("home"))
+    }
+
     /// `kubectl get TARGET -o jsonpath=PATH`, trimmed; empty when it
     /// fails (for polling: the object may not exist yet).
     pub async fn get_jsonpath(&self, target: &[&str], path: &str) -> String {

@@ -31,6 +31,7 @@ pub struct App {
     pub discovery: Discovery,
     pub openapi: OpenApi,
     pub tokens: TokenFile,
+    pub authorizer: crate::authz::Authorizer,
     pub version: Bytes,
     pub shutdown: watch::Receiver<bool>,
     /// Watches without timeoutSeconds last between this and twice this.
@@ -71,6 +72,21 @@ impl App {
         };
         if user.is_none() && !is_public(&route) {
             return error_response(&ApiError::unauthorized());
+        }
+        if let Some(u) = &user {
+            let attrs = crate::authz::attributes(
+                u,
+                req.method(),
+                &route,
+                req.uri().path(),
+                req.uri().query(),
+            );
+            match self.authorizer.authorize(&attrs) {
+                crate::authz::Decision::Allow => {}
+                crate::authz::Decision::Deny(why) | crate::authz::Decision::NoOpinion(why) => {
+                    return error_response(&crate::authz::forbidden(&attrs, &why));
+                }
+            }
         }
         match route {
             Route::Healthz | Route::Livez => text(StatusCode::OK, "ok"),
@@ -129,6 +145,40 @@ impl App {
                         req.method().as_str(),
                     )),
                 }
+            }
+            Route::Resource(path)
+                if path.group == "authorization.k8s.io"
+                    && review::AccessReview::of(&path.resource).is_some() =>
+            {
+                let (kind_of, kind) = review::AccessReview::of(&path.resource).expect("checked");
+                let (Some(u), &Method::POST) = (&user, req.method()) else {
+                    return error_response(&ApiError::method_not_supported(
+                        &path.group,
+                        &path.resource,
+                        req.method().as_str(),
+                    ));
+                };
+                let u = u.clone();
+                let content_type = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/json")
+                    .to_string();
+                let body = match resource::read_body(req).await.and_then(|b| {
+                    resource::decode_body(&content_type, &b, ("authorization.k8s.io/v1", kind))
+                }) {
+                    Ok(b) => b,
+                    Err(e) => return error_response(&e),
+                };
+                review::access_review(
+                    &self.authorizer,
+                    &u,
+                    kind_of,
+                    kind,
+                    path.namespace.as_deref(),
+                    body,
+                )
             }
             Route::Resource(path) => {
                 let started = Instant::now();

@@ -182,7 +182,7 @@ fn patch_options_invalid(e: FieldError) -> ApiError {
 }
 
 /// Reads the body with the size limit, as raw bytes.
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     let mut body = req.into_body();
     let mut data = bytes::BytesMut::new();
     let mut seen = 0usize;
@@ -210,7 +210,11 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
 /// Decodes a JSON, YAML or Kubernetes protobuf object body; `expected`
 /// is the (apiVersion, kind) the endpoint takes, which a protobuf envelope
 /// may leave out.
-fn decode_body(content_type: &str, body: &[u8], expected: (&str, &str)) -> Result<Value, ApiError> {
+pub(crate) fn decode_body(
+    content_type: &str,
+    body: &[u8],
+    expected: (&str, &str),
+) -> Result<Value, ApiError> {
     decode_checked(content_type, body, expected).map(|(value, _)| value)
 }
 
