@@ -1097,8 +1097,13 @@ async fn images_are_pulled_from_a_registry_and_missing_ones_back_off() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn webhook_authorization_asks_the_apiserver() {
-    let cluster = Cluster::start().await.expect("cluster");
-    let _node = NodeBuilder::new("n1")
+    // RBAC decides in the apiserver; the kubelet asks it by SubjectAccessReview.
+    let cluster = Cluster::builder()
+        .apiserver_arg("--authorization-mode=RBAC")
+        .start()
+        .await
+        .expect("cluster");
+    let node = NodeBuilder::new("n1")
         .authorization_mode("Webhook")
         .start(&cluster)
         .await
@@ -1110,13 +1115,68 @@ async fn webhook_authorization_asks_the_apiserver() {
         (phase == "Running", phase)
     })
     .await;
-    // This apiserver has no SubjectAccessReview yet: the kubelet refuses.
-    let out = cluster.kubectl(&["logs", "quiet"]).await;
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("Forbidden (user=admin, verb=get, resource=nodes, subresource=proxy)")
-            && err.contains("does not serve SubjectAccessReview"),
-        "{err}"
+    // The apiserver's kubelet client (system:masters here) is allowed.
+    let logs = cluster.kubectl(&["logs", "quiet"]).await;
+    assert_eq!(
+        expect_success(&logs, "logs through the apiserver").trim(),
+        "hi"
     );
+    // Straight to the kubelet: a user without a binding is refused, one
+    // bound to a role with nodes/proxy is let in.
+    let get = |user: &'static str| {
+        let cert = cluster.pki().client_cert(user, None).expect("client cert");
+        let dir = cluster.dir().join(format!("kubelet-user-{user}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tls.crt"), cert.cert_pem).unwrap();
+        std::fs::write(dir.join("tls.key"), cert.key_pem).unwrap();
+        let url = format!("https://127.0.0.1:{}/pods", node.kubelet_port);
+        async move {
+            let out = tokio::process::Command::new("curl")
+                .args(["-sk", "--max-time", "5", "-w", "\n%{http_code}", "--cert"])
+                .arg(dir.join("tls.crt"))
+                .arg("--key")
+                .arg(dir.join("tls.key"))
+                .arg(url)
+                .output()
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let denied = get("eve").await;
+    assert!(
+        denied.ends_with("403")
+            && denied.contains("Forbidden (user=eve, verb=get, resource=nodes, subresource=proxy)"),
+        "{denied}"
+    );
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "clusterrole",
+                "node-reader",
+                "--verb=get",
+                "--resource=nodes/proxy",
+            ])
+            .await,
+        "role",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "clusterrolebinding",
+                "frank-nodes",
+                "--clusterrole=node-reader",
+                "--user=frank",
+            ])
+            .await,
+        "binding",
+    );
+    let allowed = eventually("frank may read the kubelet's pods", WITHIN, async || {
+        let body = get("frank").await;
+        (body.ends_with("200"), body)
+    })
+    .await;
+    assert!(allowed.contains("quiet"), "{allowed}");
 }
