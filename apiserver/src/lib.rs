@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod options;
 pub mod patch;
 pub mod registry;
+pub mod serviceaccount;
 pub mod storage;
 pub mod tables;
 pub mod tls;
@@ -105,6 +106,29 @@ pub async fn run(
         None => auth::TokenFile::default(),
     };
 
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
+    let signing_key = opts
+        .service_account_signing_key_file
+        .as_deref()
+        .map(read)
+        .transpose()?;
+    let verify_keys = opts
+        .service_account_key_file
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>>>()?;
+    let sa_tokens = serviceaccount::Tokens::new(
+        signing_key.as_deref(),
+        &verify_keys,
+        opts.service_account_issuer.clone(),
+        opts.api_audiences.clone(),
+        opts.service_account_max_token_expiration
+            .map(|d| d.as_secs() as i64),
+    )
+    .map_err(anyhow::Error::msg)?;
+
     let root = opts.etcd_prefix.trim_end_matches('/').to_string();
     // The registry lives as long as the process; watches borrow it.
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
@@ -154,6 +178,7 @@ pub async fn run(
         openapi,
         tokens,
         authorizer,
+        sa_tokens,
         version: serde_json::to_vec(&version_info())?.into(),
         shutdown: stop_rx.clone(),
         min_request_timeout: opts.min_request_timeout.max(1),

@@ -74,6 +74,21 @@ pub struct Options {
     pub token_auth_file: Option<PathBuf>,
 
     /// A CIDR notation IP range from which to assign service cluster IPs.
+    /// The private key (PEM, RSA or ECDSA P-256) service account tokens are signed with.
+    #[arg(long = "service-account-signing-key-file")]
+    pub service_account_signing_key_file: Option<PathBuf>,
+    /// More public keys (PEM) tokens are verified with; may be repeated.
+    #[arg(long = "service-account-key-file")]
+    pub service_account_key_file: Vec<PathBuf>,
+    /// The `iss` of issued tokens (the first) and those accepted; may be repeated.
+    #[arg(long = "service-account-issuer")]
+    pub service_account_issuer: Vec<String>,
+    /// Audiences a token must name (default: the issuers).
+    #[arg(long = "api-audiences", value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+    /// The longest lifetime of an issued token.
+    #[arg(long = "service-account-max-token-expiration", value_parser = common::cli::parse_duration)]
+    pub service_account_max_token_expiration: Option<Duration>,
     /// Authorizers in order (AlwaysAllow, AlwaysDeny, RBAC); the first
     /// that allows or denies decides.
     #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]

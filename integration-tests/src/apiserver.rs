@@ -14,6 +14,7 @@ pub const BIN_ENV: &str = "KUBE_APISERVER_BIN";
 
 pub const SERVICE_CLUSTER_IP_RANGE: &str = "10.96.0.0/24";
 pub const SERVICE_NODE_PORT_RANGE: &str = "30000-32767";
+pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 pub const ETCD_PREFIX: &str = "/registry";
 
 /// Where the binary is: `$KUBE_APISERVER_BIN`, else the workspace's debug build.
@@ -47,6 +48,11 @@ impl ApiserverConfig {
             format!("--client-ca-file={}", path(&self.pki.ca_cert)),
             format!("--token-auth-file={}", path(&self.pki.token_file)),
             format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
+            format!(
+                "--service-account-signing-key-file={}",
+                path(&self.pki.service_account_key)
+            ),
+            format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
             format!("--service-node-port-range={SERVICE_NODE_PORT_RANGE}"),
             // Kubelets (integration_tests::node) serve on loopback with a
             // self-signed certificate; the admin certificate is accepted.
@@ -132,6 +138,7 @@ mod tests {
             admin_cert: "/t/a.crt".into(),
             admin_key: "/t/a.key".into(),
             token_file: "/t/tokens.csv".into(),
+            service_account_key: "/t/sa.key".into(),
         };
         let config = ApiserverConfig {
             bin: "/bin/true".into(),
@@ -154,6 +161,7 @@ mod tests {
             "--token-auth-file=/t/tokens.csv",
             "--service-cluster-ip-range=10.96.0.0/24",
             "--service-node-port-range=30000-32767",
+            "--service-account-signing-key-file=/t/sa.key",
             "--v=2",
         ];
         for want in cases {

@@ -29,6 +29,8 @@ pub struct PkiFiles {
     pub admin_cert: PathBuf,
     pub admin_key: PathBuf,
     pub token_file: PathBuf,
+    /// The service account signing key (ECDSA P-256, PKCS#8).
+    pub service_account_key: PathBuf,
 }
 
 pub struct Pki {
@@ -78,6 +80,7 @@ impl Pki {
             admin_cert: dir.join("admin.crt"),
             admin_key: dir.join("admin.key"),
             token_file: dir.join("tokens.csv"),
+            service_account_key: dir.join("sa.key"),
         };
         let admin_token = random_token();
         let user_token = random_token();
@@ -97,6 +100,8 @@ impl Pki {
         write(&pki.files.admin_cert, &admin.cert_pem)?;
         write(&pki.files.admin_key, &admin.key_pem)?;
         write(&pki.files.token_file, &pki.token_file_contents())?;
+        let sa = KeyPair::generate().context("generating the service account key")?;
+        write(&pki.files.service_account_key, &sa.serialize_pem())?;
         Ok(pki)
     }
 

@@ -1180,3 +1180,38 @@ async fn webhook_authorization_asks_the_apiserver() {
     .await;
     assert!(allowed.contains("quiet"), "{allowed}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn projected_service_account_tokens_come_from_the_token_request_api() {
+    let (cluster, _node) = start().await;
+    expect_success(
+        &cluster
+            .kubectl(&["create", "serviceaccount", "default"])
+            .await,
+        "the default service account (no controller-manager here)",
+    );
+    let pods: Api<Pod> = Api::default_namespaced(cluster.client().await);
+    let mut pod = busybox(
+        "tokened",
+        "cat /var/run/secrets/tokens/token; echo; sleep 3600",
+    );
+    pod["spec"]["volumes"] = json!([{"name": "token", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}
+    ]}}]);
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "token", "mountPath": "/var/run/secrets/tokens"}]);
+    create(&pods, pod).await;
+    let token = eventually("the pod prints its token", WITHIN, async || {
+        let out = cluster.kubectl(&["logs", "tokened"]).await;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (text.split('.').count() == 3, text)
+    })
+    .await;
+    // The token authenticates as the pod's service account.
+    let whoami = cluster.token_kubectl(&token).run(&["auth", "whoami"]).await;
+    let whoami = expect_success(&whoami, "whoami with the projected token");
+    assert!(
+        whoami.contains("system:serviceaccount:default:default"),
+        "{whoami}"
+    );
+}

@@ -142,7 +142,10 @@ async fn rbac_decides_what_users_may_do() {
     );
     let out = expect_success(
         &cluster
-            .kubectl_stdin(&["create", "--validate=false", "-f", "-", "-o", "json"], &review)
+            .kubectl_stdin(
+                &["create", "--validate=false", "-f", "-", "-o", "json"],
+                &review,
+            )
             .await,
         "SAR",
     );
@@ -151,14 +154,19 @@ async fn rbac_decides_what_users_may_do() {
     let review = review.replace("delete", "watch");
     let out = expect_success(
         &cluster
-            .kubectl_stdin(&["create", "--validate=false", "-f", "-", "-o", "json"], &review)
+            .kubectl_stdin(
+                &["create", "--validate=false", "-f", "-", "-o", "json"],
+                &review,
+            )
             .await,
         "SAR",
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["status"]["allowed"], true, "{v}");
     // alice may not ask about others (no binding grants subjectaccessreviews).
-    let out = alice.run_stdin(&["create", "--validate=false", "-f", "-"], &review).await;
+    let out = alice
+        .run_stdin(&["create", "--validate=false", "-f", "-"], &review)
+        .await;
     expect_failure(&out, "SAR without the right");
 
     // edit in default through a group binding: now she may create.
@@ -229,6 +237,9 @@ async fn anonymous_and_always_deny() {
     let err = expect_failure(&alice.run(&["get", "namespaces"]).await, "always deny");
     assert!(err.contains("forbidden"), "{err}");
     // Even asking is denied, as upstream (SelfSubjectAccessReview is a request too).
-    let err = expect_failure(&alice.run(&["auth", "can-i", "get", "pods"]).await, "can-i under AlwaysDeny");
+    let err = expect_failure(
+        &alice.run(&["auth", "can-i", "get", "pods"]).await,
+        "can-i under AlwaysDeny",
+    );
     assert!(err.contains("forbidden"), "{err}");
 }

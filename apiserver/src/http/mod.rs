@@ -32,6 +32,7 @@ pub struct App {
     pub openapi: OpenApi,
     pub tokens: TokenFile,
     pub authorizer: crate::authz::Authorizer,
+    pub sa_tokens: crate::serviceaccount::Tokens,
     pub version: Bytes,
     pub shutdown: watch::Receiver<bool>,
     /// Watches without timeoutSeconds last between this and twice this.
@@ -66,7 +67,18 @@ impl App {
             (Some(u), _) => Some(u),
             (None, Some(t)) => match self.tokens.authenticate(t) {
                 Some(u) => Some(u),
-                None => return error_response(&ApiError::unauthorized()),
+                None => match self
+                    .sa_tokens
+                    .authenticate(&self.store, self.registry, t)
+                    .await
+                {
+                    Some(Ok(u)) => Some(u),
+                    Some(Err(why)) => {
+                        tracing::debug!(%why, "service account token refused");
+                        return error_response(&ApiError::unauthorized());
+                    }
+                    None => return error_response(&ApiError::unauthorized()),
+                },
             },
             (None, None) => None,
         };
@@ -144,6 +156,50 @@ impl App {
                         &path.resource,
                         req.method().as_str(),
                     )),
+                }
+            }
+            Route::OpenIdConfiguration => json_bytes(
+                StatusCode::OK,
+                self.sa_tokens.openid_configuration().to_string().into(),
+            ),
+            Route::Jwks => json_bytes(StatusCode::OK, self.sa_tokens.jwks().to_string().into()),
+            Route::Resource(path)
+                if path.group.is_empty()
+                    && path.resource == "serviceaccounts"
+                    && path.subresource.as_deref() == Some("token") =>
+            {
+                if req.method() != Method::POST {
+                    return error_response(&ApiError::method_not_supported(
+                        "",
+                        "serviceaccounts/token",
+                        req.method().as_str(),
+                    ));
+                }
+                let content_type = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("application/json")
+                    .to_string();
+                let body = match resource::read_body(req).await.and_then(|b| {
+                    resource::decode_body(
+                        &content_type,
+                        &b,
+                        ("authentication.k8s.io/v1", "TokenRequest"),
+                    )
+                }) {
+                    Ok(b) => b,
+                    Err(e) => return error_response(&e),
+                };
+                let ns = path.namespace.clone().unwrap_or_default();
+                let name = path.name.clone().unwrap_or_default();
+                match self
+                    .sa_tokens
+                    .token_request(&self.store, self.registry, &ns, &name, body)
+                    .await
+                {
+                    Ok(v) => response::object(StatusCode::CREATED, &v, response::Format::Json, &[]),
+                    Err(e) => error_response(&e),
                 }
             }
             Route::Resource(path)

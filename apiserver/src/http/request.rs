@@ -22,6 +22,10 @@ pub enum Route {
     /// `/api/v1` or `/apis/<group>/<version>`
     ResourceList(String),
     Resource(ResourcePath),
+    /// `/.well-known/openid-configuration`
+    OpenIdConfiguration,
+    /// `/openid/v1/jwks`
+    Jwks,
     NotFound,
 }
 
@@ -54,6 +58,8 @@ pub fn parse_path(path: &str) -> Route {
         ["livez", ..] => Route::Livez,
         ["readyz", ..] => Route::Readyz,
         ["version"] => Route::Version,
+        [".well-known", "openid-configuration"] => Route::OpenIdConfiguration,
+        ["openid", "v1", "jwks"] => Route::Jwks,
         ["metrics"] => Route::Metrics,
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Index,

@@ -791,8 +791,9 @@ impl Store {
                 }
             }
             let bytes = encode_for_storage(info, &obj);
-            if bytes == kv.value {
-                // Nothing changed: no write, the old resourceVersion stands.
+            // Nothing changed: no write, the old resourceVersion stands
+            // (unless the value is stale: a key rotation rewrites it).
+            if bytes == kv.value && !kv.stale {
                 return Ok(Written {
                     object: old,
                     warnings,

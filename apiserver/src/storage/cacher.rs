@@ -380,6 +380,7 @@ mod tests {
                 key: format!("/registry/cms/ns/{k}"),
                 value: bytes::Bytes::new(),
                 mod_revision: r0 + 1,
+                stale: false,
             };
             let _ = feed
                 .live

@@ -1,11 +1,15 @@
 //! The etcd v3 storage. Writes are single transactions with a revision
 //! compare, so nothing is acknowledged before etcd has committed it.
+//! Values pass through the encryption-at-rest transformers on the way in
+//! and out, so everything above (the watch cache too) sees plaintext.
 
+use super::encryption::{TransformError, ValueTransformers};
 use super::group_commit::GroupCommit;
 use super::{
     Event, KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream,
     prefix_end,
 };
+use crate::error::ApiError;
 use async_trait::async_trait;
 use etcd_client::{
     Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity,
@@ -22,6 +26,8 @@ pub struct EtcdStorage {
     kv: KvClient,
     watch: WatchClient,
     creates: GroupCommit,
+    /// Encryption at rest (`--encryption-provider-config`).
+    values: Arc<ValueTransformers>,
 }
 
 /// Responses may be as large as etcd itself allows (a list of every object
@@ -40,12 +46,47 @@ fn unavailable(e: etcd_client::Error) -> StorageError {
     StorageError::Unavailable(e.to_string())
 }
 
-fn kv(k: &etcd_client::KeyValue) -> KeyValue {
-    KeyValue {
-        key: String::from_utf8_lossy(k.key()).into_owned(),
-        value: bytes::Bytes::copy_from_slice(k.value()),
+/// A value that does not encrypt or decrypt is an internal error, as upstream's.
+fn transform_error(key: &str, e: TransformError) -> StorageError {
+    StorageError::Rejected(Box::new(ApiError::internal(format!(
+        "unable to transform key {key:?}: {e}"
+    ))))
+}
+
+/// A stored value as the registry wrote it.
+fn kv(values: &ValueTransformers, k: &etcd_client::KeyValue) -> Result<KeyValue, StorageError> {
+    let key = String::from_utf8_lossy(k.key()).into_owned();
+    let (value, stale) = values
+        .transform_from_storage(&key, k.value())
+        .map_err(|e| transform_error(&key, e))?;
+    Ok(KeyValue {
+        key,
+        value,
         mod_revision: k.mod_revision(),
-    }
+        stale,
+    })
+}
+
+/// A watch event with its values decrypted; None for a deletion whose old
+/// value was compacted away (nothing to tell a client).
+fn event(
+    values: &ValueTransformers,
+    ev: &etcd_client::Event,
+) -> Result<Option<StorageEvent>, StorageError> {
+    let Some(cur) = ev.kv() else { return Ok(None) };
+    Ok(match ev.event_type() {
+        EventType::Put => Some(StorageEvent::Put {
+            kv: kv(values, cur)?,
+            prev: ev.prev_kv().map(|p| kv(values, p)).transpose()?,
+        }),
+        EventType::Delete => match ev.prev_kv() {
+            Some(prev) => Some(StorageEvent::Delete {
+                prev: kv(values, prev)?,
+                revision: cur.mod_revision(),
+            }),
+            None => None,
+        },
+    })
 }
 
 /// etcd says "mvcc: required revision has been compacted" for reads below the
@@ -86,7 +127,20 @@ impl EtcdStorage {
             creates: GroupCommit::start(kv.clone()),
             kv,
             watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+            values: Arc::default(),
         })
+    }
+
+    /// Encrypts values at rest as `values` says (none by default).
+    pub fn with_encryption(mut self, values: ValueTransformers) -> Self {
+        self.values = Arc::new(values);
+        self
+    }
+
+    fn encrypt(&self, key: &str, value: Vec<u8>) -> Result<Vec<u8>, StorageError> {
+        self.values
+            .transform_to_storage(key, value)
+            .map_err(|e| transform_error(key, e))
     }
 
     /// Compacts history up to `revision` (upstream's periodic compaction).
@@ -103,6 +157,7 @@ impl EtcdStorage {
 #[async_trait]
 impl Storage for EtcdStorage {
     async fn create(&self, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
+        let value = self.encrypt(key, value)?;
         let started = Instant::now();
         let result = self.creates.create(key, value).await;
         crate::metrics::etcd_request("create", key, started);
@@ -113,7 +168,7 @@ impl Storage for EtcdStorage {
         let started = Instant::now();
         let resp = self.kv.clone().get(key, None).await.map_err(unavailable);
         crate::metrics::etcd_request("get", key, started);
-        Ok(resp?.kvs().first().map(kv))
+        resp?.kvs().first().map(|k| kv(&self.values, k)).transpose()
     }
 
     async fn list(&self, prefix: &str, opts: &ListOptions) -> Result<ListResult, StorageError> {
@@ -129,7 +184,11 @@ impl Storage for EtcdStorage {
         let resp = self.kv.clone().get(start, Some(get)).await;
         crate::metrics::etcd_request("list", prefix, started);
         let resp = resp.map_err(|e| read_error(e, opts.revision))?;
-        let items: Vec<KeyValue> = resp.kvs().iter().map(kv).collect();
+        let items = resp
+            .kvs()
+            .iter()
+            .map(|k| kv(&self.values, k))
+            .collect::<Result<Vec<_>, _>>()?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
         let remaining = (resp.count() - items.len() as i64).max(0);
         Ok(ListResult {
@@ -150,6 +209,7 @@ impl Storage for EtcdStorage {
         value: Vec<u8>,
         expected_revision: i64,
     ) -> Result<i64, StorageError> {
+        let value = self.encrypt(key, value)?;
         let started = Instant::now();
         let txn = Txn::new()
             .when([Compare::mod_revision(
@@ -201,7 +261,7 @@ impl Storage for EtcdStorage {
             match op {
                 TxnOpResponse::Delete(d) if resp.succeeded() => {
                     if let Some(prev) = d.prev_kvs().first() {
-                        return Ok((kv(prev), revision));
+                        return Ok((kv(&self.values, prev)?, revision));
                     }
                 }
                 TxnOpResponse::Get(g) if !g.kvs().is_empty() => {
@@ -225,6 +285,7 @@ impl Storage for EtcdStorage {
             .await
             .map_err(unavailable)?;
         let (mut sender, mut responses) = stream.split();
+        let values = self.values.clone();
         let out = async_stream(move |tx| async move {
             let mut progress = tokio::time::interval(PROGRESS_INTERVAL);
             progress.tick().await;
@@ -265,14 +326,14 @@ impl Storage for EtcdStorage {
                             continue;
                         }
                         for ev in resp.events() {
-                            let Some(cur) = ev.kv() else { continue };
-                            let event = match ev.event_type() {
-                                EventType::Put => StorageEvent::Put { kv: kv(cur), prev: ev.prev_kv().map(kv) },
-                                EventType::Delete => match ev.prev_kv() {
-                                    Some(prev) => StorageEvent::Delete { prev: kv(prev), revision: cur.mod_revision() },
-                                    // The old value was compacted away: nothing to tell a client.
-                                    None => continue,
-                                },
+                            let event = match event(&values, ev) {
+                                Ok(Some(event)) => event,
+                                Ok(None) => continue,
+                                // Upstream ends the watch with the error too.
+                                Err(e) => {
+                                    let _ = tx.send(Err(e)).await;
+                                    return;
+                                }
                             };
                             if tx.send(Ok(Event::new(event))).await.is_err() {
                                 return;

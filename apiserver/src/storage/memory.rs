@@ -36,6 +36,7 @@ impl MemoryStorage {
             key: key.to_string(),
             value: value.into(),
             mod_revision: state.revision,
+            stale: false,
         };
         let prev = state.data.insert(key.to_string(), kv.clone());
         let event = StorageEvent::Put { kv, prev };

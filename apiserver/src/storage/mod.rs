@@ -3,6 +3,7 @@
 //! unit tests only. Revisions are etcd revisions and become resourceVersions.
 
 pub mod cacher;
+pub mod encryption;
 pub mod etcd;
 pub mod group_commit;
 pub mod memory;
@@ -20,6 +21,10 @@ pub struct KeyValue {
     /// Shared, so reads from the watch cache hand out the bytes without copying.
     pub value: bytes::Bytes,
     pub mod_revision: i64,
+    /// Stored with an encryption provider or key that writes no longer use
+    /// (upstream's stale flag): an update writes it again even when the
+    /// object did not change, which is how a key rotation rewrites values.
+    pub stale: bool,
 }
 
 /// One page of a range read, all at one revision.
@@ -149,7 +154,8 @@ pub enum StorageError {
     /// The store cannot be reached; retryable.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
-    /// A guaranteed-update function refused the change; passed through as is.
+    /// A guaranteed-update function refused the change, or a stored value
+    /// could not be decrypted (an internal error); passed through as is.
     #[error("{0}")]
     Rejected(Box<ApiError>),
 }
@@ -203,6 +209,7 @@ pub trait Storage: Send + Sync + 'static {
             let new = f(current.as_ref()).map_err(|e| StorageError::Rejected(Box::new(e)))?;
             if let Some(cur) = &current
                 && cur.value == new
+                && !cur.stale
             {
                 return Ok((new, cur.mod_revision));
             }

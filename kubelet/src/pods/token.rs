@@ -48,9 +48,8 @@ pub async fn request(
         ..Default::default()
     };
     let api: Api<ServiceAccount> = Api::namespaced(ctx.client.clone(), &ns);
-    let bytes = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     let answer: TokenRequest = match api
-        .create_subresource("token", &account, &PostParams::default(), &bytes)
+        .create_subresource("token", &account, &PostParams::default(), &body)
         .await
     {
         Ok(t) => t,
