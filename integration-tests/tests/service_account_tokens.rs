@@ -71,6 +71,13 @@ async fn tokens_from_the_token_request_api_authenticate() {
     )
     .await;
 
+    // Service accounts may read the issuer's discovery documents.
+    let jwks = expect_success(
+        &bot.run(&["get", "--raw", "/openid/v1/jwks"]).await,
+        "jwks as the bot",
+    );
+    assert!(jwks.contains("\"keys\""), "{jwks}");
+
     // Another audience is not for this apiserver.
     let other = expect_success(
         &cluster

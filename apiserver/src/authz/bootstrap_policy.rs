@@ -299,6 +299,18 @@ pub fn objects() -> (Vec<Value>, Vec<Value>) {
             )],
         ),
         role(
+            "system:service-account-issuer-discovery",
+            vec![paths(
+                &[
+                    "/.well-known/openid-configuration",
+                    "/.well-known/openid-configuration/",
+                    "/openid/v1/jwks",
+                    "/openid/v1/jwks/",
+                ],
+                &["get"],
+            )],
+        ),
+        role(
             "system:node-proxier",
             vec![
                 rule(&[""], &["endpoints", "services"], &["list", "watch"]),
@@ -473,6 +485,11 @@ pub fn objects() -> (Vec<Value>, Vec<Value>) {
             "system:monitoring",
             "system:monitoring",
             &[("Group", "system:monitoring")],
+        ),
+        binding(
+            "system:service-account-issuer-discovery",
+            "system:service-account-issuer-discovery",
+            &[("Group", "system:serviceaccounts")],
         ),
         binding(
             "system:node-proxier",

@@ -50,6 +50,21 @@ fn is_public(route: &Route) -> bool {
     )
 }
 
+/// The object a POST of a computed (never stored) kind carries.
+async fn object_of(
+    req: Request<Incoming>,
+    expected: (&str, &str),
+) -> Result<serde_json::Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let body = resource::read_body(req).await?;
+    resource::decode_body(&content_type, &body, expected)
+}
+
 fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
     let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
@@ -175,19 +190,8 @@ impl App {
                         req.method().as_str(),
                     ));
                 }
-                let content_type = req
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("application/json")
-                    .to_string();
-                let body = match resource::read_body(req).await.and_then(|b| {
-                    resource::decode_body(
-                        &content_type,
-                        &b,
-                        ("authentication.k8s.io/v1", "TokenRequest"),
-                    )
-                }) {
+                let body = match object_of(req, ("authentication.k8s.io/v1", "TokenRequest")).await
+                {
                     Ok(b) => b,
                     Err(e) => return error_response(&e),
                 };
@@ -215,15 +219,7 @@ impl App {
                     ));
                 };
                 let u = u.clone();
-                let content_type = req
-                    .headers()
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("application/json")
-                    .to_string();
-                let body = match resource::read_body(req).await.and_then(|b| {
-                    resource::decode_body(&content_type, &b, ("authorization.k8s.io/v1", kind))
-                }) {
+                let body = match object_of(req, ("authorization.k8s.io/v1", kind)).await {
                     Ok(b) => b,
                     Err(e) => return error_response(&e),
                 };
