@@ -8,14 +8,13 @@
 //! ClusterRole its selectors match.
 
 use super::{Attributes, Decision};
-use crate::storage::{ListOptions, Storage, StorageEvent};
-use futures::StreamExt;
+use crate::storage::follow::{Followed, follow};
+use crate::storage::{KeyValue, Storage};
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 #[derive(Default)]
 struct Objects {
@@ -59,77 +58,44 @@ impl RbacCache {
     }
 
     fn apply(&self, resource: &str, key: &str, value: Option<&[u8]>) {
-        let (ns, name) = key_parts(key, resource);
-        let mut o = self.objects.write().expect("never poisoned");
-        macro_rules! set {
-            ($map:expr, $k:expr) => {
-                match value.and_then(|v| serde_json::from_slice(v).ok()) {
-                    Some(obj) => {
-                        $map.insert($k, obj);
-                    }
-                    None => {
-                        $map.remove(&$k);
-                    }
-                }
-            };
-        }
-        match resource {
-            "clusterroles" => set!(o.cluster_roles, name),
-            "roles" => set!(o.roles, (ns, name)),
-            "clusterrolebindings" => set!(o.cluster_bindings, name),
-            _ => set!(o.bindings, (ns, name)),
-        }
+        self.objects
+            .write()
+            .expect("never poisoned")
+            .set(resource, key, value);
     }
 
-    /// Keeps the cache in step with the store until dropped.
+    /// Keeps the cache in step with the store until dropped; synced once
+    /// every kind has been listed.
     pub async fn run(self: Arc<Self>, storage: Arc<dyn Storage>, root: String) {
-        let mut tasks = Vec::new();
-        let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(KINDS.len());
-        for resource in KINDS {
-            let me = self.clone();
-            let storage = storage.clone();
-            let prefix = format!("{root}/{resource}/");
-            let done = done_tx.clone();
-            tasks.push(tokio::spawn(async move {
+        let listed: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let tasks: Vec<_> = KINDS
+            .into_iter()
+            .map(|resource| {
+                let me = self.clone();
+                let listed = listed.clone();
                 let mut first = true;
-                loop {
-                    let page = match storage.list(&prefix, &ListOptions::default()).await {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::debug!(error = %e, resource, "RBAC cache list failed");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            continue;
-                        }
-                    };
-                    for kv in &page.items {
-                        me.apply(resource, &kv.key, Some(&kv.value));
-                    }
-                    if first {
-                        first = false;
-                        let _ = done.send(()).await;
-                    }
-                    let Ok(mut events) = storage.watch(&prefix, page.revision).await else {
-                        continue;
-                    };
-                    while let Some(ev) = events.next().await {
-                        match ev.as_ref().map(|e| &e.change) {
-                            Ok(StorageEvent::Put { kv, .. }) => {
-                                me.apply(resource, &kv.key, Some(&kv.value))
+                tokio::spawn(follow(
+                    storage.clone(),
+                    format!("{root}/{resource}/"),
+                    move |change| match change {
+                        Followed::Listed(items) => {
+                            me.objects
+                                .write()
+                                .expect("never poisoned")
+                                .replace(resource, items);
+                            if std::mem::take(&mut first)
+                                && listed.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+                                    == KINDS.len()
+                            {
+                                me.synced.store(true, std::sync::atomic::Ordering::SeqCst);
                             }
-                            Ok(StorageEvent::Delete { prev, .. }) => {
-                                me.apply(resource, &prev.key, None)
-                            }
-                            Ok(StorageEvent::Progress { .. }) => {}
-                            Err(_) => break,
                         }
-                    }
-                }
-            }));
-        }
-        for _ in KINDS {
-            let _ = done_rx.recv().await;
-        }
-        self.synced.store(true, std::sync::atomic::Ordering::SeqCst);
+                        Followed::Put(kv) => me.apply(resource, &kv.key, Some(&kv.value)),
+                        Followed::Deleted(prev) => me.apply(resource, &prev.key, None),
+                    },
+                ))
+            })
+            .collect();
         for t in tasks {
             let _ = t.await;
         }
@@ -168,6 +134,43 @@ impl RbacCache {
 }
 
 impl Objects {
+    /// Stores (or, without a value, forgets) the object at `key`.
+    fn set(&mut self, resource: &str, key: &str, value: Option<&[u8]>) {
+        let (ns, name) = key_parts(key, resource);
+        let o = self;
+        macro_rules! set {
+            ($map:expr, $k:expr) => {
+                match value.and_then(|v| serde_json::from_slice(v).ok()) {
+                    Some(obj) => {
+                        $map.insert($k, obj);
+                    }
+                    None => {
+                        $map.remove(&$k);
+                    }
+                }
+            };
+        }
+        match resource {
+            "clusterroles" => set!(o.cluster_roles, name),
+            "roles" => set!(o.roles, (ns, name)),
+            "clusterrolebindings" => set!(o.cluster_bindings, name),
+            _ => set!(o.bindings, (ns, name)),
+        }
+    }
+
+    /// A fresh list of `resource`: what it no longer holds is forgotten.
+    fn replace(&mut self, resource: &str, items: &[KeyValue]) {
+        match resource {
+            "clusterroles" => self.cluster_roles.clear(),
+            "roles" => self.roles.clear(),
+            "clusterrolebindings" => self.cluster_bindings.clear(),
+            _ => self.bindings.clear(),
+        }
+        for kv in items {
+            self.set(resource, &kv.key, Some(&kv.value));
+        }
+    }
+
     /// Calls `f` with each rule bound to the user in `namespace` (cluster
     /// bindings first) until it returns false.
     fn visit_rules(&self, a: &Attributes, namespace: &str, f: &mut dyn FnMut(&PolicyRule) -> bool) {
@@ -362,6 +365,15 @@ mod tests {
         assert_eq!(c.authorize(&log), Decision::Allow);
         log.subresource = "exec".into();
         assert_ne!(c.authorize(&log), Decision::Allow);
+    }
+
+    #[test]
+    fn a_relist_forgets_what_was_deleted_meanwhile() {
+        let c = cache();
+        let a = attrs("alice", "delete", "dev", "", "pods");
+        assert_eq!(c.authorize(&a), Decision::Allow);
+        c.objects.write().unwrap().replace("rolebindings", &[]);
+        assert_ne!(c.authorize(&a), Decision::Allow);
     }
 
     #[test]

@@ -3,12 +3,11 @@
 //! admission reads an informer the same way). A name missing from the map
 //! is looked up live, so a namespace created a moment ago is never refused.
 
-use crate::storage::{ListOptions, Storage, StorageEvent};
-use futures::StreamExt;
+use crate::storage::Storage;
+use crate::storage::follow::{Followed, follow};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 #[derive(Default)]
 pub struct NamespaceCache {
@@ -19,6 +18,10 @@ pub struct NamespaceCache {
 /// Whether a stored namespace is on its way out.
 pub fn terminating(ns: &Value) -> bool {
     ns["status"]["phase"] == "Terminating" || !ns["metadata"]["deletionTimestamp"].is_null()
+}
+
+fn terminating_value(value: &[u8]) -> bool {
+    terminating(&serde_json::from_slice(value).unwrap_or_default())
 }
 
 fn name_of(key: &str) -> String {
@@ -35,53 +38,25 @@ impl NamespaceCache {
             .copied()
     }
 
-    fn put(&self, key: &str, value: &[u8]) {
-        let ns: Value = serde_json::from_slice(value).unwrap_or_default();
-        self.known
-            .write()
-            .expect("never poisoned")
-            .insert(name_of(key), terminating(&ns));
-    }
-
-    /// Keeps the cache in step with etcd until the task is dropped: list,
-    /// then watch from the list's revision; relist after any watch error.
+    /// Keeps the cache in step with etcd until the task is dropped.
     pub async fn run(self: Arc<Self>, storage: Arc<dyn Storage>, prefix: String) {
-        loop {
-            let page = match storage.list(&prefix, &ListOptions::default()).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::debug!(error = %e, "namespace cache list failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+        follow(storage, prefix, |change| {
+            let mut known = self.known.write().expect("never poisoned");
+            match change {
+                Followed::Listed(items) => {
+                    *known = items
+                        .iter()
+                        .map(|kv| (name_of(&kv.key), terminating_value(&kv.value)))
+                        .collect();
                 }
-            };
-            let fresh: HashMap<String, bool> = page
-                .items
-                .iter()
-                .map(|kv| {
-                    (
-                        name_of(&kv.key),
-                        terminating(&serde_json::from_slice(&kv.value).unwrap_or_default()),
-                    )
-                })
-                .collect();
-            *self.known.write().expect("never poisoned") = fresh;
-            let Ok(mut events) = storage.watch(&prefix, page.revision).await else {
-                continue;
-            };
-            while let Some(ev) = events.next().await {
-                match ev.as_ref().map(|e| &e.change) {
-                    Ok(StorageEvent::Put { kv, .. }) => self.put(&kv.key, &kv.value),
-                    Ok(StorageEvent::Delete { prev, .. }) => {
-                        self.known
-                            .write()
-                            .expect("never poisoned")
-                            .remove(&name_of(&prev.key));
-                    }
-                    Ok(StorageEvent::Progress { .. }) => {}
-                    Err(_) => break,
+                Followed::Put(kv) => {
+                    known.insert(name_of(&kv.key), terminating_value(&kv.value));
+                }
+                Followed::Deleted(prev) => {
+                    known.remove(&name_of(&prev.key));
                 }
             }
-        }
+        })
+        .await
     }
 }
