@@ -16,12 +16,11 @@ pub mod options;
 pub mod records;
 pub mod server;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, UdpSocket};
@@ -127,27 +126,15 @@ where
         + Sync
         + 'static,
 {
-    let (store, writer) = reflector::store();
-    let events = watcher(Api::<K>::all(client), watcher::Config::default())
-        .default_backoff()
-        // Only what the zone is built from is kept.
-        .modify(|o: &mut K| o.meta_mut().managed_fields = None)
-        .reflect(writer);
-    tasks.spawn(async move {
-        futures::pin_mut!(events);
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(
-                    watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone,
-                ) => changed.notify_one(),
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(kind = %K::kind(&()), error = %e, "watch failed; retrying")
-                }
-            }
+    let on = move |event: &watcher::Event<K>| {
+        if matches!(
+            event,
+            watcher::Event::Apply(_) | watcher::Event::Delete(_) | watcher::Event::InitDone
+        ) {
+            changed.notify_one();
         }
-    });
-    store
+    };
+    common::watch::follow(Api::<K>::all(client), watcher::Config::default(), on, tasks)
 }
 
 /// The SOA serial: the time of the last change, as CoreDNS's.

@@ -16,3 +16,4 @@ pub mod shutdown;
 pub mod taints;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;

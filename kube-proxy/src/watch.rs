@@ -5,11 +5,10 @@
 //! time its cause happened (`endpoints.kubernetes.io/last-change-trigger-time`),
 //! for the network programming latency.
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -99,30 +98,17 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let config = watcher::Config::default().labels(labels);
-    let stream = reflector::reflector(writer, watcher::watcher(api, config));
-    tasks.spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(watcher::Event::Apply(obj)) => {
-                    count(&mut pending.lock().expect("not poisoned"), Some(&obj))
-                }
-                Ok(watcher::Event::Delete(_)) => {
-                    count(&mut pending.lock().expect("not poisoned"), None)
-                }
-                // A relist: the store is replaced once it is done.
-                Ok(watcher::Event::InitDone) => {}
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "watch failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    continue;
-                }
+    let on = move |event: &watcher::Event<K>| {
+        match event {
+            watcher::Event::Apply(obj) => {
+                count(&mut pending.lock().expect("not poisoned"), Some(obj))
             }
-            changed.notify_one();
+            watcher::Event::Delete(_) => count(&mut pending.lock().expect("not poisoned"), None),
+            // A relist: the store is replaced once it is done.
+            watcher::Event::InitDone => {}
+            _ => return,
         }
-    });
-    reader
+        changed.notify_one();
+    };
+    common::watch::follow(api, watcher::Config::default().labels(labels), on, tasks)
 }
