@@ -364,8 +364,7 @@ async fn latency(args: &Args) -> Result<()> {
             .unwrap_or_default()
     };
     let chain_of = |i: usize| {
-        let id = format!("default/svc-{i}/tcp/http");
-        format!("service-{}-{id}", &state::hash(&id)[..8])
+        kube_proxy::proxier::nftables::service_chain(&format!("default/svc-{i}/tcp/http"))
     };
     let t = Instant::now();
     while !list(&chain_of(args.services - 1)).contains("numgen") {

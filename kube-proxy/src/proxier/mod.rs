@@ -114,10 +114,11 @@ pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<St
 pub struct Proxier {
     mode: Mode,
     cfg: Config,
-    /// What is in the kernel, per Service port (nftables), so a sync
+    /// The rules in the kernel, per Service port id (nftables), so a sync
     /// renders and diffs only the ports that changed.
-    nft: Option<BTreeMap<String, (ServicePort, nftables::Rendered)>>,
+    nft: Option<BTreeMap<String, nftables::Rendered>>,
     ipt: Option<iptables::Rendered>,
+    /// The ports the last successful sync programmed.
     last: Vec<ServicePort>,
 }
 
@@ -144,13 +145,15 @@ impl Proxier {
                 let mut applied = self.nft.take().unwrap_or_default();
                 let mut before = nftables::Rendered::default();
                 let mut after = nftables::Rendered::default();
+                let programmed: std::collections::HashMap<String, &ServicePort> =
+                    self.last.iter().map(|p| (p.id(), p)).collect();
                 let mut now = BTreeMap::new();
                 for p in ports {
                     let id = p.id();
                     let rules = match applied.remove(&id) {
-                        Some((old, rules)) if old == *p => rules,
+                        Some(rules) if programmed.get(&id) == Some(&p) => rules,
                         old => {
-                            if let Some((_, rules)) = old {
+                            if let Some(rules) = old {
                                 before.merge(&rules);
                             }
                             let rules = nftables::render_port(&self.cfg, p);
@@ -158,9 +161,9 @@ impl Proxier {
                             rules
                         }
                     };
-                    now.insert(id, (p.clone(), rules));
+                    now.insert(id, rules);
                 }
-                for (_, rules) in applied.values() {
+                for rules in applied.values() {
                     before.merge(rules);
                 }
                 // The diff of the changed ports' rules is the diff of all.

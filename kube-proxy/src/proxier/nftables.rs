@@ -143,11 +143,16 @@ struct Names {
     external: String,
 }
 
+/// The chain of the Service port `id` (`ns/name/proto/port-name`).
+pub fn service_chain(id: &str) -> String {
+    format!("service-{}-{id}", &hash(id)[..8])
+}
+
 fn names(p: &ServicePort) -> Names {
     let id = p.id();
     let h = &hash(&id)[..8];
     Names {
-        service: format!("service-{h}-{id}"),
+        service: service_chain(&id),
         local: format!("local-{h}-{id}"),
         external: format!("external-{h}-{id}"),
     }
