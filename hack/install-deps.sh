@@ -24,6 +24,8 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v nft >/dev/null || need+=(nftables)
 command -v iptables-restore >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
+# sysctl: the test nodes and local-up set bridge-nf-call-iptables with it.
+command -v sysctl >/dev/null || need+=(procps)
 if ((${#need[@]})); then
   echo ">> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
