@@ -20,6 +20,23 @@ impl UserInfo {
     }
 }
 
+impl UserInfo {
+    /// Who a request without credentials is, with `--anonymous-auth`.
+    pub fn anonymous() -> Self {
+        UserInfo {
+            name: "system:anonymous".into(),
+            uid: String::new(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+}
+
+/// The node a user is (`system:node:NAME` in group `system:nodes`), if any.
+pub fn node_identity<'a>(name: &'a str, groups: &[String]) -> Option<&'a str> {
+    let node = name.strip_prefix("system:node:")?;
+    (!node.is_empty() && groups.iter().any(|g| g == "system:nodes")).then_some(node)
+}
+
 #[derive(Debug, Default)]
 pub struct TokenFile {
     tokens: HashMap<String, UserInfo>,

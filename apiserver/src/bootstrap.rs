@@ -32,6 +32,22 @@ pub async fn ensure(
             Err(e) => return Err(e),
         }
     }
+    let classes = registry
+        .get("scheduling.k8s.io", "v1", "priorityclasses")
+        .expect("priority classes are registered");
+    for (name, value, description) in
+        crate::registry::scheduling::priorityclass::SYSTEM_PRIORITY_CLASSES
+    {
+        let obj = json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": { "name": name }, "value": value, "description": description,
+        });
+        match store.create(classes, "", obj, &opts).await {
+            Ok(_) => tracing::info!(class = name, "created system priority class"),
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
     let services = registry
         .get("", "v1", "services")
         .expect("services are registered");

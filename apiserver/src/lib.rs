@@ -4,7 +4,9 @@
 //! shutdown signal, so tests can start the server in-process too.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod allocator;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod bootstrap;
@@ -144,7 +146,28 @@ pub async fn run(
         lo..=hi,
     );
     let kubernetes_ip = allocator.first_ip();
-    let store = registry::store::Store::new(storage.clone(), root.clone(), allocator);
+    let mut store = registry::store::Store::new(storage.clone(), root.clone(), allocator);
+    let (plugins, unbuilt) = admission::select(
+        &opts.enable_admission_plugins,
+        &opts.disable_admission_plugins,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let chain = admission::Chain::new(
+        &plugins,
+        &admission::Context {
+            storage: storage.clone(),
+            root: root.clone(),
+            toleration_seconds: (
+                opts.default_not_ready_toleration_seconds,
+                opts.default_unreachable_toleration_seconds,
+            ),
+        },
+    );
+    tracing::info!(plugins = ?plugins, "admission");
+    if !unbuilt.is_empty() {
+        tracing::warn!(plugins = ?unbuilt, "default admission plugins this apiserver does not have yet are skipped");
+    }
+    store.set_admission(chain);
     let advertise = match (opts.advertise_address, opts.bind_address) {
         (Some(a), _) => a,
         (None, bind) if bind.is_unspecified() => local.ip(),
@@ -154,9 +177,16 @@ pub async fn run(
         .await
         .context("creating the system namespaces")?;
 
-    let authorizer = authz::Authorizer::new(
+    let mut authorizer = authz::Authorizer::new(
         authz::parse_modes(&opts.authorization_mode).map_err(anyhow::Error::msg)?,
     );
+    authorizer.start_node(storage.clone(), &root);
+    let anonymous = opts.anonymous_auth && !authorizer.modes().contains(&authz::Mode::AlwaysAllow);
+    if opts.anonymous_auth && !anonymous {
+        tracing::warn!(
+            "AnonymousAuth is not allowed with the AlwaysAllow authorizer. Resetting AnonymousAuth to false. You should use a different authorizer"
+        );
+    }
     let rbac_cache = match &authorizer.rbac {
         Some(cache) => {
             authz::bootstrap_policy::ensure(&store, registry)
@@ -177,6 +207,7 @@ pub async fn run(
         discovery: discovery::Discovery::new(registry),
         openapi,
         tokens,
+        anonymous,
         authorizer,
         sa_tokens,
         version: serde_json::to_vec(&version_info())?.into(),

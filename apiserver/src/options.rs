@@ -73,7 +73,6 @@ pub struct Options {
     #[arg(long = "token-auth-file")]
     pub token_auth_file: Option<PathBuf>,
 
-    /// A CIDR notation IP range from which to assign service cluster IPs.
     /// The private key (PEM, RSA or ECDSA P-256) service account tokens are signed with.
     #[arg(long = "service-account-signing-key-file")]
     pub service_account_signing_key_file: Option<PathBuf>,
@@ -93,6 +92,40 @@ pub struct Options {
     /// that allows or denies decides.
     #[arg(long = "authorization-mode", default_value = "AlwaysAllow")]
     pub authorization_mode: String,
+    /// Admission plugins to enable besides upstream's default ones.
+    #[arg(long = "enable-admission-plugins", value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+    /// Admission plugins to disable, default ones included.
+    #[arg(long = "disable-admission-plugins", value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
+    /// How long pods tolerate a not-ready node unless they say (DefaultTolerationSeconds).
+    #[arg(long = "default-not-ready-toleration-seconds", default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+    /// How long pods tolerate an unreachable node unless they say.
+    #[arg(long = "default-unreachable-toleration-seconds", default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
+    /// Requests without credentials are served as system:anonymous (group
+    /// system:unauthenticated) and authorized as such; off when
+    /// AlwaysAllow authorizes, as upstream.
+    #[arg(long = "anonymous-auth", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_auth: bool,
+    /// The audit policy (audit.k8s.io/v1 Policy); auditing needs it and --audit-log-path.
+    #[arg(long = "audit-policy-file")]
+    pub audit_policy_file: Option<PathBuf>,
+    /// Where audit events go, one JSON object per line ("-" for stdout).
+    #[arg(long = "audit-log-path")]
+    pub audit_log_path: Option<String>,
+    /// Megabytes an audit log grows to before it is rotated (0: 100).
+    #[arg(long = "audit-log-maxsize", default_value_t = 0)]
+    pub audit_log_maxsize: u64,
+    /// Rotated audit logs to keep (0: all).
+    #[arg(long = "audit-log-maxbackup", default_value_t = 0)]
+    pub audit_log_maxbackup: usize,
+    /// Days a rotated audit log is kept (0: no limit).
+    #[arg(long = "audit-log-maxage", default_value_t = 0)]
+    pub audit_log_maxage: u64,
+    /// A CIDR notation IP range from which to assign service cluster IPs.
     #[arg(long = "service-cluster-ip-range", default_value = "10.0.0.0/24")]
     pub service_cluster_ip_range: ipnet::Ipv4Net,
     /// A port range to reserve for services with NodePort visibility (e.g. 30000-32767), inclusive at both ends.
@@ -197,5 +230,22 @@ mod tests {
             Options::try_parse_from(["kube-apiserver"]).is_err(),
             "--etcd-servers is required"
         );
+    }
+
+    #[test]
+    fn a_list_flag_given_again_adds_to_the_first_as_pflag() {
+        let o = Options::try_parse_from([
+            "kube-apiserver",
+            "--etcd-servers=http://127.0.0.1:2379",
+            "--disable-admission-plugins=ServiceAccount,Priority",
+            "--disable-admission-plugins=LimitRanger",
+            "--anonymous-auth=false",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.disable_admission_plugins,
+            ["ServiceAccount", "Priority", "LimitRanger"]
+        );
+        assert!(!o.anonymous_auth);
     }
 }

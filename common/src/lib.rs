@@ -10,6 +10,7 @@ pub mod leader;
 pub mod node_affinity;
 pub mod proxy;
 pub mod quantity;
+pub mod quota;
 pub mod selectors;
 pub mod serving;
 pub mod shutdown;

@@ -63,6 +63,18 @@ impl ApiserverConfig {
             format!("--kubelet-client-key={}", path(&self.pki.admin_key)),
             "--kubelet-preferred-address-types=InternalIP,Hostname".to_string(),
         ];
+        // As upstream's integration framework: clusters without a
+        // controller-manager would wait for service accounts and for the
+        // not-ready taint to go. Tests of those plugins give their own list.
+        if !self
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--disable-admission-plugins"))
+        {
+            args.push(format!(
+                "--disable-admission-plugins={TEST_DISABLED_ADMISSION_PLUGINS}"
+            ));
+        }
         args.extend(self.extra_args.iter().cloned());
         args
     }
@@ -71,6 +83,9 @@ impl ApiserverConfig {
         format!("https://127.0.0.1:{}", self.port)
     }
 }
+
+/// The default admission plugins test clusters run without.
+pub const TEST_DISABLED_ADMISSION_PLUGINS: &str = "ServiceAccount,TaintNodesByCondition";
 
 #[derive(Debug)]
 pub struct Apiserver {

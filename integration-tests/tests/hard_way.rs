@@ -4,6 +4,8 @@
 //! encryption at rest, as systemd/kube-apiserver.service runs it; each
 //! component's kubeconfig authenticates as upstream's identity and gets
 //! what the bootstrap policy grants it, and Secrets are ciphertext in etcd.
+//! Kubelets are held to their own node by the Node authorizer and the
+//! NodeRestriction admission plugin.
 
 use integration_tests::etcd::Etcd;
 use integration_tests::kubectl::Kubectl;
@@ -19,7 +21,7 @@ async fn a_cluster_runs_on_the_pki_kube_bootstrap_writes() {
     std::fs::write(
         dir.path().join("cluster.yaml"),
         format!(
-            "serviceCIDR: 10.96.0.0/24\napiserver: {{addresses: [127.0.0.1], names: [controller-0], url: \"https://127.0.0.1:{port}\"}}\nnodes: [{{name: worker-0, addresses: [127.0.0.1]}}]\n"
+            "serviceCIDR: 10.96.0.0/24\napiserver: {{addresses: [127.0.0.1], names: [controller-0], url: \"https://127.0.0.1:{port}\"}}\nnodes: [{{name: worker-0, addresses: [127.0.0.1]}}, {{name: worker-1, addresses: [127.0.0.1]}}]\n"
         ),
     )
     .unwrap();
@@ -46,7 +48,8 @@ async fn a_cluster_runs_on_the_pki_kube_bootstrap_writes() {
         "--bind-address=127.0.0.1".to_string(),
         format!("--secure-port={port}"),
         format!("--etcd-servers={}", etcd.endpoint()),
-        "--authorization-mode=RBAC".into(),
+        "--authorization-mode=Node,RBAC".into(),
+        "--enable-admission-plugins=NodeRestriction".into(),
         format!("--client-ca-file={}", f("ca.crt")),
         format!("--tls-cert-file={}", f("apiserver.crt")),
         format!("--tls-private-key-file={}", f("apiserver.key")),
@@ -175,6 +178,8 @@ async fn a_cluster_runs_on_the_pki_kube_bootstrap_writes() {
         .await;
     assert_eq!(String::from_utf8_lossy(&got.stdout), "aHVudGVyMg==");
 
+    node_identities_are_held_to_their_node(&kubectl).await;
+
     // A service account token from the API authenticates.
     assert!(
         admin
@@ -186,4 +191,109 @@ async fn a_cluster_runs_on_the_pki_kube_bootstrap_writes() {
     let token = admin.run(&["create", "token", "bot"]).await;
     assert!(token.status.success(), "{token:?}");
     apiserver.stop(Duration::from_secs(5));
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// worker-0 reads what its own pods use and writes its own Node and mirror
+/// pods; the other node's secret, Node and pods are out of its reach.
+async fn node_identities_are_held_to_their_node(kubectl: &impl Fn(&str) -> Kubectl) {
+    let admin = kubectl("admin");
+    let worker = kubectl("worker-0");
+    // No controller-manager here: the ServiceAccount plugin needs the account.
+    admin.run(&["create", "serviceaccount", "default"]).await;
+    for n in ["0", "1"] {
+        let out = admin
+            .run(&[
+                "create",
+                "secret",
+                "generic",
+                &format!("node-secret-{n}"),
+                "--from-literal=k=v",
+            ])
+            .await;
+        assert!(out.status.success(), "{out:?}");
+        let pod = format!(
+            "{{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {{\"name\": \"p{n}\"}}, \"spec\": {{\"nodeName\": \"worker-{n}\",
+              \"containers\": [{{\"name\": \"c\", \"image\": \"busybox\"}}],
+              \"volumes\": [{{\"name\": \"s\", \"secret\": {{\"secretName\": \"node-secret-{n}\"}}}}]}}}}"
+        );
+        let out = admin.run_stdin(&["create", "-f", "-"], &pod).await;
+        assert!(out.status.success(), "{out:?}");
+    }
+    // The graph follows pods through a watch: wait until it has p0.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !worker
+        .run(&["get", "secret", "node-secret-0"])
+        .await
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "worker-0 never read its pod's secret"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let other = worker.run(&["get", "secret", "node-secret-1"]).await;
+    assert!(
+        stderr(&other).contains(
+            "secrets \"node-secret-1\" is forbidden: User \"system:node:worker-0\" cannot get resource \"secrets\" in API group \"\" in the namespace \"default\": no relationship found between node 'worker-0' and this object"
+        ),
+        "{other:?}"
+    );
+    let list = worker.run(&["get", "secrets"]).await;
+    assert!(!list.status.success(), "a node lists no secrets: {list:?}");
+
+    let node = |name: &str| {
+        format!(
+            "{{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {{\"name\": \"{name}\"}}}}"
+        )
+    };
+    let own = worker
+        .run_stdin(&["create", "-f", "-"], &node("worker-0"))
+        .await;
+    assert!(own.status.success(), "{own:?}");
+    let theirs = worker
+        .run_stdin(&["create", "-f", "-"], &node("worker-1"))
+        .await;
+    assert!(
+        stderr(&theirs).contains("node \"worker-0\" is not allowed to modify node \"worker-1\""),
+        "{theirs:?}"
+    );
+    let role = worker
+        .run(&[
+            "label",
+            "node",
+            "worker-0",
+            "node-role.kubernetes.io/control-plane=",
+        ])
+        .await;
+    assert!(
+        stderr(&role)
+            .contains("is not allowed to modify labels: node-role.kubernetes.io/control-plane"),
+        "{role:?}"
+    );
+    let pod = worker
+        .run(&[
+            "run",
+            "sneaky",
+            "--image=busybox",
+            "--overrides={\"spec\": {\"nodeName\": \"worker-0\"}}",
+        ])
+        .await;
+    assert!(
+        stderr(&pod).contains("node \"worker-0\" can only create mirror pods"),
+        "{pod:?}"
+    );
+    let delete = worker.run(&["delete", "pod", "p1", "--wait=false"]).await;
+    assert!(
+        stderr(&delete)
+            .contains("node \"worker-0\" can only delete pods with spec.nodeName set to itself"),
+        "{delete:?}"
+    );
+    let mine = worker.run(&["delete", "pod", "p0", "--wait=false"]).await;
+    assert!(mine.status.success(), "{mine:?}");
 }

@@ -4,6 +4,7 @@
 //! stops, the node goes Unknown, is tainted unreachable, and its pods are
 //! evicted at once, after their tolerationSeconds, or never.
 
+use integration_tests::apiserver::TEST_DISABLED_ADMISSION_PLUGINS;
 use integration_tests::daemon::ControllerManager;
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_success};
@@ -41,7 +42,14 @@ async fn evicted(pods: &Api<Pod>, name: &str) -> bool {
 
 #[tokio::test]
 async fn a_silent_node_goes_unknown_is_tainted_and_loses_its_pods() {
-    let cluster = Cluster::start().await.expect("cluster starts");
+    // Without DefaultTolerationSeconds, a pod with no toleration goes at once.
+    let cluster = Cluster::builder()
+        .apiserver_arg(format!(
+            "--disable-admission-plugins={TEST_DISABLED_ADMISSION_PLUGINS},DefaultTolerationSeconds"
+        ))
+        .start()
+        .await
+        .expect("cluster starts");
     let client = cluster.client().await;
     let nodes: Api<Node> = Api::all(client.clone());
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker"}});

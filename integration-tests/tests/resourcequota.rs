@@ -10,13 +10,14 @@ use kube::api::{Api, ListParams};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-const OBJECTS: &str = "apiVersion: v1
+const QUOTA: &str = "apiVersion: v1
 kind: ResourceQuota
 metadata: {name: quota, namespace: team}
 spec:
   hard: {pods: '10', requests.cpu: '4', limits.memory: 2Gi, configmaps: '5', services: '3'}
----
-apiVersion: v1
+";
+
+const OBJECTS: &str = "apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings, namespace: team}
 ---
@@ -58,10 +59,20 @@ async fn quota_usage_follows_the_namespace() {
         "create ns",
     );
     expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], QUOTA).await,
+        "apply quota",
+    );
+    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "team");
+    // Admission charges pods only to a quota the controller has seen.
+    eventually("the quota is seen", Duration::from_secs(15), async || {
+        let q = quotas.get("quota").await.unwrap();
+        (q.status.is_some_and(|s| s.hard.is_some()), ())
+    })
+    .await;
+    expect_success(
         &cluster.kubectl_stdin(&["apply", "-f", "-"], OBJECTS).await,
         "apply",
     );
-    let quotas: Api<ResourceQuota> = Api::namespaced(client.clone(), "team");
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
     let seen = eventually("pods counted", Duration::from_secs(15), async || {
         let u = used(&quotas).await;

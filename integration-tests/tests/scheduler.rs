@@ -8,6 +8,7 @@ use integration_tests::daemon::Scheduler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -407,20 +408,35 @@ async fn anti_affinity_keeps_replicas_on_different_nodes() {
     );
 }
 
-/// A pod with `priority` set directly: this apiserver has no Priority
-/// admission plugin yet to resolve a priorityClassName (the security issue).
+/// A pod of PriorityClass `prio-<priority>` (made on first use), whose
+/// `spec.priority` the Priority admission plugin fills in.
 async fn add_prio_pod(cluster: &Cluster, name: &str, cpu: &str, priority: i32) {
-    let pods: Api<Pod> = Api::namespaced(cluster.client().await, "default");
+    let client = cluster.client().await;
+    let classes: Api<PriorityClass> = Api::all(client.clone());
+    let class = format!("prio-{priority}");
+    let pc: PriorityClass = serde_json::from_value(json!({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": class}, "value": priority,
+    }))
+    .unwrap();
+    match classes.create(&PostParams::default(), &pc).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create priority class: {e}"),
+    }
+    let pods: Api<Pod> = Api::namespaced(client, "default");
     let pod: Pod = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name},
-        "spec": {"priority": priority,
+        "spec": {"priorityClassName": class,
                  "containers": [{"name": "c", "image": "busybox", "resources": {"requests": {"cpu": cpu, "memory": "64Mi"}}}]},
     }))
     .unwrap();
-    pods.create(&PostParams::default(), &pod)
+    let created = pods
+        .create(&PostParams::default(), &pod)
         .await
         .expect("create pod");
+    assert_eq!(created.spec.unwrap().priority, Some(priority));
 }
 
 #[tokio::test]

@@ -397,8 +397,8 @@ pub fn objects() -> (Vec<Value>, Vec<Value>) {
             "system:kube-controller-manager",
             vec![rule(&["*"], &["*"], &["*"])],
         ),
-        // Upstream leaves this role unbound and lets the Node authorizer
-        // decide; until that authorizer exists here, nodes get it by group.
+        // Upstream keeps this role unbound: the Node authorizer applies its
+        // rules to kubelets, narrowed to what their own pods use.
         role(
             "system:node",
             vec![
@@ -514,12 +514,23 @@ pub fn objects() -> (Vec<Value>, Vec<Value>) {
             "system:kube-controller-manager",
             &[("User", "system:kube-controller-manager")],
         ),
-        binding("system:node", "system:node", &[("Group", "system:nodes")]),
+        binding("system:node", "system:node", &[]),
     ];
     (roles, bindings)
 }
 
 /// Creates what is missing; objects a user changed are left alone.
+/// The rules of the `system:node` role: what the Node authorizer allows
+/// kubelets beyond the objects their pods use (upstream's NodeRules).
+pub fn node_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+    let (roles, _) = objects();
+    roles
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "system:node")
+        .and_then(|r| serde_json::from_value(r["rules"].clone()).ok())
+        .expect("the bootstrap policy has the system:node role")
+}
+
 pub async fn ensure(store: &Store, registry: &Registry) -> Result<(), ApiError> {
     let (roles, bindings) = objects();
     let opts = WriteOptions::default();

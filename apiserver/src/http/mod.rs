@@ -31,6 +31,8 @@ pub struct App {
     pub discovery: Discovery,
     pub openapi: OpenApi,
     pub tokens: TokenFile,
+    /// `--anonymous-auth` (and an authorizer other than AlwaysAllow).
+    pub anonymous: bool,
     pub authorizer: crate::authz::Authorizer,
     pub sa_tokens: crate::serviceaccount::Tokens,
     pub version: Bytes,
@@ -95,8 +97,11 @@ impl App {
                     None => return error_response(&ApiError::unauthorized()),
                 },
             },
+            (None, None) if self.anonymous => Some(UserInfo::anonymous()),
             (None, None) => None,
         };
+        // Health and version stay readable without credentials even when
+        // anonymous requests are off (upstream would answer 401).
         if user.is_none() && !is_public(&route) {
             return error_response(&ApiError::unauthorized());
         }
@@ -234,7 +239,7 @@ impl App {
             }
             Route::Resource(path) => {
                 let started = Instant::now();
-                resource::handle(&self, path, req, started).await
+                resource::handle(&self, user.map(Arc::new), path, req, started).await
             }
             Route::NotFound => error_response(&ApiError::no_route()),
         }

@@ -6,6 +6,8 @@
 use super::App;
 use super::request::{ResourcePath, flag, parse_query};
 use super::response::{Body, Format, error_response, full, json_list, negotiate, object};
+use crate::admission::Operation;
+use crate::auth::UserInfo;
 use crate::error::{ApiError, FieldError};
 use crate::fieldmanager;
 use crate::metrics::{RequestLabels, observe_request};
@@ -23,6 +25,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Request bodies larger than this get 413, as upstream's limit.
@@ -69,10 +72,12 @@ struct Ctx<'a> {
     query: HashMap<String, String>,
     format: Format,
     user_agent: Option<String>,
+    user: Option<Arc<UserInfo>>,
 }
 
 pub async fn handle(
     app: &App,
+    user: Option<Arc<UserInfo>>,
     path: ResourcePath,
     req: Request<Incoming>,
     started: Instant,
@@ -148,6 +153,7 @@ pub async fn handle(
                 path,
                 query,
                 format,
+                user,
                 user_agent: req
                     .headers()
                     .get(header::USER_AGENT)
@@ -328,7 +334,19 @@ impl Ctx<'_> {
                     Some(prefix)
                 }),
             applied: false,
+            user: self.user.clone(),
+            subresource: "",
         })
+    }
+
+    /// Who deletes, for admission.
+    fn deleter(&self, dry_run: bool, subresource: &'static str) -> WriteOptions {
+        WriteOptions {
+            dry_run,
+            user: self.user.clone(),
+            subresource,
+            ..Default::default()
+        }
     }
 
     fn list_query(&self) -> Result<ListQuery, ApiError> {
@@ -661,7 +679,13 @@ impl Ctx<'_> {
                 let obj = self
                     .app
                     .store
-                    .delete(info, self.namespace(), self.name(), &opts, is_dry(&opts))
+                    .delete_as(
+                        &self.deleter(is_dry(&opts), ""),
+                        info,
+                        self.namespace(),
+                        self.name(),
+                        &opts,
+                    )
                     .await?;
                 self.render(StatusCode::OK, &obj, &[])
             }
@@ -677,7 +701,7 @@ impl Ctx<'_> {
                         self.path.namespace.as_deref(),
                         &q,
                         &opts,
-                        is_dry(&opts),
+                        &self.deleter(is_dry(&opts), ""),
                     )
                     .await?;
                 self.render_list(page)
@@ -791,7 +815,10 @@ impl Ctx<'_> {
 
     /// `pods/binding`: what a scheduler posts to place a pod on a node.
     async fn bind(self, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-        let opts = self.write_options()?;
+        let opts = WriteOptions {
+            subresource: "binding",
+            ..self.write_options()?
+        };
         let binding = decode_body(
             &content_type(&req),
             &read_body(req).await?,
@@ -849,6 +876,22 @@ impl Ctx<'_> {
             .store
             .get(self.info, self.namespace(), self.name())
             .await?;
+        let dry = delete_opts["dryRun"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty());
+        let by = self.deleter(dry, "eviction");
+        // Admission judges the eviction before any budget is spent on it.
+        self.app
+            .store
+            .admit_as(
+                &by,
+                Operation::Create,
+                self.info,
+                self.namespace(),
+                self.name(),
+                &pod,
+            )
+            .await?;
         let phase = pod["status"]["phase"].as_str().unwrap_or("");
         // Pods that are done, not yet running or already going need no budget.
         let exempt = matches!(phase, "Succeeded" | "Failed" | "Pending")
@@ -883,12 +926,9 @@ impl Ctx<'_> {
                 self.charge_budget(pdbs, pdb).await?;
             }
         }
-        let dry = delete_opts["dryRun"]
-            .as_array()
-            .is_some_and(|d| !d.is_empty());
         self.app
             .store
-            .delete(self.info, self.namespace(), self.name(), &delete_opts, dry)
+            .delete_as(&by, self.info, self.namespace(), self.name(), &delete_opts)
             .await?;
         Ok(object(
             StatusCode::CREATED,

@@ -3,7 +3,9 @@
 //! every resource, owning uid, resourceVersion, generation, preconditions,
 //! dry-run and the status split. Resources only supply a strategy.
 
+use crate::admission::{self, Chain, Operation};
 use crate::allocator::Allocator;
+use crate::auth::UserInfo;
 use crate::error::ApiError;
 use crate::fieldmanager::{self, Scope};
 use crate::registry::deletion;
@@ -49,9 +51,39 @@ pub struct WriteOptions {
     pub field_manager: Option<String>,
     /// The object comes from server-side apply, its managed fields set.
     pub applied: bool,
+    /// Who writes, for admission (None: the apiserver itself).
+    pub user: Option<Arc<UserInfo>>,
+    /// The subresource written through (binding, eviction...), when the
+    /// part written does not say it.
+    pub subresource: &'static str,
 }
 
 impl WriteOptions {
+    /// What admission plugins see of a write of `part`.
+    fn attributes<'a>(
+        &'a self,
+        operation: Operation,
+        info: &'a ResourceInfo,
+        part: Part,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> admission::Attributes<'a> {
+        admission::Attributes {
+            operation,
+            info,
+            subresource: if part == Part::Status {
+                "status"
+            } else {
+                self.subresource
+            },
+            namespace,
+            name,
+            user: self.user.as_deref(),
+            dry_run: self.dry_run,
+            warnings: Default::default(),
+        }
+    }
+
     /// Records the write in the managed fields of `new`, unless apply did.
     fn track(&self, info: &ResourceInfo, old: Option<&Value>, new: &mut Value, scope: Scope) {
         if !self.applied {
@@ -188,6 +220,7 @@ pub struct Store {
     root: String,
     allocator: Allocator,
     namespaces: Arc<NamespaceCache>,
+    admission: Arc<Chain>,
 }
 
 /// The memo slots of a stored object's API JSON (plain, and through the
@@ -333,7 +366,28 @@ impl Store {
             root,
             allocator,
             namespaces: Arc::default(),
+            admission: Arc::default(),
         }
+    }
+
+    /// Runs the validating admission plugins on a write the store does not
+    /// make itself (an eviction, before its budget is charged).
+    pub async fn admit_as(
+        &self,
+        by: &WriteOptions,
+        operation: Operation,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        obj: &Value,
+    ) -> Result<(), ApiError> {
+        let attrs = by.attributes(operation, info, Part::Main, namespace, name);
+        self.admission.validate(&attrs, obj, None, self).await
+    }
+
+    /// The admission plugins every write passes.
+    pub fn set_admission(&mut self, chain: Chain) {
+        self.admission = Arc::new(chain);
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -478,9 +532,11 @@ impl Store {
             obj["metadata"]["name"] = json!(name);
         }
         let name = meta_str(&obj, "name").to_string();
-        if info.namespaced && !name.is_empty() {
+        if info.namespaced && !name.is_empty() && self.admission.namespace_lifecycle {
             self.check_namespace(info, namespace, &name).await?;
         }
+        let attrs = opts.attributes(Operation::Create, info, Part::Whole, namespace, &name);
+        self.admission.admit(&attrs, &mut obj, None, self).await?;
         {
             let m = obj["metadata"]
                 .as_object_mut()
@@ -510,8 +566,10 @@ impl Store {
                 &admitted.errors,
             ));
         }
-        let warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
+        let mut warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
         let mut obj = admitted.object;
+        self.admission.validate(&attrs, &obj, None, self).await?;
+        warnings.extend(attrs.take_warnings());
         // As upstream's reset fields: a create owns no status where status
         // has its own subresource.
         opts.track(info, None, &mut obj, Part::Main.scope(info));
@@ -748,7 +806,11 @@ impl Store {
                     ),
                 ));
             }
-            let new = Self::merge_part(info, part, &old, new);
+            let mut new = Self::merge_part(info, part, &old, new);
+            let attrs = opts.attributes(Operation::Update, info, part, namespace, name);
+            self.admission
+                .admit(&attrs, &mut new, Some(&old), self)
+                .await?;
             let admitted =
                 info.strategy
                     .update(new, &old, Self::admit_context(info, opts, part))?;
@@ -760,8 +822,12 @@ impl Store {
                     &admitted.errors,
                 ));
             }
-            let warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
+            let mut warnings = warnings_for(&admitted.unknown_fields, opts.field_validation)?;
             let mut obj = admitted.object;
+            self.admission
+                .validate(&attrs, &obj, Some(&old), self)
+                .await?;
+            warnings.extend(attrs.take_warnings());
             if info.generation && spec_of(&obj) != spec_of(&old) {
                 let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
                 obj["metadata"]["generation"] = json!(g + 1);
@@ -893,6 +959,24 @@ impl Store {
         opts: &Value,
         dry_run: bool,
     ) -> Result<Value, ApiError> {
+        let by = WriteOptions {
+            dry_run,
+            ..Default::default()
+        };
+        self.delete_as(&by, info, namespace, name, opts).await
+    }
+
+    /// [`Store::delete`] on behalf of `by` (its user, dry-run and
+    /// subresource are what admission sees).
+    pub async fn delete_as(
+        &self,
+        by: &WriteOptions,
+        info: &ResourceInfo,
+        namespace: &str,
+        name: &str,
+        opts: &Value,
+    ) -> Result<Value, ApiError> {
+        let dry_run = by.dry_run;
         let preconditions = &opts["preconditions"];
         if info.resource == "namespaces"
             && info.group.is_empty()
@@ -942,6 +1026,8 @@ impl Store {
                     ),
                 ));
             }
+            let attrs = by.attributes(Operation::Delete, info, Part::Main, namespace, name);
+            self.admission.validate(&attrs, &old, None, self).await?;
             let plan = deletion::plan(info, &old, opts, jiff::Timestamp::now())?;
             if dry_run {
                 return Ok(match plan {
@@ -994,7 +1080,7 @@ impl Store {
         namespace: Option<&str>,
         q: &ListQuery,
         opts: &Value,
-        dry_run: bool,
+        by: &WriteOptions,
     ) -> Result<ListPage, ApiError> {
         let mut page = self
             .list(
@@ -1010,12 +1096,12 @@ impl Store {
         let mut deleted = Vec::with_capacity(page.items.len());
         for obj in &page.items {
             match self
-                .delete(
+                .delete_as(
+                    by,
                     info,
                     meta_str(obj, "namespace"),
                     meta_str(obj, "name"),
                     opts,
-                    dry_run,
                 )
                 .await
             {

@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod follow;
 pub mod group_commit;
 pub mod memory;
+pub mod view;
 
 use crate::error::ApiError;
 use async_trait::async_trait;
