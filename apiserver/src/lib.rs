@@ -152,7 +152,7 @@ pub async fn run(
         &opts.disable_admission_plugins,
     )
     .map_err(anyhow::Error::msg)?;
-    let chain = admission::Chain::new(
+    let mut chain = admission::Chain::new(
         &plugins,
         &admission::Context {
             storage: storage.clone(),
@@ -167,7 +167,6 @@ pub async fn run(
     if !unbuilt.is_empty() {
         tracing::warn!(plugins = ?unbuilt, "default admission plugins this apiserver does not have yet are skipped");
     }
-    store.set_admission(chain);
     let advertise = match (opts.advertise_address, opts.bind_address) {
         (Some(a), _) => a,
         (None, bind) if bind.is_unspecified() => local.ip(),
@@ -181,6 +180,10 @@ pub async fn run(
         authz::parse_modes(&opts.authorization_mode).map_err(anyhow::Error::msg)?,
     );
     authorizer.start_node(storage.clone(), &root);
+    if let Some(rbac) = &authorizer.rbac {
+        chain.push(Arc::new(authz::escalation::Escalation::new(rbac.clone())));
+    }
+    store.set_admission(chain);
     let anonymous = opts.anonymous_auth && !authorizer.modes().contains(&authz::Mode::AlwaysAllow);
     if opts.anonymous_auth && !anonymous {
         tracing::warn!(

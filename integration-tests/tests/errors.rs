@@ -360,6 +360,39 @@ async fn authentication_boundary() {
     reply.expect_status(401, "Unauthorized");
 }
 
+#[tokio::test]
+async fn anonymous_requests_are_authorized_as_system_anonymous() {
+    // With an authorizer other than AlwaysAllow, anonymous requests are
+    // on by default: RBAC lets them read health and version only.
+    let cluster = Cluster::builder()
+        .apiserver_arg("--authorization-mode=RBAC")
+        .start()
+        .await
+        .expect("cluster");
+    let anonymous = cluster.anonymous_client().await;
+    let reply = send(&anonymous, Method::GET, "/api", None, Vec::new()).await;
+    let status = reply.expect_status(403, "Forbidden");
+    assert_eq!(
+        status["message"], "forbidden: User \"system:anonymous\" cannot get path \"/api\"",
+        "{status}"
+    );
+    let reply = send(&anonymous, Method::GET, CONFIGMAPS, None, Vec::new()).await;
+    reply.expect_status(403, "Forbidden");
+    let reply = send(&anonymous, Method::GET, "/version", None, Vec::new()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+
+    // --anonymous-auth=false: no credentials, no entry.
+    let cluster = Cluster::builder()
+        .apiserver_arg("--authorization-mode=RBAC")
+        .apiserver_arg("--anonymous-auth=false")
+        .start()
+        .await
+        .expect("cluster");
+    let anonymous = cluster.anonymous_client().await;
+    let reply = send(&anonymous, Method::GET, "/api", None, Vec::new()).await;
+    reply.expect_status(401, "Unauthorized");
+}
+
 /// POSTs a SelfSubjectReview and returns `status.userInfo`.
 async fn whoami(client: &kube::Client) -> Value {
     let reply = send(

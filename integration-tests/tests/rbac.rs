@@ -225,6 +225,134 @@ async fn rbac_decides_what_users_may_do() {
 }
 
 #[tokio::test]
+async fn no_one_grants_what_they_do_not_hold() {
+    let cluster = rbac_cluster().await;
+    let alice = cluster.token_kubectl(&cluster.pki().user_token);
+    expect_success(
+        &cluster.kubectl(&["create", "namespace", "team"]).await,
+        "ns",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "rolebinding",
+                "alice-admin",
+                "--clusterrole=admin",
+                &format!("--user={TOKEN_USER}"),
+                "-n",
+                "team",
+            ])
+            .await,
+        "bind admin",
+    );
+    // What she holds she may hand on; nodes she cannot read, so she cannot grant them.
+    let wait = Duration::from_secs(10);
+    eventually("alice is admin of team", wait, async || {
+        let out = alice
+            .run(&[
+                "create",
+                "role",
+                "reader",
+                "--verb=get",
+                "--resource=pods",
+                "-n",
+                "team",
+            ])
+            .await;
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await;
+    let err = expect_failure(
+        &alice
+            .run(&[
+                "create",
+                "role",
+                "spy",
+                "--verb=get,list",
+                "--resource=nodes,pods",
+                "-n",
+                "team",
+            ])
+            .await,
+        "escalate",
+    );
+    assert!(
+        err.contains(&format!(
+            "roles.rbac.authorization.k8s.io \"spy\" is forbidden: user \"{TOKEN_USER}\" (groups=[\"developers\" \"qa\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{{APIGroups:[\"\"], Resources:[\"nodes\"], Verbs:[\"get\" \"list\"]}}"
+        )),
+        "{err}"
+    );
+    // Binding: view is within admin; cluster-admin is not.
+    expect_success(
+        &alice
+            .run(&[
+                "create",
+                "rolebinding",
+                "bob-view",
+                "--clusterrole=view",
+                "--user=bob",
+                "-n",
+                "team",
+            ])
+            .await,
+        "bind view",
+    );
+    let err = expect_failure(
+        &alice
+            .run(&[
+                "create",
+                "rolebinding",
+                "bob-root",
+                "--clusterrole=cluster-admin",
+                "--user=bob",
+                "-n",
+                "team",
+            ])
+            .await,
+        "bind cluster-admin",
+    );
+    assert!(
+        err.contains("rolebindings.rbac.authorization.k8s.io \"bob-root\" is forbidden: user")
+            && err.contains("is attempting to grant RBAC permissions not currently held"),
+        "{err}"
+    );
+    // With `bind` on cluster-admin, she may.
+    expect_success(
+        &cluster
+            .kubectl_stdin(
+                &["apply", "-f", "-"],
+                &format!(
+                    "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: bind-root}}\nrules: [{{apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [bind], resourceNames: [cluster-admin]}}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: alice-bind-root}}\nroleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bind-root}}\nsubjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {TOKEN_USER}}}]\n"
+                ),
+            )
+            .await,
+        "grant bind",
+    );
+    eventually("bind is granted", wait, async || {
+        let out = alice
+            .run(&[
+                "create",
+                "rolebinding",
+                "bob-root",
+                "--clusterrole=cluster-admin",
+                "--user=bob",
+                "-n",
+                "team",
+            ])
+            .await;
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn anonymous_and_always_deny() {
     let cluster = Cluster::builder()
         .apiserver_arg("--authorization-mode=AlwaysDeny")

@@ -275,6 +275,12 @@ impl Chain {
         }
     }
 
+    /// Adds a check that is not an admission plugin upstream but runs as
+    /// one here (RBAC escalation prevention), after all plugins.
+    pub fn push(&mut self, plugin: Arc<dyn Plugin>) {
+        self.plugins.push(plugin);
+    }
+
     pub fn names(&self) -> Vec<&'static str> {
         self.plugins.iter().map(|p| p.name()).collect()
     }

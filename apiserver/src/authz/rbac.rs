@@ -126,6 +126,28 @@ impl RbacCache {
         rules
     }
 
+    /// The rules of the role a binding in `namespace` refers to (None when
+    /// that role does not exist).
+    pub fn role_ref_rules(&self, r: &RoleRef, namespace: &str) -> Option<Vec<PolicyRule>> {
+        let o = self.objects.read().expect("never poisoned");
+        let exists = match r.kind.as_str() {
+            "ClusterRole" => o.cluster_roles.contains_key(&r.name),
+            "Role" => o
+                .roles
+                .contains_key(&(namespace.to_string(), r.name.clone())),
+            _ => false,
+        };
+        if !exists {
+            return None;
+        }
+        let mut rules = Vec::new();
+        o.visit_ref(r, namespace, &mut |rule| {
+            rules.push(rule.clone());
+            true
+        });
+        Some(rules)
+    }
+
     /// Inserts objects directly (unit tests).
     #[cfg(test)]
     pub fn insert(&self, resource: &str, key: &str, obj: serde_json::Value) {
@@ -212,14 +234,25 @@ impl Objects {
     }
 
     fn visit_cluster_role(&self, name: &str, f: &mut dyn FnMut(&PolicyRule) -> bool) -> bool {
+        self.visit_aggregated(name, &mut vec![name.to_string()], f)
+    }
+
+    /// A cluster role's rules and, when it aggregates, those of the roles it
+    /// selects, recursively (upstream's clusterrole-aggregation controller
+    /// writes them into the role, so `admin` holds what `edit`, itself
+    /// aggregated, holds). `seen` stops cycles.
+    fn visit_aggregated(
+        &self,
+        name: &str,
+        seen: &mut Vec<String>,
+        f: &mut dyn FnMut(&PolicyRule) -> bool,
+    ) -> bool {
         let Some(role) = self.cluster_roles.get(name) else {
             return true;
         };
         if let Some(agg) = &role.aggregation_rule {
-            // The union of the selected roles' rules (upstream's
-            // clusterrole-aggregation controller writes it into the role).
             for (other_name, other) in &self.cluster_roles {
-                if other_name == name || other.aggregation_rule.is_some() {
+                if seen.contains(other_name) {
                     continue;
                 }
                 let labels = other.metadata.labels.clone().unwrap_or_default();
@@ -231,8 +264,11 @@ impl Objects {
                         })
                         .is_some_and(|sel| sel.matches(&labels))
                 });
-                if selected && !other.rules.iter().flatten().all(&mut *f) {
-                    return false;
+                if selected {
+                    seen.push(other_name.clone());
+                    if !self.visit_aggregated(other_name, seen, f) {
+                        return false;
+                    }
                 }
             }
         }
