@@ -201,6 +201,22 @@ pub async fn run(
         }
         None => None,
     };
+    let auditor = audit::Auditor::from_flags(
+        &opts
+            .audit_policy_file
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        opts.audit_log_path.as_deref().unwrap_or(""),
+        opts.audit_log_maxsize,
+        opts.audit_log_maxbackup,
+        opts.audit_log_maxage,
+    )
+    .map_err(anyhow::Error::msg)?
+    .map(Arc::new);
+    if auditor.is_some() {
+        tracing::info!(path = ?opts.audit_log_path, "auditing");
+    }
     let namespace_cache = store.spawn_namespace_cache();
     let (stop_tx, stop_rx) = watch::channel(false);
     let openapi = openapi::OpenApi::build(&openapi_resources(registry));
@@ -224,6 +240,7 @@ pub async fn run(
             opts.kubelet_certificate_authority.as_deref(),
             &opts.kubelet_preferred_address_types,
         )?,
+        auditor,
     });
 
     let background = tokio::spawn(background_tasks(

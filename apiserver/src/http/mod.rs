@@ -1,6 +1,7 @@
 //! HTTPS serving: TLS, authentication, routing of non-resource paths; the
 //! resource verbs are in [`resource`].
 
+pub mod audit;
 pub mod connect;
 pub mod request;
 pub mod resource;
@@ -42,6 +43,15 @@ pub struct App {
     pub readonly_slots: Semaphore,
     pub mutating_slots: Semaphore,
     pub kubelet: crate::kubelet::KubeletClient,
+    /// `--audit-policy-file` and `--audit-log-path`, when both are given.
+    pub auditor: Option<Arc<crate::audit::Auditor>>,
+}
+
+/// What the audit event of a request needs from the connection.
+struct Received {
+    peer: Option<std::net::IpAddr>,
+    at: jiff::Timestamp,
+    audit_id: String,
 }
 
 /// Paths anyone may read (upstream's system:public-info-viewer).
@@ -64,7 +74,9 @@ async fn object_of(
         .unwrap_or("application/json")
         .to_string();
     let body = resource::read_body(req).await?;
-    resource::decode_body(&content_type, &body, expected)
+    let obj = resource::decode_body(&content_type, &body, expected)?;
+    audit::note_request_object(&obj);
+    Ok(obj)
 }
 
 fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
@@ -74,9 +86,67 @@ fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
 }
 
 impl App {
+    /// Serves one request; every response carries its `Audit-ID`.
     async fn handle(
         self: Arc<Self>,
         cert_user: Option<UserInfo>,
+        peer: Option<std::net::IpAddr>,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
+        let header = req.headers().get("Audit-ID").and_then(|v| v.to_str().ok());
+        let got = Received {
+            peer,
+            at: jiff::Timestamp::now(),
+            audit_id: crate::audit::new_audit_id(header),
+        };
+        let id = http::HeaderValue::from_str(&got.audit_id).ok();
+        let mut response = self.authenticated(cert_user, &got, req).await;
+        if let Some(id) = id {
+            response.headers_mut().insert("Audit-ID", id);
+        }
+        response
+    }
+
+    /// The audit event of a request, when the policy records it.
+    fn audit_begin(
+        &self,
+        attrs: &crate::authz::Attributes,
+        route: &Route,
+        uid: &str,
+        got: &Received,
+        req: &Request<Incoming>,
+    ) -> Option<audit::Recording> {
+        let auditor = self.auditor.as_ref()?;
+        let version = match route {
+            Route::Resource(p) => p.version.as_str(),
+            _ => "",
+        };
+        let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+        let ips =
+            crate::audit::source_ips(header("X-Forwarded-For"), header("X-Real-Ip"), got.peer);
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let meta = crate::audit::RequestMeta {
+            audit_id: &got.audit_id,
+            request_uri: uri,
+            user_uid: uid,
+            source_ips: &ips,
+            user_agent: header("User-Agent").unwrap_or(""),
+            received: got.at,
+        };
+        let rattrs = crate::audit::RequestAttributes::from_authz(attrs, version);
+        let ev = auditor.begin(&rattrs, &meta)?;
+        Some(audit::Recording::new(auditor.clone(), ev))
+    }
+
+    /// Authentication, authorization and auditing, then the route.
+    async fn authenticated(
+        self: Arc<Self>,
+        cert_user: Option<UserInfo>,
+        got: &Received,
         req: Request<Incoming>,
     ) -> Response<Body> {
         let route = parse_path(req.uri().path());
@@ -92,9 +162,9 @@ impl App {
                     Some(Ok(u)) => Some(u),
                     Some(Err(why)) => {
                         tracing::debug!(%why, "service account token refused");
-                        return error_response(&ApiError::unauthorized());
+                        return self.unauthorized(&route, got, &req);
                     }
-                    None => return error_response(&ApiError::unauthorized()),
+                    None => return self.unauthorized(&route, got, &req),
                 },
             },
             (None, None) if self.anonymous => Some(UserInfo::anonymous()),
@@ -103,23 +173,88 @@ impl App {
         // Health and version stay readable without credentials even when
         // anonymous requests are off (upstream would answer 401).
         if user.is_none() && !is_public(&route) {
-            return error_response(&ApiError::unauthorized());
+            return self.unauthorized(&route, got, &req);
         }
-        if let Some(u) = &user {
-            let attrs = crate::authz::attributes(
-                u,
-                req.method(),
-                &route,
-                req.uri().path(),
-                req.uri().query(),
-            );
-            match self.authorizer.authorize(&attrs) {
-                crate::authz::Decision::Allow => {}
-                crate::authz::Decision::Deny(why) | crate::authz::Decision::NoOpinion(why) => {
-                    return error_response(&crate::authz::forbidden(&attrs, &why));
+        let Some(u) = &user else {
+            return self.route(user, route, req).await;
+        };
+        let attrs =
+            crate::authz::attributes(u, req.method(), &route, req.uri().path(), req.uri().query());
+        let recording = self.audit_begin(&attrs, &route, &u.uid, got, &req);
+        let decision = self.authorizer.authorize(&attrs);
+        if let Some(r) = &recording {
+            let (allowed, why) = match &decision {
+                crate::authz::Decision::Allow => (true, ""),
+                crate::authz::Decision::Deny(w) | crate::authz::Decision::NoOpinion(w) => {
+                    (false, w.as_str())
                 }
-            }
+            };
+            r.with(|ev| ev.set_authorization(allowed, why));
+            r.emit(crate::audit::Stage::RequestReceived);
         }
+        let response = match decision {
+            crate::authz::Decision::Allow => match &recording {
+                Some(r) => r.clone().scope(self.route(user, route, req)).await,
+                None => self.route(user, route, req).await,
+            },
+            crate::authz::Decision::Deny(why) | crate::authz::Decision::NoOpinion(why) => {
+                let e = crate::authz::forbidden(&attrs, &why);
+                if let Some(r) = &recording {
+                    r.with(|ev| ev.set_response_object(&e.status()));
+                }
+                error_response(&e)
+            }
+        };
+        let long_running = attrs.verb == "watch"
+            || matches!(
+                attrs.subresource.as_str(),
+                "exec" | "attach" | "portforward" | "proxy" | "log"
+            );
+        match recording {
+            Some(r) => r.finish(response, long_running),
+            None => response,
+        }
+    }
+
+    /// 401, audited as upstream's failed authentication (one
+    /// `ResponseStarted` event, no user).
+    fn unauthorized(
+        &self,
+        route: &Route,
+        got: &Received,
+        req: &Request<Incoming>,
+    ) -> Response<Body> {
+        let anonymous = UserInfo {
+            name: String::new(),
+            uid: String::new(),
+            groups: Vec::new(),
+        };
+        let attrs = crate::authz::attributes(
+            &anonymous,
+            req.method(),
+            route,
+            req.uri().path(),
+            req.uri().query(),
+        );
+        if let Some(r) = self.audit_begin(&attrs, route, "", got, req) {
+            r.with(|ev| {
+                ev.set_failed_authentication(&crate::audit::failed_authentication_message(&[
+                    "x509", "bearer",
+                ]));
+                ev.set_response_code(401);
+            });
+            r.emit(crate::audit::Stage::ResponseStarted);
+        }
+        error_response(&ApiError::unauthorized())
+    }
+
+    /// Serves an authenticated, authorized request.
+    async fn route(
+        self: &Arc<Self>,
+        user: Option<UserInfo>,
+        route: Route,
+        req: Request<Incoming>,
+    ) -> Response<Body> {
         match route {
             Route::Healthz | Route::Livez => text(StatusCode::OK, "ok"),
             Route::Readyz => {
@@ -239,7 +374,7 @@ impl App {
             }
             Route::Resource(path) => {
                 let started = Instant::now();
-                resource::handle(&self, user.map(Arc::new), path, req, started).await
+                resource::handle(self, user.map(Arc::new), path, req, started).await
             }
             Route::NotFound => error_response(&ApiError::no_route()),
         }
@@ -370,7 +505,7 @@ pub async fn serve(
                     let method = req.method().clone();
                     let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
                     let _inflight = crate::metrics::InflightGuard::new(mutating);
-                    Ok::<_, std::convert::Infallible>(app.handle(user, req).await)
+                    Ok::<_, std::convert::Infallible>(app.handle(user, Some(peer.ip()), req).await)
                 }
             });
             let io = hyper_util::rt::TokioIo::new(tls);

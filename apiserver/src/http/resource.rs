@@ -266,6 +266,7 @@ async fn object_body(
     let av = info.api_version();
     let ct = content_type(&req);
     let (value, duplicates) = decode_checked(&ct, &read_body(req).await?, (&av, info.kind))?;
+    super::audit::note_request_object(&value);
     let found: Vec<String> = duplicates
         .iter()
         .map(|d| format!("duplicate field \"{d}\""))
@@ -402,6 +403,7 @@ impl Ctx<'_> {
         obj: &Value,
         warnings: &[String],
     ) -> Result<Response<Body>, ApiError> {
+        super::audit::note_response_object(obj);
         match self.format {
             Format::Table => {
                 let meta = json!({ "resourceVersion": obj["metadata"]["resourceVersion"] });
@@ -628,6 +630,7 @@ impl Ctx<'_> {
                 let kind = PatchType::from_content_type(&ct)
                     .ok_or_else(|| ApiError::unsupported_media_type(&ct))?;
                 let body = read_body(req).await?;
+                super::audit::note_request_patch(&body);
                 let part = Part::of(sub);
                 if kind == PatchType::Apply {
                     return self.apply(&body, part, opts).await;
@@ -1067,7 +1070,9 @@ fn delete_options(
     let mut opts = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        decode_body(content_type, body, ("meta.k8s.io/v1", "DeleteOptions"))?
+        let opts = decode_body(content_type, body, ("meta.k8s.io/v1", "DeleteOptions"))?;
+        super::audit::note_request_object(&opts);
+        opts
     };
     if let Some(d) = query.get("dryRun").filter(|d| !d.is_empty()) {
         if d != "All" {

@@ -112,6 +112,7 @@ pub fn object(
 }
 
 pub fn error_response(e: &ApiError) -> Response<Body> {
+    super::audit::note_response_object(&e.status());
     let mut b = Response::builder()
         .status(StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json");
