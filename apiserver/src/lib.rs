@@ -226,6 +226,9 @@ pub async fn run(
         discovery: discovery::Discovery::new(registry),
         openapi,
         tokens,
+        bootstrap_tokens: opts
+            .enable_bootstrap_token_auth
+            .then(|| auth::bootstrap_token::BootstrapTokens::spawn(storage.clone(), &root)),
         anonymous,
         authorizer,
         sa_tokens,

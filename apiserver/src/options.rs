@@ -104,6 +104,10 @@ pub struct Options {
     /// How long pods tolerate an unreachable node unless they say.
     #[arg(long = "default-unreachable-toleration-seconds", default_value_t = 300)]
     pub default_unreachable_toleration_seconds: i64,
+    /// Bearer tokens of `bootstrap.kubernetes.io/token` Secrets in kube-system authenticate.
+    #[arg(long = "enable-bootstrap-token-auth", default_value_t = false, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub enable_bootstrap_token_auth: bool,
     /// Requests without credentials are served as system:anonymous (group
     /// system:unauthenticated) and authorized as such; off when
     /// AlwaysAllow authorizes, as upstream.

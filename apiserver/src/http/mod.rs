@@ -32,6 +32,8 @@ pub struct App {
     pub discovery: Discovery,
     pub openapi: OpenApi,
     pub tokens: TokenFile,
+    /// `--enable-bootstrap-token-auth`.
+    pub bootstrap_tokens: Option<crate::auth::bootstrap_token::BootstrapTokens>,
     /// `--anonymous-auth` (and an authorizer other than AlwaysAllow).
     pub anonymous: bool,
     pub authorizer: crate::authz::Authorizer,
@@ -107,6 +109,10 @@ impl App {
         response
     }
 
+    async fn bootstrap_token(&self, token: &str) -> Option<Result<UserInfo, &'static str>> {
+        self.bootstrap_tokens.as_ref()?.authenticate(token).await
+    }
+
     /// The audit event of a request, when the policy records it.
     fn audit_begin(
         &self,
@@ -154,6 +160,13 @@ impl App {
             (Some(u), _) => Some(u),
             (None, Some(t)) => match self.tokens.authenticate(t) {
                 Some(u) => Some(u),
+                None if let Some(result) = self.bootstrap_token(t).await => match result {
+                    Ok(u) => Some(u),
+                    Err(why) => {
+                        tracing::debug!(%why, "bootstrap token refused");
+                        return self.unauthorized(&route, got, &req);
+                    }
+                },
                 None => match self
                     .sa_tokens
                     .authenticate(&self.store, self.registry, t)

@@ -2,6 +2,8 @@
 //! (CN is the user, O the groups) and static bearer tokens from
 //! `--token-auth-file` (upstream's CSV: token,user,uid,"group1,group2").
 
+pub mod bootstrap_token;
+
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,7 +14,7 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
-    fn authenticated(name: String, uid: String, mut groups: Vec<String>) -> Self {
+    pub fn authenticated(name: String, uid: String, mut groups: Vec<String>) -> Self {
         if !groups.iter().any(|g| g == "system:authenticated") {
             groups.push("system:authenticated".into());
         }
