@@ -13,6 +13,7 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod error;
 pub mod fieldmanager;
+pub mod fuzzing;
 pub mod http;
 pub mod json;
 pub mod kubelet;
@@ -291,7 +292,7 @@ fn value_transformers(
     storage::encryption::ValueTransformers::new(config, root, resources)
 }
 
-fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {
+pub(crate) fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {
     registry
         .resources
         .iter()

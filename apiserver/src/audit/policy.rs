@@ -1040,4 +1040,19 @@ rules:
         assert_eq!(Stage::parse("Panic"), Some(Stage::Panic));
         assert_eq!(Stage::parse("panic"), None);
     }
+
+    #[test]
+    fn the_policy_of_the_systemd_unit_parses() {
+        let p = Policy::parse(include_str!("../../../systemd/audit-policy.yaml")).unwrap();
+        let secret = RequestAttributes {
+            user: "alice",
+            verb: "get",
+            resource_request: true,
+            resource: "secrets",
+            namespace: "default",
+            name: "s",
+            ..Default::default()
+        };
+        assert_eq!(p.evaluate(&secret).level, Level::Metadata);
+    }
 }

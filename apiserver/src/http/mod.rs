@@ -461,6 +461,19 @@ fn text(status: StatusCode, body: &'static str) -> Response<Body> {
         .expect("valid response")
 }
 
+/// Answers one request of a connection whose client certificate (if any)
+/// named `user`.
+pub async fn respond(
+    app: Arc<App>,
+    user: Option<UserInfo>,
+    peer: Option<std::net::IpAddr>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let _inflight = crate::metrics::InflightGuard::new(mutating);
+    app.handle(user, peer, req).await
+}
+
 /// Accepts TLS connections until `shutdown` flips, serving HTTP/1.1 and
 /// HTTP/2 (ALPN). In-flight requests get `grace` to finish.
 pub async fn serve(
@@ -515,10 +528,9 @@ pub async fn serve(
                 let app = app.clone();
                 let user = user.clone();
                 async move {
-                    let method = req.method().clone();
-                    let mutating = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
-                    let _inflight = crate::metrics::InflightGuard::new(mutating);
-                    Ok::<_, std::convert::Infallible>(app.handle(user, Some(peer.ip()), req).await)
+                    Ok::<_, std::convert::Infallible>(
+                        respond(app, user, Some(peer.ip()), req).await,
+                    )
                 }
             });
             let io = hyper_util::rt::TokioIo::new(tls);
