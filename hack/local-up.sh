@@ -139,6 +139,8 @@ if [[ ! -f $PKI/ca.crt ]]; then
     "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1"
   issue admin "/O=system:masters/CN=admin"
 fi
+# The key service account tokens (and so every pod's token volume) are signed with.
+[[ -f $PKI/sa.key ]] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/sa.key" 2>/dev/null
 
 echo ">> starting etcd on 127.0.0.1:$ETCD_PORT"
 mkdir -p "$DIR/etcd"
@@ -157,6 +159,8 @@ echo ">> starting kube-apiserver on 127.0.0.1:$API_PORT"
   --client-ca-file "$PKI/ca.crt" \
   --kubelet-client-certificate "$PKI/admin.crt" --kubelet-client-key "$PKI/admin.key" \
   --kubelet-preferred-address-types InternalIP,Hostname \
+  --service-account-signing-key-file "$PKI/sa.key" \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range 10.96.0.0/24 >"$DIR/kube-apiserver.log" 2>&1 &
 echo $! > "$DIR/kube-apiserver.pid"
 for _ in $(seq 100); do
