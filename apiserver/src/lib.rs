@@ -122,7 +122,7 @@ pub async fn run(
         .iter()
         .map(|p| read(p))
         .collect::<Result<Vec<_>>>()?;
-    let sa_tokens = serviceaccount::Tokens::new(
+    let mut sa_tokens = serviceaccount::Tokens::new(
         signing_key.as_deref(),
         &verify_keys,
         opts.service_account_issuer.clone(),
@@ -202,6 +202,7 @@ pub async fn run(
         }
         None => None,
     };
+    sa_tokens.follow(storage.clone(), &root);
     let auditor = audit::Auditor::from_flags(
         &opts
             .audit_policy_file

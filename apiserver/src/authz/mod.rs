@@ -6,6 +6,7 @@
 //! 403 message.
 
 pub mod bootstrap_policy;
+pub mod controller_policy;
 pub mod escalation;
 pub mod node;
 pub mod rbac;

@@ -11,10 +11,12 @@ use crate::auth::UserInfo;
 use crate::error::{ApiError, FieldError};
 use crate::registry::Registry;
 use crate::registry::store::Store;
+use crate::storage::view::View;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keys::{PublicKey, Signer};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Upstream's default and minimum for `expirationSeconds`.
 const DEFAULT_EXPIRATION: i64 = 3600;
@@ -30,6 +32,9 @@ pub struct Tokens {
     pub audiences: Vec<String>,
     /// `--service-account-max-token-expiration`, in seconds.
     pub max_expiration: Option<i64>,
+    /// Followed service accounts and pods, so checking a token that they
+    /// still exist reads memory, not etcd (upstream reads informers).
+    followed: Option<(Arc<View>, Arc<View>)>,
 }
 
 /// What a valid token says.
@@ -81,7 +86,17 @@ impl Tokens {
             issuers,
             audiences,
             max_expiration,
+            followed: None,
         })
+    }
+
+    /// Follows service accounts and pods under `root` for [`Tokens::authenticate`].
+    pub fn follow(&mut self, storage: Arc<dyn crate::storage::Storage>, root: &str) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let view = |r: &str| View::spawn(storage.clone(), format!("{root}/{r}/"));
+        self.followed = Some((view("serviceaccounts"), view("pods")));
     }
 
     pub fn enabled(&self) -> bool {
@@ -200,8 +215,16 @@ impl Tokens {
             Err(e) => return Some(Err(e)),
         };
         let uid_of = async |resource: &str, name: &str| {
-            let info = registry.get("", "v1", resource)?;
-            let obj = store.get(info, &v.namespace, name).await.ok()?;
+            let obj = match &self.followed {
+                Some((accounts, pods)) => {
+                    let view = if resource == "pods" { pods } else { accounts };
+                    (*view.fetch(&format!("{}/{name}", v.namespace)).await?).clone()
+                }
+                None => {
+                    let info = registry.get("", "v1", resource)?;
+                    store.get(info, &v.namespace, name).await.ok()?
+                }
+            };
             let deleting = !obj["metadata"]["deletionTimestamp"].is_null();
             Some((
                 obj["metadata"]["uid"]
