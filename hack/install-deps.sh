@@ -26,6 +26,10 @@ command -v iptables-restore >/dev/null || need+=(iptables)
 command -v conntrack >/dev/null || need+=(conntrack)
 # sysctl: the test nodes and local-up set bridge-nf-call-iptables with it.
 command -v sysctl >/dev/null || need+=(procps)
+# systemd-analyze verifies the units in systemd/ (systemd need not run).
+command -v systemd-analyze >/dev/null || need+=(systemd)
+# Prometheus and promtool check every daemon's /metrics.
+command -v prometheus >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
   echo ">> installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -172,62 +172,66 @@ impl Harness {
         })
     }
 
+    /// One request over an in-memory connection. Nothing is spawned, so
+    /// when `one` gives up on a request (a watch) everything it holds goes.
     async fn exchange(&self, r: &FuzzRequest) -> Option<u16> {
         let (client, server) = tokio::io::duplex(1 << 20);
         let app = self.app.clone();
-        let served = tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(http::respond(app, None, None, req).await)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(server), service)
-                .with_upgrades()
-                .await;
+        let service = hyper::service::service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, std::convert::Infallible>(http::respond(app, None, None, req).await) }
         });
-        let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
-            hyper_util::rt::TokioIo::new(client),
-        )
-        .await
-        else {
-            return None;
-        };
-        tokio::spawn(conn);
-        let mut builder = hyper::Request::builder().method(r.method).uri(&r.target);
-        for (n, v) in &r.headers {
-            builder = builder.header(n.as_str(), v.as_str());
-        }
-        // Not a request hyper would send, or the connection went.
-        let req = builder.body(Full::new(Bytes::from(r.body.clone()))).ok()?;
-        let resp = sender.send_request(req).await.ok()?;
-        let status = resp.status();
-        let ours = resp.headers().contains_key("Audit-ID");
-        let json = resp
-            .headers()
-            .get(hyper::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-        let body = resp.into_body().collect().await.ok()?;
-        if ours && status.as_u16() >= 400 && r.method != "HEAD" {
-            assert!(
-                json,
-                "{} {}: a {status} that is not JSON",
-                r.method, r.target
-            );
-            let v: serde_json::Value =
-                serde_json::from_slice(&body.to_bytes()).unwrap_or_else(|e| {
+        let served = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(server), service)
+            .with_upgrades();
+        let asked = async {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(
+                hyper_util::rt::TokioIo::new(client),
+            )
+            .await
+            .ok()?;
+            let answer = async {
+                let mut builder = hyper::Request::builder().method(r.method).uri(&r.target);
+                for (n, v) in &r.headers {
+                    builder = builder.header(n.as_str(), v.as_str());
+                }
+                // Not a request hyper would send, or the connection went.
+                let req = builder.body(Full::new(Bytes::from(r.body.clone()))).ok()?;
+                let resp = sender.send_request(req).await.ok()?;
+                let status = resp.status();
+                let ours = resp.headers().contains_key("Audit-ID");
+                let json = resp
+                    .headers()
+                    .get(hyper::header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+                let body = resp.into_body().collect().await.ok()?.to_bytes();
+                Some((status, ours, json, body))
+            };
+            let got = tokio::select! {
+                got = answer => got,
+                _ = conn => None,
+            };
+            let (status, ours, json, body) = got?;
+            if ours && status.as_u16() >= 400 && r.method != "HEAD" {
+                assert!(
+                    json,
+                    "{} {}: a {status} that is not JSON",
+                    r.method, r.target
+                );
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|e| {
                     panic!(
                         "{} {}: a {status} body that is not JSON: {e}",
                         r.method, r.target
                     )
                 });
-            assert_eq!(v["kind"], "Status", "{} {}: {v}", r.method, r.target);
-            assert_eq!(v["code"], status.as_u16(), "{} {}: {v}", r.method, r.target);
-        }
-        drop(sender);
-        served.abort();
-        Some(status.as_u16())
+                assert_eq!(v["kind"], "Status", "{} {}: {v}", r.method, r.target);
+                assert_eq!(v["code"], status.as_u16(), "{} {}: {v}", r.method, r.target);
+            }
+            Some(status.as_u16())
+        };
+        // The server ends when the client side (dropped with `asked`) hangs up.
+        let (status, _) = tokio::join!(asked, served);
+        status
     }
 }
 

@@ -256,6 +256,7 @@ pub async fn run(
         stop_rx.clone(),
     ));
     tracing::info!(address = %local, "serving securely");
+    common::systemd::ready();
     let delay = opts.shutdown_delay_duration;
     tokio::spawn(async move {
         shutdown.await;

@@ -14,6 +14,7 @@ pub mod quota;
 pub mod selectors;
 pub mod serving;
 pub mod shutdown;
+pub mod systemd;
 pub mod taints;
 pub mod telemetry;
 pub mod tls;

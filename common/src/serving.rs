@@ -109,8 +109,11 @@ impl Health {
         })
     }
 
+    /// Marks the daemon ready; the first time, systemd is told too.
     pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::SeqCst);
+        if !self.ready.swap(true, Ordering::SeqCst) {
+            crate::systemd::ready();
+        }
     }
 
     pub fn respond(&self, path: &str) -> Response<Full<Bytes>> {

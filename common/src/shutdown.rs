@@ -11,6 +11,7 @@ pub async fn signal() {
         _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
         _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
     }
+    crate::systemd::stopping();
 }
 
 /// A shutdown flag for many tasks: `true` once shutdown has begun.
