@@ -31,18 +31,65 @@ pub fn bind_in(path: &str, addr: SocketAddr) -> Result<std::net::TcpListener> {
     Ok(listener)
 }
 
+/// A connection made from inside the namespace at `path`.
+pub fn connect_in(path: &str, addr: SocketAddr) -> Result<std::net::TcpStream> {
+    let own = File::open("/proc/thread-self/ns/net").context("opening the own namespace")?;
+    let theirs = File::open(path).with_context(|| format!("opening {path}"))?;
+    nix::sched::setns(theirs.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("entering {path}"))?;
+    let connected = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2));
+    nix::sched::setns(own.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+        .context("returning to the own namespace")?;
+    let stream = connected.with_context(|| format!("connecting to {addr} in {path}"))?;
+    stream.set_nonblocking(true)?;
+    Ok(stream)
+}
+
+type Dial = Box<dyn Fn() -> Result<std::net::TcpStream> + Send>;
+
 impl Relay {
     /// Relays `127.0.0.1:port` inside `netns` (a /run/netns path) to
     /// `127.0.0.1:port` here.
     pub fn start(netns: &str, port: u16) -> Result<Relay> {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let ns = netns.to_string();
+        Relay::run(
+            Box::new(move || bind_in(&ns, addr)),
+            Box::new(move || {
+                let s =
+                    std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
+                s.set_nonblocking(true)?;
+                Ok(s)
+            }),
+        )
+    }
+
+    /// The other way: `127.0.0.1:outside` here reaches `127.0.0.1:inside`
+    /// in `netns` (a node's daemons for a scraper on the machine).
+    pub fn inward(netns: &str, outside: u16, inside: u16) -> Result<Relay> {
+        let here: SocketAddr = ([127, 0, 0, 1], outside).into();
+        let there: SocketAddr = ([127, 0, 0, 1], inside).into();
+        let ns = netns.to_string();
+        Relay::run(
+            Box::new(move || {
+                let l = std::net::TcpListener::bind(here)?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            }),
+            Box::new(move || connect_in(&ns, there)),
+        )
+    }
+
+    /// A thread of its own, so the relay outlives any test runtime's
+    /// blocking: it listens where `listen` binds and dials with `dial`.
+    fn run(
+        listen: Box<dyn FnOnce() -> Result<std::net::TcpListener> + Send>,
+        dial: Dial,
+    ) -> Result<Relay> {
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let netns = netns.to_string();
-        // A thread of its own: the relay outlives any test runtime's
-        // blocking, and its outgoing connections are made here, outside.
         let thread = std::thread::spawn(move || {
-            let listener = match bind_in(&netns, addr) {
+            let listener = match listen() {
                 Ok(l) => l,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -57,17 +104,20 @@ impl Relay {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
                 let _ = ready_tx.send(Ok(()));
                 loop {
-                    let mut inside = tokio::select! {
+                    let mut accepted = tokio::select! {
                         _ = &mut stopped => return,
                         accepted = listener.accept() => match accepted {
                             Ok((s, _)) => s,
                             Err(_) => continue,
                         },
                     };
+                    // Dialling blocks for a moment (setns, connect): fine here.
+                    let Ok(dialled) = dial() else { continue };
+                    let Ok(mut dialled) = tokio::net::TcpStream::from_std(dialled) else {
+                        continue;
+                    };
                     tokio::spawn(async move {
-                        if let Ok(mut outside) = tokio::net::TcpStream::connect(addr).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inside, &mut outside).await;
-                        }
+                        let _ = tokio::io::copy_bidirectional(&mut accepted, &mut dialled).await;
                     });
                 }
             });
