@@ -95,7 +95,15 @@ impl Tokens {
         if self.keys.is_empty() {
             return;
         }
-        let view = |r: &str| View::spawn(storage.clone(), format!("{root}/{r}/"));
+        // Only what the check reads: the uid and whether it is being deleted.
+        let identity = |v: Value| {
+            json!({"metadata": {
+                "uid": v["metadata"]["uid"],
+                "deletionTimestamp": v["metadata"]["deletionTimestamp"],
+            }})
+        };
+        let view =
+            |r: &str| View::spawn_projected(storage.clone(), format!("{root}/{r}/"), identity);
         self.followed = Some((view("serviceaccounts"), view("pods")));
     }
 

@@ -17,6 +17,8 @@ pub struct View {
     /// The key prefix, stripped from the keys the map holds.
     prefix: String,
     prefix_len: usize,
+    /// What of each object is kept (all of it, or the fields a reader needs).
+    project: fn(Value) -> Value,
 }
 
 /// How long a read waits for the first list before giving up (upstream's
@@ -26,12 +28,23 @@ const SYNC_WAIT: Duration = Duration::from_secs(10);
 impl View {
     /// Starts following `prefix` (ending in '/'); the task lives as long as the process.
     pub fn spawn(storage: Arc<dyn Storage>, prefix: String) -> Arc<View> {
+        View::spawn_projected(storage, prefix, |v| v)
+    }
+
+    /// A view keeping only `project` of each object: the memory of a view
+    /// of every pod is then that of the fields kept.
+    pub fn spawn_projected(
+        storage: Arc<dyn Storage>,
+        prefix: String,
+        project: fn(Value) -> Value,
+    ) -> Arc<View> {
         let view = Arc::new(View {
             objects: RwLock::default(),
             synced: watch::Sender::new(false),
             storage: storage.clone(),
             prefix: prefix.clone(),
             prefix_len: prefix.len(),
+            project,
         });
         let feed = view.clone();
         tokio::spawn(async move {
@@ -41,7 +54,11 @@ impl View {
     }
 
     fn apply(&self, change: Followed<'_>) {
-        let decode = |v: &[u8]| serde_json::from_slice::<Value>(v).ok().map(Arc::new);
+        let decode = |v: &[u8]| {
+            serde_json::from_slice::<Value>(v)
+                .ok()
+                .map(|v| Arc::new((self.project)(v)))
+        };
         let mut objects = self.objects.write().expect("never poisoned");
         match change {
             Followed::Listed(items) => {
@@ -92,7 +109,9 @@ impl View {
             .get(&format!("{}{rest}", self.prefix))
             .await
             .ok()??;
-        serde_json::from_slice(&kv.value).ok().map(Arc::new)
+        serde_json::from_slice(&kv.value)
+            .ok()
+            .map(|v| Arc::new((self.project)(v)))
     }
 
     /// Every object whose key (after the prefix) starts with `within`
