@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs a local cluster on this machine, the hard way but in one
-# command: installs what is missing, builds, writes a CA and certificates,
-# starts etcd, kube-apiserver, kube-scheduler and kube-controller-manager on
+# command: installs what is missing, builds, writes the PKI and a kubeconfig
+# per component with kube-bootstrap, starts etcd, kube-apiserver (Node and
+# RBAC authorization, encryption at rest), kube-scheduler and kube-controller-manager on
 # loopback, then one node: containerd inside a network namespace of its own
 # (pod addresses stay off the machine's), the local pause and busybox images,
 # the kubelet, and inside the namespace kube-proxy and cluster-dns (behind
@@ -111,9 +112,9 @@ fi
 
 echo ">> building ($PROFILE)"
 if [[ $PROFILE == release ]]; then
-  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet --bin kube-proxy --bin cluster-dns --bin netns-relay
+  cargo build --release --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet --bin kube-proxy --bin cluster-dns --bin netns-relay --bin kube-bootstrap
 else
-  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet --bin kube-proxy --bin cluster-dns --bin netns-relay
+  cargo build --manifest-path "$ROOT/Cargo.toml" --bin kube-apiserver --bin kube-scheduler --bin kube-controller-manager --bin kubelet --bin kube-proxy --bin cluster-dns --bin netns-relay --bin kube-bootstrap
 fi
 BIN=$ROOT/target/$PROFILE
 
@@ -121,26 +122,18 @@ stop
 mkdir -p "$DIR/pki"
 PKI=$DIR/pki
 
-# A CA, a serving certificate for the apiserver and an admin client certificate.
-if [[ ! -f $PKI/ca.crt ]]; then
-  echo ">> writing certificates in $PKI"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kubernetes-ca" \
-    -keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
-  issue() { # name subject [san]
-    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$PKI/$1.key" -out "$PKI/$1.csr" 2>/dev/null
-    local ext=$PKI/$1.ext
-    echo "basicConstraints=CA:FALSE" > "$ext"
-    [[ -n ${3:-} ]] && echo "subjectAltName=$3" >> "$ext"
-    openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-      -days 365 -extfile "$ext" -out "$PKI/$1.crt" 2>/dev/null
-    rm -f "$PKI/$1.csr" "$ext"
-  }
-  issue apiserver "/CN=kube-apiserver" \
-    "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1"
-  issue admin "/O=system:masters/CN=admin"
-fi
-# The key service account tokens (and so every pod's token volume) are signed with.
-[[ -f $PKI/sa.key ]] || openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/sa.key" 2>/dev/null
+# The cluster's PKI the hard way, with kube-bootstrap: the CA, a certificate
+# and kubeconfig per component and for the node, the service-account key
+# pair and an encryption config (kept and renewed on later runs).
+cat >"$DIR/cluster.yaml" <<YAML
+serviceCIDR: 10.96.0.0/24
+apiserver: {addresses: [127.0.0.1], names: [localhost], url: "https://127.0.0.1:$API_PORT"}
+nodes: [{name: $NODE_NAME, addresses: [127.0.0.1]}]
+YAML
+# A PKI of an older local-up (openssl, no kubeconfigs) is replaced.
+[[ -f $PKI/ca.crt && ! -f $PKI/admin.kubeconfig ]] && rm -rf "${PKI:?}"/*
+echo ">> writing the PKI in $PKI (kube-bootstrap pki)"
+"$BIN/kube-bootstrap" pki --config "$DIR/cluster.yaml" --out "$PKI" >/dev/null
 
 echo ">> starting etcd on 127.0.0.1:$ETCD_PORT"
 mkdir -p "$DIR/etcd"
@@ -157,9 +150,11 @@ echo ">> starting kube-apiserver on 127.0.0.1:$API_PORT"
   --bind-address 127.0.0.1 --secure-port "$API_PORT" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   --client-ca-file "$PKI/ca.crt" \
-  --kubelet-client-certificate "$PKI/admin.crt" --kubelet-client-key "$PKI/admin.key" \
+  --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
   --kubelet-preferred-address-types InternalIP,Hostname \
-  --service-account-signing-key-file "$PKI/sa.key" \
+  --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
+  --encryption-provider-config "$PKI/encryption-config.yaml" \
+  --service-account-signing-key-file "$PKI/sa.key" --service-account-key-file "$PKI/sa.pub" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range 10.96.0.0/24 >"$DIR/kube-apiserver.log" 2>&1 &
 echo $! > "$DIR/kube-apiserver.pid"
@@ -169,17 +164,12 @@ for _ in $(seq 100); do
 done
 
 KUBECONFIG_FILE=$DIR/admin.kubeconfig
-kubectl config --kubeconfig "$KUBECONFIG_FILE" set-cluster local --server "https://127.0.0.1:$API_PORT" \
-  --certificate-authority "$PKI/ca.crt" --embed-certs >/dev/null
-kubectl config --kubeconfig "$KUBECONFIG_FILE" set-credentials admin \
-  --client-certificate "$PKI/admin.crt" --client-key "$PKI/admin.key" --embed-certs >/dev/null
-kubectl config --kubeconfig "$KUBECONFIG_FILE" set-context local --cluster local --user admin >/dev/null
-kubectl config --kubeconfig "$KUBECONFIG_FILE" use-context local >/dev/null
+cp "$PKI/admin.kubeconfig" "$KUBECONFIG_FILE"
 
-# The scheduler and the controller-manager use the admin identity until the
-# security issue brings per-component certificates and RBAC.
+# Each component with its own identity, authorized by the bootstrap RBAC
+# policy (and the kubelet by the Node authorizer).
 echo ">> starting kube-scheduler (health and metrics on https://127.0.0.1:$SCHEDULER_PORT)"
-"$BIN/kube-scheduler" --kubeconfig "$KUBECONFIG_FILE" \
+"$BIN/kube-scheduler" --kubeconfig "$PKI/kube-scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" >"$DIR/kube-scheduler.log" 2>&1 &
 echo $! > "$DIR/kube-scheduler.pid"
 for _ in $(seq 100); do
@@ -188,7 +178,7 @@ for _ in $(seq 100); do
 done
 
 echo ">> starting kube-controller-manager (health and metrics on https://127.0.0.1:$CONTROLLER_MANAGER_PORT)"
-"$BIN/kube-controller-manager" --kubeconfig "$KUBECONFIG_FILE" \
+"$BIN/kube-controller-manager" --kubeconfig "$PKI/kube-controller-manager.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$CONTROLLER_MANAGER_PORT" >"$DIR/kube-controller-manager.log" 2>&1 &
 echo $! > "$DIR/kube-controller-manager.pid"
 for _ in $(seq 100); do
@@ -228,11 +218,10 @@ clusterDNS: [$CLUSTER_DNS]
 authentication:
   anonymous: {enabled: false}
   x509: {clientCAFile: $PKI/ca.crt}
-# Webhook needs SubjectAccessReview, which the apiserver serves with the
-# security issue; until then every authenticated client is allowed.
-authorization: {mode: AlwaysAllow}
+# The kubelet asks the apiserver who may use its API (SubjectAccessReview).
+authorization: {mode: Webhook}
 YAML
-"$BIN/kubelet" --config "$NODE/kubelet.yaml" --kubeconfig "$KUBECONFIG_FILE" \
+"$BIN/kubelet" --config "$NODE/kubelet.yaml" --kubeconfig "$PKI/$NODE_NAME.kubeconfig" \
   --container-runtime-endpoint "unix://$SOCK" --root-dir "$NODE/kubelet" --cni-conf-dir "$NODE/net.d" \
   --hostname-override "$NODE_NAME" --node-ip 127.0.0.1 --address 127.0.0.1 \
   --port "$KUBELET_PORT" --healthz-port "$KUBELET_HEALTHZ_PORT" >"$DIR/kubelet.log" 2>&1 &
@@ -248,7 +237,7 @@ done
 "$BIN/netns-relay" --netns "/run/netns/$NETNS" --port "$API_PORT" >"$DIR/netns-relay.log" 2>&1 &
 echo $! > "$DIR/netns-relay.pid"
 echo ">> starting kube-proxy (nftables) in $NETNS"
-nsenter --net="/run/netns/$NETNS" "$BIN/kube-proxy" --kubeconfig "$KUBECONFIG_FILE" \
+nsenter --net="/run/netns/$NETNS" "$BIN/kube-proxy" --kubeconfig "$PKI/kube-proxy.kubeconfig" \
   --hostname-override "$NODE_NAME" --cluster-cidr 10.244.0.0/16 --nodeport-addresses 0.0.0.0/0 \
   --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 >"$DIR/kube-proxy.log" 2>&1 &
 echo $! > "$DIR/kube-proxy.pid"
@@ -268,7 +257,7 @@ addressType: IPv4
 ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
 endpoints: [{addresses: ["${POD_CIDR%0/*}1"], nodeName: $NODE_NAME}]
 YAML
-nsenter --net="/run/netns/$NETNS" "$BIN/cluster-dns" --kubeconfig "$KUBECONFIG_FILE" \
+nsenter --net="/run/netns/$NETNS" "$BIN/cluster-dns" --kubeconfig "$PKI/cluster-dns.kubeconfig" \
   --listen 0.0.0.0:53 --metrics-bind-address 127.0.0.1:9153 >"$DIR/cluster-dns.log" 2>&1 &
 echo $! > "$DIR/cluster-dns.pid"
 for _ in $(seq 100); do

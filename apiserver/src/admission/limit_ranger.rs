@@ -220,10 +220,12 @@ impl LimitRanger {
         }
     }
 
+    /// Pods on create (their containers cannot change after), claims on
+    /// create and update (a resize), as upstream.
     fn applies(attrs: &Attributes<'_>) -> bool {
-        (attrs.is("", "pods") || attrs.is("", "persistentvolumeclaims"))
-            && attrs.main()
-            && attrs.operation != Operation::Delete
+        let pod = attrs.is("", "pods") && attrs.operation == Operation::Create;
+        let claim = attrs.is("", "persistentvolumeclaims") && attrs.operation != Operation::Delete;
+        (pod || claim) && attrs.main()
     }
 
     async fn ranges(&self, attrs: &Attributes<'_>) -> Result<Vec<Arc<Value>>, ApiError> {
