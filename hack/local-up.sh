@@ -190,7 +190,7 @@ done
 stop_node
 echo ">> starting containerd in network namespace $NETNS"
 mkdir -p "$NODE/net.d" "$NODE/images"
-"$ROOT/hack/images/build.sh" "$NODE/images" >/dev/null
+CLUSTER_DNS_BIN="$BIN/cluster-dns" "$ROOT/hack/images/build.sh" "$NODE/images" >/dev/null
 ip netns add "$NETNS"
 ip -n "$NETNS" link set lo up
 # Pods reaching a Service served on their own bridge (kubeadm's
@@ -203,7 +203,7 @@ sed -e "s|@DIR@|$NODE|g" -e "s|@SOCKET@|$SOCK|g" "$ROOT/hack/containerd.toml.in"
 nsenter --net="/run/netns/$NETNS" containerd --config "$NODE/containerd.toml" >"$DIR/containerd.log" 2>&1 &
 echo $! > "$DIR/containerd.pid"
 for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.1; done
-for image in pause busybox; do
+for image in pause busybox cluster-dns; do
   ctr -a "$SOCK" -n k8s.io images import "$NODE/images/$image.tar" >/dev/null
 done
 
@@ -257,13 +257,39 @@ addressType: IPv4
 ports: [{name: dns, port: 53, protocol: UDP}, {name: dns-tcp, port: 53, protocol: TCP}]
 endpoints: [{addresses: ["${POD_CIDR%0/*}1"], nodeName: $NODE_NAME}]
 YAML
-nsenter --net="/run/netns/$NETNS" "$BIN/cluster-dns" --kubeconfig "$PKI/cluster-dns.kubeconfig" \
-  --listen 0.0.0.0:53 --metrics-bind-address 127.0.0.1:9153 >"$DIR/cluster-dns.log" 2>&1 &
-echo $! > "$DIR/cluster-dns.pid"
-for _ in $(seq 100); do
+# cluster-dns as a pod (a Deployment in kube-system) on the node's network,
+# with its own identity's kubeconfig, reaching the apiserver through the relay.
+kubectl --kubeconfig "$KUBECONFIG_FILE" apply -f - >/dev/null <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cluster-dns, namespace: kube-system, labels: {k8s-app: kube-dns}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {k8s-app: kube-dns}}
+  template:
+    metadata: {labels: {k8s-app: kube-dns}}
+    spec:
+      hostNetwork: true
+      dnsPolicy: Default
+      priorityClassName: system-cluster-critical
+      tolerations: [{operator: Exists}]
+      containers:
+      - name: cluster-dns
+        image: localhost/cluster-dns:local
+        imagePullPolicy: Never
+        args: [--kubeconfig=/etc/cluster-dns/kubeconfig, --listen=0.0.0.0:53, --metrics-bind-address=127.0.0.1:9153]
+        readinessProbe:
+          httpGet: {host: 127.0.0.1, path: /readyz, port: 9153}
+          periodSeconds: 2
+        volumeMounts: [{name: kubeconfig, mountPath: /etc/cluster-dns/kubeconfig, readOnly: true}]
+      volumes:
+      - name: kubeconfig
+        hostPath: {path: $PKI/cluster-dns.kubeconfig, type: File}
+YAML
+for _ in $(seq 300); do
   nsenter --net="/run/netns/$NETNS" curl -sf http://127.0.0.1:10256/healthz >/dev/null &&
     nsenter --net="/run/netns/$NETNS" curl -sf http://127.0.0.1:9153/readyz >/dev/null && break
-  sleep 0.1
+  sleep 0.2
 done
 
 kubectl --kubeconfig "$KUBECONFIG_FILE" get nodes
@@ -272,8 +298,9 @@ cat <<MSG
 The cluster is up: etcd, kube-apiserver, kube-scheduler,
 kube-controller-manager (the controllers built so far), and node
 $NODE_NAME (containerd in network namespace $NETNS, the kubelet, and there
-kube-proxy and cluster-dns behind kube-system/kube-dns at $CLUSTER_DNS; images
-localhost/busybox:1.35 and localhost/pause:3.10). Use it with:
+kube-proxy, and the cluster-dns pod behind kube-system/kube-dns at $CLUSTER_DNS;
+images localhost/busybox:1.35, localhost/pause:3.10, localhost/cluster-dns:local).
+Use it with:
 
   export KUBECONFIG=$KUBECONFIG_FILE
   kubectl get all -A

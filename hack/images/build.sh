@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the two local images the node runs, as OCI image-layout tars that
+# Builds the local images the node runs, as OCI image-layout tars that
 # `ctr -n k8s.io images import` takes or that can be pushed to a registry:
 #   OUT/pause.tar    localhost/pause:3.10     (a static pause, from pause.c)
 #   OUT/busybox.tar  localhost/busybox:1.35   (the static busybox with its applets)
+#   OUT/cluster-dns.tar localhost/cluster-dns:local (with CLUSTER_DNS_BIN=path/to/cluster-dns)
 # No registry is reachable here, so nothing is pulled. The tars are
 # reproducible (fixed mtimes, owners and order), so the digests are stable.
 #
@@ -74,3 +75,17 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n' >"$BB/etc/passwd"
 printf 'root:x:0:\nnobody:x:65534:\n' >"$BB/etc/group"
 image busybox 1.35 "$BB" '{"Cmd":["sh"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}'
+
+# cluster-dns, when CLUSTER_DNS_BIN names a built binary: it and the shared
+# libraries it links (the loader included), at their paths.
+if [[ -n ${CLUSTER_DNS_BIN:-} ]]; then
+  DNS=$WORK/cluster-dns
+  mkdir -p "$DNS/usr/local/bin" "$DNS/etc"
+  cp "$CLUSTER_DNS_BIN" "$DNS/usr/local/bin/cluster-dns"
+  strip "$DNS/usr/local/bin/cluster-dns" 2>/dev/null || true
+  for lib in $(ldd "$CLUSTER_DNS_BIN" | grep -o '/[^ ]*'); do
+    cp --parents -L "$lib" "$DNS"
+  done
+  printf 'root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$DNS/etc/passwd"
+  image cluster-dns local "$DNS" '{"Entrypoint":["/usr/local/bin/cluster-dns"]}'
+fi
