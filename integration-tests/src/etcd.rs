@@ -28,6 +28,133 @@ pub struct Etcd {
     data_dir: PathBuf,
 }
 
+/// A cluster of etcd members on loopback (plain HTTP), for tests of a
+/// control plane that loses a member and keeps serving.
+#[derive(Debug)]
+pub struct EtcdCluster {
+    members: Vec<Member>,
+}
+
+#[derive(Debug)]
+struct Member {
+    name: String,
+    child: Option<ManagedChild>,
+    args: Vec<String>,
+    client_port: u16,
+    health_port: u16,
+    log: PathBuf,
+}
+
+impl Member {
+    fn spawn(&mut self, bin: &Path) -> Result<()> {
+        let mut cmd = Command::new(bin);
+        cmd.args(&self.args);
+        self.child = Some(ManagedChild::spawn(&self.name, cmd, &self.log)?);
+        Ok(())
+    }
+
+    async fn wait_healthy(&mut self, timeout: Duration) -> Result<()> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.health_port));
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                c.ensure_running()?;
+            }
+            if let Ok((200, body)) = http_get(addr, "/health").await
+                && body.contains("\"health\":\"true\"")
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "etcd member {} not healthy after {timeout:?}; log tail:\n{}",
+            self.name,
+            process::tail(&self.log, 30)
+        )
+    }
+}
+
+impl EtcdCluster {
+    /// Starts `n` members together (they elect a leader among themselves)
+    /// and waits until every one is healthy.
+    pub async fn start(dir: &Path, n: usize) -> Result<Self> {
+        let bin = process::find_on_path("etcd").context("etcd is not on PATH")?;
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| {
+                Ok((
+                    process::free_port()?,
+                    process::free_port()?,
+                    process::free_port()?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let initial: Vec<String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer, _))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .collect();
+        let mut members = Vec::new();
+        for (i, (client, peer, health)) in ports.iter().enumerate() {
+            let client_url = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let args = vec![
+                format!("--name=m{i}"),
+                format!("--data-dir={}", dir.join(format!("etcd-m{i}")).display()),
+                "--logger=zap".into(),
+                "--log-level=warn".into(),
+                format!("--listen-client-urls={client_url}"),
+                format!("--advertise-client-urls={client_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster={}", initial.join(",")),
+                "--initial-cluster-token=integration".into(),
+                "--heartbeat-interval=50".into(),
+                "--election-timeout=500".into(),
+                format!("--listen-metrics-urls=http://127.0.0.1:{health}"),
+            ];
+            let mut m = Member {
+                name: format!("etcd-m{i}"),
+                child: None,
+                args,
+                client_port: *client,
+                health_port: *health,
+                log: dir.join(format!("etcd-m{i}.log")),
+            };
+            m.spawn(&bin)?;
+            members.push(m);
+        }
+        let mut cluster = EtcdCluster { members };
+        for m in &mut cluster.members {
+            m.wait_healthy(READY_TIMEOUT).await?;
+        }
+        Ok(cluster)
+    }
+
+    /// Every member's client URL, comma separated (`--etcd-servers`).
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("http://127.0.0.1:{}", m.client_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Kills member `i` at once (SIGKILL).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            c.kill();
+        }
+    }
+
+    /// Starts member `i` again on its data and waits until it is healthy.
+    pub async fn restart(&mut self, i: usize) -> Result<()> {
+        let bin = process::find_on_path("etcd").context("etcd is not on PATH")?;
+        self.members[i].spawn(&bin)?;
+        self.members[i].wait_healthy(READY_TIMEOUT).await
+    }
+}
+
 /// Files that make etcd serve TLS and require client certificates.
 #[derive(Debug, Clone)]
 pub struct EtcdTls {

@@ -80,6 +80,35 @@ impl Relay {
         )
     }
 
+    /// A small TCP load balancer on `127.0.0.1:port` here: each connection
+    /// goes to the next of `backends` (loopback ports) that accepts it.
+    pub fn balance(port: u16, backends: Vec<u16>) -> Result<Relay> {
+        let here: SocketAddr = ([127, 0, 0, 1], port).into();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        Relay::run(
+            Box::new(move || {
+                let l = std::net::TcpListener::bind(here)?;
+                l.set_nonblocking(true)?;
+                Ok(l)
+            }),
+            Box::new(move || {
+                let start = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                for k in 0..backends.len() {
+                    let port = backends[(start + k) % backends.len()];
+                    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+                    if let Ok(s) = std::net::TcpStream::connect_timeout(
+                        &addr,
+                        std::time::Duration::from_millis(500),
+                    ) {
+                        s.set_nonblocking(true)?;
+                        return Ok(s);
+                    }
+                }
+                anyhow::bail!("no backend of {backends:?} accepts")
+            }),
+        )
+    }
+
     /// A thread of its own, so the relay outlives any test runtime's
     /// blocking: it listens where `listen` binds and dials with `dial`.
     fn run(
