@@ -79,15 +79,32 @@ impl EtcdCluster {
     /// Starts `n` members together (they elect a leader among themselves)
     /// and waits until every one is healthy.
     pub async fn start(dir: &Path, n: usize) -> Result<Self> {
+        let mut last_err = None;
+        for attempt in 0..START_ATTEMPTS {
+            match Self::start_once(&dir.join(format!("attempt-{attempt}")), n).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.expect("at least one attempt"))
+    }
+
+    /// One try: a port another process takes meanwhile fails it.
+    async fn start_once(dir: &Path, n: usize) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
         let bin = process::find_on_path("etcd").context("etcd is not on PATH")?;
+        // Three ports per member, all different (a freed port can come back).
+        let mut seen = std::collections::HashSet::new();
+        let mut port = || -> Result<u16> {
+            loop {
+                let p = process::free_port()?;
+                if seen.insert(p) {
+                    return Ok(p);
+                }
+            }
+        };
         let ports: Vec<(u16, u16, u16)> = (0..n)
-            .map(|_| {
-                Ok((
-                    process::free_port()?,
-                    process::free_port()?,
-                    process::free_port()?,
-                ))
-            })
+            .map(|_| Ok((port()?, port()?, port()?)))
             .collect::<Result<_>>()?;
         let initial: Vec<String> = ports
             .iter()
