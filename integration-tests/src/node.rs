@@ -373,6 +373,57 @@ impl Node {
     }
 
     /// Runs `args` inside the node's network namespace.
+    /// Wires this node's namespace to `other`'s with a veth pair
+    /// (10.250.`link`.1 and .2) and routes each node's pod CIDR through it,
+    /// as the routes between workers of a real cluster: pods reach pods of
+    /// the other node by their IPs. Traffic stays in the two namespaces.
+    pub fn connect(&self, other: &Node, link: u8) -> Result<()> {
+        let (here, there) = (format!("to-{}", other.name), format!("to-{}", self.name));
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            &here,
+            "netns",
+            &self.netns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &there,
+            "netns",
+            &other.netns,
+        ]))?;
+        for (ns, dev, addr, peer, cidr) in [
+            (
+                &self.netns,
+                &here,
+                format!("10.250.{link}.1/30"),
+                format!("10.250.{link}.2"),
+                &other.builder.pod_cidr,
+            ),
+            (
+                &other.netns,
+                &there,
+                format!("10.250.{link}.2/30"),
+                format!("10.250.{link}.1"),
+                &self.builder.pod_cidr,
+            ),
+        ] {
+            run(Command::new("ip").args(["-n", ns, "addr", "add", &addr, "dev", dev]))?;
+            run(Command::new("ip").args(["-n", ns, "link", "set", dev, "up"]))?;
+            run(Command::new("ip").args(["-n", ns, "route", "add", cidr, "via", &peer]))?;
+            run(Command::new("ip").args([
+                "netns",
+                "exec",
+                ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ]))?;
+        }
+        Ok(())
+    }
+
     pub fn netns_exec(&self, args: &[&str]) -> Result<std::process::Output> {
         Ok(Command::new("nsenter")
             .arg(format!("--net=/run/netns/{}", self.netns))
