@@ -8,6 +8,24 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// The (resource, API group) whose objects a quota name counts: the legacy
+/// core names (`configmaps`, `services`...) and `count/<resource>[.<group>]`.
+pub fn counted(name: &str) -> Option<(&str, &str)> {
+    const CORE: &[&str] = &[
+        "configmaps",
+        "secrets",
+        "persistentvolumeclaims",
+        "replicationcontrollers",
+        "resourcequotas",
+        "services",
+    ];
+    if CORE.contains(&name) {
+        return Some((name, ""));
+    }
+    let r = name.strip_prefix("count/")?;
+    Some(r.split_once('.').unwrap_or((r, "")))
+}
+
 /// The resource a quota name is measured in (`requests.cpu` -> `cpu`).
 pub fn unit_of(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name)
@@ -125,6 +143,17 @@ pub fn pod_usage(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn quota_names_count_their_resources() {
+        assert_eq!(counted("secrets"), Some(("secrets", "")));
+        assert_eq!(
+            counted("count/deployments.apps"),
+            Some(("deployments", "apps"))
+        );
+        assert_eq!(counted("count/pods"), Some(("pods", "")));
+        assert_eq!(counted("requests.cpu"), None);
+    }
 
     #[test]
     fn usage_counts_unfinished_pods_in_scope() {

@@ -405,6 +405,22 @@ current-context: integration
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// `n` HTTP GETs of `target` ("host port") from inside `pod` with
+    /// busybox's nc (the static busybox's wget crashes resolving): the last
+    /// line of each answer (the body of a one-line page), or FAIL.
+    pub async fn http_from_pod(&self, pod: &str, target: &str, n: usize) -> Vec<String> {
+        let script = format!(
+            "for i in $(seq {n}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {target} 2>/dev/null | tail -n 1); echo \"${{r:-FAIL}}\"; done"
+        );
+        let out = self
+            .kubectl(&["exec", pod, "--", "sh", "-c", &script])
+            .await;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
     /// Starts kubectl in the background (`get -w`, `wait`).
     pub fn kubectl_spawn(&self, args: &[&str]) -> Background {
         self.kubectl.spawn(args)

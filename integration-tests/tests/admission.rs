@@ -6,6 +6,7 @@
 //! service accounts refuse with upstream's messages.
 
 use integration_tests::daemon::ControllerManager;
+use integration_tests::kubectl::stderr;
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_success};
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota, ServiceAccount};
@@ -14,10 +15,6 @@ use std::process::Output;
 use std::time::Duration;
 
 const WITHIN: Duration = Duration::from_secs(15);
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 fn pod(name: &str, ns: &str, extra: &str) -> String {
     format!(

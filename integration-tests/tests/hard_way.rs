@@ -8,7 +8,7 @@
 //! NodeRestriction admission plugin.
 
 use integration_tests::etcd::Etcd;
-use integration_tests::kubectl::Kubectl;
+use integration_tests::kubectl::{Kubectl, stderr};
 use integration_tests::process::{ManagedChild, free_port, locate_binary, tail};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -191,10 +191,6 @@ async fn a_cluster_runs_on_the_pki_kube_bootstrap_writes() {
     let token = admin.run(&["create", "token", "bot"]).await;
     assert!(token.status.success(), "{token:?}");
     apiserver.stop(Duration::from_secs(5));
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// worker-0 reads what its own pods use and writes its own Node and mirror

@@ -103,23 +103,9 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 "#;
 
-/// `n` HTTP GETs of `host port` from the client pod (busybox nc: the
-/// static busybox's wget crashes resolving), the body's line each, or FAIL.
+/// `n` HTTP GETs of `host port` from the client pod.
 async fn fetch(cluster: &Cluster, target: &str, n: usize) -> Vec<String> {
-    fetch_from(cluster, "client", target, n).await
-}
-
-async fn fetch_from(cluster: &Cluster, pod: &str, target: &str, n: usize) -> Vec<String> {
-    let script = format!(
-        "for i in $(seq {n}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {target} 2>/dev/null | tail -n 1); echo \"${{r:-FAIL}}\"; done"
-    );
-    let out = cluster
-        .kubectl(&["exec", pod, "--", "sh", "-c", &script])
-        .await;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect()
+    cluster.http_from_pod("client", target, n).await
 }
 
 fn distinct(answers: &[String]) -> BTreeSet<String> {
@@ -188,7 +174,9 @@ async fn scenario(mode: &str) {
     assert_eq!(seen.len(), 40);
 
     // Hairpin: a pod reaching its own Service, sometimes itself.
-    let answers = fetch_from(&cluster, "web-0", &format!("{web} 80"), 30).await;
+    let answers = cluster
+        .http_from_pod("web-0", &format!("{web} 80"), 30)
+        .await;
     assert!(
         distinct(&answers).is_subset(&all) && answers.iter().any(|a| a == "web-0"),
         "hairpin: {answers:?}"

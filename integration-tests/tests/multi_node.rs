@@ -62,20 +62,6 @@ spec:
     )
 }
 
-/// `n` GETs of `target` ("host port") from the client pod: the answers.
-async fn fetch(cluster: &Cluster, target: &str, n: usize) -> Vec<String> {
-    let script = format!(
-        "for i in $(seq {n}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {target} 2>/dev/null | tail -n 1); echo \"${{r:-FAIL}}\"; done"
-    );
-    let out = cluster
-        .kubectl(&["exec", "client", "--", "sh", "-c", &script])
-        .await;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect()
-}
-
 /// (pod, node, IP) of each ready web pod.
 async fn web_pods(cluster: &Cluster) -> Vec<(String, String, String)> {
     let out = cluster
@@ -147,7 +133,9 @@ async fn pods_on_two_nodes_reach_each_other_and_move_off_a_lost_node() {
     .await;
     // From n1 to the pod on n2, by its IP.
     let (remote, _, remote_ip) = pods.iter().find(|(_, n, _)| n == "n2").cloned().unwrap();
-    let answers = fetch(&cluster, &format!("{remote_ip} 8080"), 3).await;
+    let answers = cluster
+        .http_from_pod("client", &format!("{remote_ip} 8080"), 3)
+        .await;
     assert!(answers.iter().all(|a| *a == remote), "{answers:?}");
     // Through the Service: both pods answer.
     let ip = cluster
@@ -155,7 +143,8 @@ async fn pods_on_two_nodes_reach_each_other_and_move_off_a_lost_node() {
         .await;
     let names: BTreeSet<String> = pods.iter().map(|(p, _, _)| p.clone()).collect();
     eventually("the Service reaches both nodes' pods", WITHIN, async || {
-        let answers: BTreeSet<String> = fetch(&cluster, &format!("{ip} 80"), 20)
+        let answers: BTreeSet<String> = cluster
+            .http_from_pod("client", &format!("{ip} 80"), 20)
             .await
             .into_iter()
             .collect();

@@ -328,6 +328,9 @@ pub fn containers_mut(spec: &mut Value) -> impl Iterator<Item = &mut Value> {
     })
 }
 
+/// The annotation of a mirror pod (the API's copy of a kubelet's static pod).
+pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
 /// Upstream's refusal of a write a plugin's cache cannot judge yet.
 pub fn not_ready(attrs: &Attributes<'_>) -> ApiError {
     attrs.forbidden("not yet ready to handle request")

@@ -5,7 +5,7 @@
 //! and its own Lease. Everything else it is refused, so a stolen kubelet
 //! credential cannot reach the rest of the cluster.
 
-use super::{Attributes, Operation, Plugin};
+use super::{Attributes, MIRROR_ANNOTATION, Operation, Plugin};
 use crate::auth::UserInfo;
 use crate::error::ApiError;
 use crate::registry::store::Store;
@@ -14,8 +14,6 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 pub struct NodeRestriction;
-
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 /// The node a user is, when it is a node.
 pub fn node_name(user: &UserInfo) -> Option<&str> {

@@ -11,7 +11,7 @@ use crate::registry::store::Store;
 use crate::storage::{KeyValue, ListOptions, Storage, StorageError};
 use async_trait::async_trait;
 use common::quantity::{format, parse};
-use common::quota::{pod_usage, unit_of};
+use common::quota::{counted, pod_usage, unit_of};
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota as Quota};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::{Value, json};
@@ -24,16 +24,6 @@ pub struct ResourceQuota {
     /// Which namespaces have quotas: most writes need no etcd read then.
     quotas: Arc<crate::storage::view::View>,
 }
-
-/// Legacy quota names that count objects of the core group.
-const CORE_COUNTS: &[&str] = &[
-    "configmaps",
-    "secrets",
-    "persistentvolumeclaims",
-    "replicationcontrollers",
-    "resourcequotas",
-    "services",
-];
 
 /// What `obj` adds to each of `hard`'s resources.
 fn usage(
@@ -52,18 +42,7 @@ fn usage(
         return out;
     }
     for name in hard.keys() {
-        let counted = match name.strip_prefix("count/") {
-            Some(r) => {
-                let (resource, group) = r.split_once('.').unwrap_or((r, ""));
-                resource == info.resource && group == info.group
-            }
-            None => {
-                info.group.is_empty()
-                    && CORE_COUNTS.contains(&name.as_str())
-                    && name == info.resource
-            }
-        };
-        let amount = if counted {
+        let amount = if counted(name) == Some((info.resource, info.group)) {
             1
         } else if attrs.is("", "services") {
             let t = obj["spec"]["type"].as_str().unwrap_or("ClusterIP");

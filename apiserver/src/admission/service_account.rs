@@ -5,7 +5,7 @@
 //! in every container at /var/run/secrets/kubernetes.io/serviceaccount, and
 //! the account's image pull secrets.
 
-use super::{Attributes, Context, Operation, Plugin, not_ready};
+use super::{Attributes, Context, MIRROR_ANNOTATION, Operation, Plugin, not_ready};
 use crate::error::ApiError;
 use crate::registry::store::Store;
 use crate::storage::view::View;
@@ -16,7 +16,6 @@ use std::time::Duration;
 
 pub const DEFAULT_ACCOUNT: &str = "default";
 pub const TOKEN_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// Upstream's token lifetime for the volume: an hour and 7 s, so kubelets
 /// can tell these tokens from ones a user asked for.
 const TOKEN_EXPIRATION_SECONDS: i64 = 3607;
@@ -40,21 +39,14 @@ pub fn token_volume(name: &str) -> Value {
     })
 }
 
-fn random_suffix() -> String {
-    // Upstream's utilrand alphabet: no vowels, no look-alikes.
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    bytes[..5]
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
-}
-
 /// Adds the token volume and its mounts to `pod`, unless it mounts
 /// something at the token path already.
 pub fn mount_token(pod: &mut Value) {
     let spec = &mut pod["spec"];
-    let name = format!("kube-api-access-{}", random_suffix());
+    let name = format!(
+        "kube-api-access-{}",
+        crate::registry::store::random_suffix()
+    );
     let mut mounted = false;
     for kind in ["initContainers", "containers"] {
         let Some(containers) = spec[kind].as_array_mut() else {

@@ -112,7 +112,8 @@ pub fn object(
 }
 
 pub fn error_response(e: &ApiError) -> Response<Body> {
-    super::audit::note_response_object(&e.status());
+    let status = e.status();
+    super::audit::note_response_object(&status);
     let mut b = Response::builder()
         .status(StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(header::CONTENT_TYPE, "application/json");
@@ -120,7 +121,7 @@ pub fn error_response(e: &ApiError) -> Response<Body> {
         b = b.header(header::RETRY_AFTER, secs.to_string());
     }
     b.body(full(
-        serde_json::to_vec(&e.status()).expect("JSON values serialize"),
+        serde_json::to_vec(&status).expect("JSON values serialize"),
     ))
     .expect("valid response")
 }

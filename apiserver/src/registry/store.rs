@@ -236,7 +236,9 @@ fn now() -> String {
 }
 
 /// Five characters as upstream's `utilrand.String` draws them (no vowels).
-fn random_suffix() -> String {
+/// Upstream's five random characters (no vowels, no look-alikes), for
+/// generateName and generated volume names.
+pub fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     bytes[..5]

@@ -79,16 +79,8 @@ impl ResourceQuotaController {
 
     /// How many objects of `count/<resource>[.<group>]` the namespace holds.
     async fn count(&self, ns: &str, name: &str) -> Result<Option<i64>, SyncError> {
-        let (resource, group) = match name {
-            "configmaps"
-            | "secrets"
-            | "persistentvolumeclaims"
-            | "replicationcontrollers"
-            | "resourcequotas" => (name, ""),
-            n => match n.strip_prefix("count/") {
-                Some(r) => r.split_once('.').unwrap_or((r, "")),
-                None => return Ok(None),
-            },
+        let Some((resource, group)) = common::quota::counted(name) else {
+            return Ok(None);
         };
         let kind = match (group, resource) {
             ("", "configmaps") => "ConfigMap",
