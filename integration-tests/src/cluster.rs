@@ -10,8 +10,9 @@ use anyhow::{Context, Result, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::apiserver::{self, Apiserver, ApiserverConfig};
-use crate::etcd::{Etcd, EtcdTls};
+use crate::etcd::{Etcd, EtcdCluster, EtcdTls};
 use crate::kubectl::{Background, Kubectl};
+use crate::netns::Relay;
 use crate::pki::{self, Pki};
 use crate::process;
 
@@ -35,6 +36,7 @@ pub struct ClusterBuilder {
     apiserver_args: Vec<String>,
     ready_timeout: Duration,
     etcd_tls: bool,
+    ha: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -43,6 +45,7 @@ impl Default for ClusterBuilder {
             apiserver_args: Vec::new(),
             ready_timeout: APISERVER_READY_TIMEOUT,
             etcd_tls: false,
+            ha: false,
         }
     }
 }
@@ -61,6 +64,14 @@ impl ClusterBuilder {
         self
     }
 
+    /// An HA control plane: a three-member etcd cluster and two
+    /// apiservers behind a TCP load balancer, which every client (the
+    /// kubeconfig, kubelets, daemons) goes through.
+    pub fn ha(mut self) -> Self {
+        self.ha = true;
+        self
+    }
+
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
         self
@@ -74,7 +85,9 @@ impl ClusterBuilder {
             .context("creating the cluster's temp dir")?;
         let pki = Pki::generate(dir.path())?;
         let mut apiserver_args = self.apiserver_args;
-        let etcd = if self.etcd_tls {
+        let etcd = if self.ha {
+            EtcdBackend::Members(EtcdCluster::start(dir.path(), HA_ETCD_MEMBERS).await?)
+        } else if self.etcd_tls {
             // The serving certificate names 127.0.0.1; the admin certificate is a client one.
             let files = &pki.files;
             let tls = EtcdTls {
@@ -85,55 +98,127 @@ impl ClusterBuilder {
             apiserver_args.push(format!("--etcd-cafile={}", files.ca_cert.display()));
             apiserver_args.push(format!("--etcd-certfile={}", files.admin_cert.display()));
             apiserver_args.push(format!("--etcd-keyfile={}", files.admin_key.display()));
-            Etcd::start_with(dir.path(), Some(&tls)).await?
+            EtcdBackend::One(Etcd::start_with(dir.path(), Some(&tls)).await?)
         } else {
-            Etcd::start(dir.path()).await?
+            EtcdBackend::One(Etcd::start(dir.path()).await?)
         };
-        let cert_dir = dir.path().join("cert-dir");
-        std::fs::create_dir_all(&cert_dir)?;
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home)?;
-        let config = ApiserverConfig {
-            bin,
-            port: process::free_port()?,
-            etcd_servers: etcd.endpoint(),
-            pki: pki.files.clone(),
-            cert_dir,
-            log: dir.path().join("apiserver.log"),
-            extra_args: apiserver_args,
+        let count = if self.ha { HA_APISERVERS } else { 1 };
+        let mut configs = Vec::new();
+        for i in 0..count {
+            // The single apiserver keeps its historical file names.
+            let suffix = if self.ha {
+                format!("-{i}")
+            } else {
+                String::new()
+            };
+            let cert_dir = dir.path().join(format!("cert-dir{suffix}"));
+            std::fs::create_dir_all(&cert_dir)?;
+            configs.push(ApiserverConfig {
+                bin: bin.clone(),
+                port: process::free_port()?,
+                etcd_servers: etcd.endpoints(),
+                pki: pki.files.clone(),
+                cert_dir,
+                log: dir.path().join(format!("apiserver{suffix}.log")),
+                extra_args: apiserver_args.clone(),
+            });
+        }
+        let balancer = if self.ha {
+            let port = process::free_port()?;
+            let relay = Relay::balance(port, configs.iter().map(|c| c.port).collect())?;
+            Some((port, relay))
+        } else {
+            None
         };
         let kubeconfig = dir.path().join("kubeconfig");
         let kubectl = Kubectl::new(&kubeconfig, &home);
         let mut cluster = Cluster {
-            apiserver: None,
+            apiservers: configs.iter().map(|_| None).collect(),
             etcd,
-            config,
+            configs,
+            balancer,
             pki,
             kubeconfig,
             kubectl,
             ready_timeout: self.ready_timeout,
             dir: Some(dir),
         };
-        let mut last_err = None;
-        for attempt in 0..APISERVER_START_ATTEMPTS {
-            if attempt > 0 {
-                cluster.config.port = process::free_port()?;
+        for i in 0..count {
+            let mut last_err = None;
+            for attempt in 0..APISERVER_START_ATTEMPTS {
+                if attempt > 0 && cluster.balancer.is_none() {
+                    cluster.configs[i].port = process::free_port()?;
+                }
+                cluster.write_kubeconfig()?;
+                match cluster.start_apiserver_at(i).await {
+                    Ok(()) => {
+                        last_err = None;
+                        break;
+                    }
+                    Err(e) => last_err = Some(e),
+                }
             }
-            cluster.write_kubeconfig()?;
-            match cluster.start_apiserver().await {
-                Ok(()) => return Ok(cluster),
-                Err(e) => last_err = Some(e),
+            if let Some(e) = last_err {
+                return Err(e);
             }
         }
-        Err(last_err.expect("at least one attempt"))
+        Ok(cluster)
+    }
+}
+
+/// Members of an HA cluster's etcd.
+pub const HA_ETCD_MEMBERS: usize = 3;
+
+/// Apiservers of an HA cluster.
+pub const HA_APISERVERS: usize = 2;
+
+/// One etcd, or a cluster of members.
+#[derive(Debug)]
+enum EtcdBackend {
+    One(Etcd),
+    Members(EtcdCluster),
+}
+
+impl EtcdBackend {
+    /// The value for `--etcd-servers`.
+    fn endpoints(&self) -> String {
+        match self {
+            EtcdBackend::One(e) => e.endpoint(),
+            EtcdBackend::Members(c) => c.endpoints(),
+        }
+    }
+
+    fn one(&self) -> &Etcd {
+        match self {
+            EtcdBackend::One(e) => e,
+            EtcdBackend::Members(_) => panic!("an HA cluster has several etcd members"),
+        }
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        match self {
+            EtcdBackend::One(e) => process::tail(e.log_path(), lines),
+            EtcdBackend::Members(c) => c.log_tail(lines),
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            EtcdBackend::One(e) => e.stop(),
+            EtcdBackend::Members(c) => c.stop(),
+        }
     }
 }
 
 #[derive(Debug)]
 pub struct Cluster {
-    apiserver: Option<Apiserver>,
-    etcd: Etcd,
-    config: ApiserverConfig,
+    apiservers: Vec<Option<Apiserver>>,
+    etcd: EtcdBackend,
+    configs: Vec<ApiserverConfig>,
+    /// An HA cluster's load balancer: its port, and the relay.
+    balancer: Option<(u16, Relay)>,
     pki: Pki,
     kubeconfig: PathBuf,
     kubectl: Kubectl,
@@ -160,36 +245,67 @@ impl Cluster {
         &self.kubeconfig
     }
 
-    /// `https://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`: the apiserver, or an HA cluster's balancer.
     pub fn apiserver_url(&self) -> String {
-        self.config.url()
+        match &self.balancer {
+            Some((port, _)) => format!("https://127.0.0.1:{port}"),
+            None => self.configs[0].url(),
+        }
     }
 
     pub fn apiserver_pid(&self) -> Option<u32> {
-        self.apiserver.as_ref().and_then(Apiserver::pid)
+        self.apiservers[0].as_ref().and_then(Apiserver::pid)
     }
 
     pub fn etcd_pid(&self) -> Option<u32> {
-        self.etcd.pid()
+        self.etcd.one().pid()
     }
 
     /// `http://127.0.0.1:PORT` of the cluster's etcd.
     pub fn etcd_endpoint(&self) -> String {
-        self.etcd.endpoint()
+        self.etcd.one().endpoint()
     }
 
     /// `http://127.0.0.1:PORT/metrics` of the cluster's etcd.
     pub fn etcd_metrics_url(&self) -> String {
-        self.etcd.metrics_url()
+        self.etcd.one().metrics_url()
     }
 
     /// The text of etcd's Prometheus `/metrics`.
     pub async fn etcd_metrics(&self) -> Result<String> {
-        self.etcd.metrics().await
+        self.etcd.one().metrics().await
     }
 
     pub async fn etcd_client(&self) -> Result<etcd_client::Client> {
-        self.etcd.client().await
+        self.etcd.one().client().await
+    }
+
+    fn members(&mut self) -> &mut EtcdCluster {
+        match &mut self.etcd {
+            EtcdBackend::Members(c) => c,
+            EtcdBackend::One(_) => panic!("not an HA cluster"),
+        }
+    }
+
+    /// Kills etcd member `i` of an HA cluster (SIGKILL).
+    pub fn kill_etcd_member(&mut self, i: usize) {
+        self.members().kill(i);
+    }
+
+    /// Starts etcd member `i` of an HA cluster again and waits until it is healthy.
+    pub async fn restart_etcd_member(&mut self, i: usize) -> Result<()> {
+        self.members().restart(i).await
+    }
+
+    /// Stops every etcd member of an HA cluster (SIGTERM).
+    pub fn stop_etcd_members(&mut self) {
+        self.members().stop();
+    }
+
+    /// Starts every etcd member of an HA cluster again on its data; they
+    /// need each other for a quorum, so all start before any is awaited.
+    pub async fn start_etcd_members(&mut self) -> Result<()> {
+        self.members().start_all().await
     }
 
     /// Compacts etcd (physically) up to its current revision, so every
@@ -214,9 +330,14 @@ impl Cluster {
         &self.pki
     }
 
-    /// The last `lines` lines of the apiserver's log (all runs of it).
+    /// The last `lines` lines of the apiserver's log (all runs of it;
+    /// each apiserver's, in an HA cluster).
     pub fn apiserver_log_tail(&self, lines: usize) -> String {
-        process::tail(&self.config.log, lines)
+        self.configs
+            .iter()
+            .map(|c| process::tail(&c.log, lines))
+            .collect::<Vec<_>>()
+            .join("\n-----\n")
     }
 
     fn write_kubeconfig(&self) -> Result<()> {
@@ -242,7 +363,7 @@ contexts:
     namespace: default
 current-context: integration
 ",
-            server = self.config.url(),
+            server = self.apiserver_url(),
             ca = files.ca_cert.display(),
             user = pki::ADMIN_USER,
             cert = files.admin_cert.display(),
@@ -251,29 +372,49 @@ current-context: integration
         std::fs::write(&self.kubeconfig, yaml).context("writing the kubeconfig")
     }
 
-    /// Starts the apiserver (stopped or never started) and waits for `/readyz`.
+    /// Starts every apiserver that is stopped and waits for each `/readyz`.
     pub async fn start_apiserver(&mut self) -> Result<()> {
-        if let Some(running) = self.apiserver.as_mut()
+        for i in 0..self.configs.len() {
+            if self.apiservers[i].is_none() {
+                self.start_apiserver_at(i).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts apiserver `i` (stopped or never started) and waits for its
+    /// own `/readyz`, not the balancer's.
+    pub async fn start_apiserver_at(&mut self, i: usize) -> Result<()> {
+        if let Some(running) = self.apiservers[i].as_mut()
             && running.is_running()
         {
-            bail!("the apiserver is already running");
+            bail!("apiserver {i} is already running");
         }
-        self.note_in_log("starting kube-apiserver");
-        let mut server = Apiserver::spawn(&self.config)?;
+        self.note_in_log(i, "starting kube-apiserver");
+        let mut server = Apiserver::spawn(&self.configs[i])?;
         let mut probe = self.client_config().await?;
+        probe.cluster_url = self.configs[i].url().parse()?;
         probe.default_retry = false;
         probe.connect_timeout = Some(Duration::from_secs(2));
         probe.read_timeout = Some(Duration::from_secs(5));
         let probe = kube::Client::try_from(probe).context("building the readiness client")?;
         server.wait_ready(&probe, self.ready_timeout).await?;
-        self.apiserver = Some(server);
+        self.apiservers[i] = Some(server);
         Ok(())
     }
 
-    /// Stops the apiserver (SIGTERM, then SIGKILL after a grace period).
+    /// Stops every apiserver (SIGTERM, then SIGKILL after a grace period).
     pub fn stop_apiserver(&mut self) {
-        if let Some(mut server) = self.apiserver.take() {
-            self.note_in_log("stopping kube-apiserver");
+        for i in 0..self.configs.len() {
+            self.stop_apiserver_at(i);
+        }
+    }
+
+    /// Stops apiserver `i`; in an HA cluster the balancer sends its
+    /// clients to the other.
+    pub fn stop_apiserver_at(&mut self, i: usize) {
+        if let Some(mut server) = self.apiservers[i].take() {
+            self.note_in_log(i, "stopping kube-apiserver");
             server.stop();
         }
     }
@@ -284,11 +425,11 @@ current-context: integration
         self.start_apiserver().await
     }
 
-    fn note_in_log(&self, what: &str) {
+    fn note_in_log(&self, i: usize, what: &str) {
         if let Ok(mut log) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.config.log)
+            .open(&self.configs[i].log)
         {
             let _ = writeln!(log, "===== integration-tests: {what} =====");
         }
@@ -355,7 +496,7 @@ contexts:
   context: {{ cluster: integration, user: u, namespace: default }}
 current-context: integration
 ",
-            server = self.config.url(),
+            server = self.apiserver_url(),
             ca = self.pki.files.ca_cert.display(),
         );
         let kubeconfig = Kubeconfig::from_yaml(&yaml).expect("generated kubeconfig parses");
@@ -387,7 +528,7 @@ current-context: integration
             .join(format!("token-{}.kubeconfig", &token[..token.len().min(8)]));
         let yaml = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: integration\n  cluster:\n    server: {}\n    certificate-authority: {}\nusers:\n- name: u\n  user: {{ token: \"{token}\" }}\ncontexts:\n- name: integration\n  context: {{ cluster: integration, user: u, namespace: default }}\ncurrent-context: integration\n",
-            self.config.url(),
+            self.apiserver_url(),
             self.pki.files.ca_cert.display(),
         );
         std::fs::write(&path, yaml).expect("writing a token kubeconfig");
@@ -441,14 +582,12 @@ impl Drop for Cluster {
             eprintln!(
                 "----- kube-apiserver log (last {FAILURE_LOG_LINES} lines, {}) -----\n{}\n\
                  ----- etcd log (last 20 lines) -----\n{}\n-----",
-                self.config.log.display(),
-                process::tail(&self.config.log, FAILURE_LOG_LINES),
-                process::tail(self.etcd.log_path(), 20),
+                self.configs[0].log.display(),
+                self.apiserver_log_tail(FAILURE_LOG_LINES),
+                self.etcd.log_tail(20),
             );
         }
-        if let Some(mut server) = self.apiserver.take() {
-            server.stop();
-        }
+        self.stop_apiserver();
         self.etcd.stop();
         if failed
             && std::env::var_os(KEEP_DIR_ENV).is_some()

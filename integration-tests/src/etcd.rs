@@ -170,6 +170,39 @@ impl EtcdCluster {
         self.members[i].spawn(&bin)?;
         self.members[i].wait_healthy(READY_TIMEOUT).await
     }
+
+    /// Stops every member (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop(&mut self) {
+        for m in &mut self.members {
+            if let Some(mut c) = m.child.take() {
+                c.stop(STOP_GRACE);
+            }
+        }
+    }
+
+    /// Starts every stopped member on its data, then waits until all are
+    /// healthy (none is before a quorum is back).
+    pub async fn start_all(&mut self) -> Result<()> {
+        let bin = process::find_on_path("etcd").context("etcd is not on PATH")?;
+        for m in &mut self.members {
+            if m.child.is_none() {
+                m.spawn(&bin)?;
+            }
+        }
+        for m in &mut self.members {
+            m.wait_healthy(READY_TIMEOUT).await?;
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines of each member's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{}:\n{}", m.name, process::tail(&m.log, lines)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 /// Files that make etcd serve TLS and require client certificates.

@@ -246,6 +246,16 @@ impl Node {
         Ok(())
     }
 
+    /// Stops containerd (SIGTERM) and starts it again; the containers run
+    /// on under their shims meanwhile.
+    pub fn restart_containerd(&mut self) -> Result<()> {
+        if let Some(mut c) = self.containerd.take() {
+            c.stop(Duration::from_secs(10));
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        self.start_containerd()
+    }
+
     fn kubelet_log(&self) -> PathBuf {
         self.dir
             .join(format!("kubelet-{}.log", self.kubelet_starts))

@@ -4,6 +4,7 @@
 //! and out, so everything above (the watch cache too) sees plaintext.
 
 use super::encryption::{TransformError, ValueTransformers};
+use super::etcd_members::Members;
 use super::group_commit::GroupCommit;
 use super::{
     Event, KeyValue, ListOptions, ListResult, Storage, StorageError, StorageEvent, WatchStream,
@@ -12,8 +13,8 @@ use super::{
 use crate::error::ApiError;
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity,
-    KvClient, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions,
+    Compare, CompareOp, ConnectOptions, DeleteOptions, EventType, GetOptions, Identity, TlsOptions,
+    Txn, TxnOp, TxnOpResponse, WatchOptions,
 };
 use futures::StreamExt;
 use std::sync::Arc;
@@ -23,17 +24,11 @@ use std::time::{Duration, Instant};
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(30);
 
 pub struct EtcdStorage {
-    kv: KvClient,
-    watch: WatchClient,
+    members: Arc<Members>,
     creates: GroupCommit,
     /// Encryption at rest (`--encryption-provider-config`).
     values: Arc<ValueTransformers>,
 }
-
-/// Responses may be as large as etcd itself allows (a list of every object
-/// of a kind); gRPC's default 4 MiB cap would fail big lists. Upstream sets
-/// the same limit.
-const MAX_MESSAGE: usize = i32::MAX as usize;
 
 /// TLS material for the etcd connection (`--etcd-cafile/certfile/keyfile`).
 #[derive(Debug, Clone, Default)]
@@ -108,7 +103,10 @@ impl EtcdStorage {
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
             .with_timeout(Duration::from_secs(30))
-            .with_keep_alive(Duration::from_secs(30), Duration::from_secs(10));
+            .with_keep_alive(Duration::from_secs(30), Duration::from_secs(10))
+            // A member cut off from the others says so at once, and the
+            // call moves on to another member (upstream's WithRequireLeader).
+            .with_require_leader(true);
         if tls.ca.is_some() || tls.cert_and_key.is_some() {
             let mut t = TlsOptions::new();
             if let Some(ca) = &tls.ca {
@@ -119,14 +117,14 @@ impl EtcdStorage {
             }
             opts = opts.with_tls(t);
         }
-        let client = Client::connect(endpoints, Some(opts))
-            .await
-            .map_err(unavailable)?;
-        let kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+        let members = Arc::new(
+            Members::connect(endpoints, opts)
+                .await
+                .map_err(unavailable)?,
+        );
         Ok(EtcdStorage {
-            creates: GroupCommit::start(kv.clone()),
-            kv,
-            watch: client.watch_client().max_decoding_message_size(MAX_MESSAGE),
+            creates: GroupCommit::start(members.clone()),
+            members,
             values: Arc::default(),
         })
     }
@@ -145,9 +143,8 @@ impl EtcdStorage {
 
     /// Compacts history up to `revision` (upstream's periodic compaction).
     pub async fn compact(&self, revision: i64) -> Result<(), StorageError> {
-        self.kv
-            .clone()
-            .compact(revision, None)
+        self.members
+            .kv(async |mut kv| kv.compact(revision, None).await)
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -166,7 +163,11 @@ impl Storage for EtcdStorage {
 
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StorageError> {
         let started = Instant::now();
-        let resp = self.kv.clone().get(key, None).await.map_err(unavailable);
+        let resp = self
+            .members
+            .kv(async |mut kv| kv.get(key, None).await)
+            .await
+            .map_err(unavailable);
         crate::metrics::etcd_request("get", key, started);
         resp?.kvs().first().map(|k| kv(&self.values, k)).transpose()
     }
@@ -181,7 +182,10 @@ impl Storage for EtcdStorage {
         if opts.revision > 0 {
             get = get.with_revision(opts.revision);
         }
-        let resp = self.kv.clone().get(start, Some(get)).await;
+        let resp = self
+            .members
+            .kv(async |mut kv| kv.get(start.as_str(), Some(get.clone())).await)
+            .await;
         crate::metrics::etcd_request("list", prefix, started);
         let resp = resp.map_err(|e| read_error(e, opts.revision))?;
         let items = resp
@@ -219,7 +223,11 @@ impl Storage for EtcdStorage {
             )])
             .and_then([TxnOp::put(key, value, None)])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.kv.clone().txn(txn).await.map_err(unavailable);
+        let resp = self
+            .members
+            .kv(async |mut kv| kv.txn(txn.clone()).await)
+            .await
+            .map_err(unavailable);
         crate::metrics::etcd_request("update", key, started);
         let resp = resp?;
         if resp.succeeded() {
@@ -253,7 +261,11 @@ impl Storage for EtcdStorage {
                 Some(DeleteOptions::new().with_prev_key()),
             )])
             .or_else([TxnOp::get(key, None)]);
-        let resp = self.kv.clone().txn(txn).await.map_err(unavailable);
+        let resp = self
+            .members
+            .kv(async |mut kv| kv.txn(txn.clone()).await)
+            .await
+            .map_err(unavailable);
         crate::metrics::etcd_request("delete", key, started);
         let resp = resp?;
         let revision = resp.header().map(|h| h.revision()).unwrap_or_default();
@@ -279,9 +291,8 @@ impl Storage for EtcdStorage {
             .with_prev_key()
             .with_start_revision(revision + 1);
         let stream = self
-            .watch
-            .clone()
-            .watch(prefix, Some(opts))
+            .members
+            .watch(async |mut w| w.watch(prefix, Some(opts.clone())).await)
             .await
             .map_err(unavailable)?;
         let (mut sender, mut responses) = stream.split();
@@ -348,20 +359,24 @@ impl Storage for EtcdStorage {
 
     async fn current_revision(&self) -> Result<i64, StorageError> {
         let resp = self
-            .kv
-            .clone()
-            .get(
-                "/",
-                Some(GetOptions::new().with_count_only().with_serializable()),
-            )
+            .members
+            .kv(async |mut kv| {
+                kv.get(
+                    "/",
+                    Some(GetOptions::new().with_count_only().with_serializable()),
+                )
+                .await
+            })
             .await
             .map_err(unavailable)?;
         Ok(resp.header().map(|h| h.revision()).unwrap_or_default())
     }
 
     async fn healthy(&self) -> bool {
-        let mut kv = self.kv.clone();
-        let check = kv.get("health", Some(GetOptions::new().with_count_only()));
+        let check = self.members.kv(async |mut kv| {
+            kv.get("health", Some(GetOptions::new().with_count_only()))
+                .await
+        });
         matches!(
             tokio::time::timeout(Duration::from_secs(2), check).await,
             Ok(Ok(_))

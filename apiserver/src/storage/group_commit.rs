@@ -10,7 +10,8 @@
 //! own AlreadyExists or success.
 
 use super::StorageError;
-use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp};
+use super::etcd_members::Members;
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -36,11 +37,14 @@ fn unavailable(e: etcd_client::Error) -> StorageError {
 }
 
 /// One create on its own: put `key` only if it does not exist.
-pub async fn create_one(kv: &mut KvClient, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
+pub async fn create_one(kv: &Members, key: &str, value: Vec<u8>) -> Result<i64, StorageError> {
     let txn = Txn::new()
         .when([Compare::create_revision(key, CompareOp::Equal, 0)])
         .and_then([TxnOp::put(key, value, None)]);
-    let resp = kv.txn(txn).await.map_err(unavailable)?;
+    let resp = kv
+        .kv(async |mut kv| kv.txn(txn.clone()).await)
+        .await
+        .map_err(unavailable)?;
     if !resp.succeeded() {
         return Err(StorageError::AlreadyExists(key.to_string()));
     }
@@ -49,7 +53,7 @@ pub async fn create_one(kv: &mut KvClient, key: &str, value: Vec<u8>) -> Result<
 
 impl GroupCommit {
     /// Starts the workers; they stop when every handle is dropped.
-    pub fn start(kv: KvClient) -> Self {
+    pub fn start(kv: Arc<Members>) -> Self {
         let (queue, rx) = mpsc::channel::<Create>(4 * MAX_BATCH * WORKERS);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..WORKERS {
@@ -75,7 +79,7 @@ impl GroupCommit {
     }
 }
 
-async fn worker(mut kv: KvClient, rx: Arc<Mutex<mpsc::Receiver<Create>>>) {
+async fn worker(kv: Arc<Members>, rx: Arc<Mutex<mpsc::Receiver<Create>>>) {
     loop {
         // Take what is waiting, up to a batch; wait only for the first.
         let mut batch = Vec::new();
@@ -92,11 +96,11 @@ async fn worker(mut kv: KvClient, rx: Arc<Mutex<mpsc::Receiver<Create>>>) {
                 }
             }
         }
-        commit(&mut kv, batch).await;
+        commit(&kv, batch).await;
     }
 }
 
-async fn commit(kv: &mut KvClient, batch: Vec<Create>) {
+async fn commit(kv: &Members, batch: Vec<Create>) {
     if batch.len() == 1 {
         let c = batch.into_iter().next().expect("one");
         let _ = c.done.send(create_one(kv, &c.key, c.value).await);
@@ -119,7 +123,7 @@ async fn commit(kv: &mut KvClient, batch: Vec<Create>) {
                 .map(|c| TxnOp::put(c.key.as_str(), c.value.clone(), None))
                 .collect::<Vec<_>>(),
         );
-    match kv.txn(txn).await {
+    match kv.kv(async |mut kv| kv.txn(txn.clone()).await).await {
         Ok(resp) if resp.succeeded() => {
             let rev = resp.header().map(|h| h.revision()).unwrap_or_default();
             for c in together {

@@ -5,6 +5,7 @@
 pub mod cacher;
 pub mod encryption;
 pub mod etcd;
+pub mod etcd_members;
 pub mod follow;
 pub mod group_commit;
 pub mod memory;

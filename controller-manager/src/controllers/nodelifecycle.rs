@@ -2,7 +2,11 @@
 //! `--node-monitor-period` it looks at each node's last sign of life (its
 //! Ready condition's heartbeat or its Lease in `kube-node-lease`); past
 //! `--node-monitor-grace-period` the node's conditions become Unknown
-//! ("Kubelet stopped posting node status.") and its pods not Ready. Nodes
+//! ("Kubelet stopped posting node status.") and its pods not Ready. As
+//! upstream, the grace period runs from when this controller last saw the
+//! sign change (its probe timestamp), not from the sign's own time, so a
+//! control plane that was down longer than the grace period does not
+//! condemn every node when it comes back. Nodes
 //! are tainted from their conditions: `not-ready` / `unreachable` with
 //! NoSchedule and NoExecute (which the taint eviction controller acts
 //! on), the pressure conditions and `unschedulable` with NoSchedule.
@@ -16,7 +20,8 @@ use k8s_openapi::api::core::v1::{Node, NodeCondition, Pod, Taint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const NAME: &str = "nodelifecycle";
@@ -34,6 +39,14 @@ pub struct NodeLifecycle {
     pods: Arc<Informer<Pod>>,
     period: Duration,
     grace: Duration,
+    /// Per node: its last sign of life and when this controller saw it
+    /// change (upstream's nodeHealthData probeTimestamp).
+    probes: Mutex<HashMap<String, Probe>>,
+}
+
+struct Probe {
+    sign: Option<jiff::Timestamp>,
+    seen: jiff::Timestamp,
 }
 
 fn condition<'a>(node: &'a Node, type_: &str) -> Option<&'a NodeCondition> {
@@ -109,6 +122,7 @@ impl NodeLifecycle {
             pods: ctx.informers.get::<Pod>(),
             period,
             grace,
+            probes: Mutex::default(),
         })
     }
 
@@ -123,6 +137,26 @@ impl NodeLifecycle {
             .get(&format!("{LEASE_NAMESPACE}/{name}"))
             .and_then(|l| l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0));
         heartbeat.into_iter().chain(lease).max()
+    }
+
+    /// When this controller last saw the node's sign of life change: now
+    /// for a new sign or a node first seen with a status, the node's
+    /// creation for one that never posted any.
+    fn probe(&self, key: &str, node: &Node, now: jiff::Timestamp) -> jiff::Timestamp {
+        let sign = self.last_heard(node);
+        let mut probes = self.probes.lock().expect("probes lock");
+        let created = node.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let probe = probes.entry(key.to_string()).or_insert_with(|| Probe {
+            sign,
+            seen: match condition(node, "Ready") {
+                None => created.unwrap_or(now),
+                Some(_) => now,
+            },
+        });
+        if probe.sign != sign {
+            *probe = Probe { sign, seen: now };
+        }
+        probe.seen
     }
 
     /// A silent node's kubelet conditions go Unknown, and its pods not Ready.
@@ -234,13 +268,11 @@ impl Controller for NodeLifecycle {
 
     async fn sync(&self, key: &str) -> Result<Option<Duration>, SyncError> {
         let Some(node) = self.nodes.get(key) else {
+            self.probes.lock().expect("probes lock").remove(key);
             return Ok(None);
         };
         let now = now_secs();
-        let since = self
-            .last_heard(&node)
-            .or(node.metadata.creation_timestamp.as_ref().map(|t| t.0))
-            .unwrap_or(now);
+        let since = self.probe(key, &node, now);
         let silent = now.duration_since(since).as_secs_f64() > self.grace.as_secs_f64();
         if silent {
             self.mark_unknown(&node, now).await?;
