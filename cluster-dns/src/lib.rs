@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod options;
 pub mod records;
 pub mod server;
+pub mod udp;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -43,16 +43,23 @@ pub async fn serve(
     let (stop_tx, stop) = watch::channel(false);
     tokio::select! {
         _ = shutdown => {}
-        _ = serve_udp(handler.clone(), Arc::new(udp)) => {}
+        _ = serve_udp(handler.clone(), udp) => {}
         _ = serve_tcp(handler, tcp, stop) => {}
     }
     let _ = stop_tx.send(true);
 }
 
-async fn serve_udp(handler: Arc<Handler>, socket: Arc<UdpSocket>) {
+async fn serve_udp(handler: Arc<Handler>, socket: UdpSocket) {
+    let socket = match crate::udp::Socket::new(socket) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, "UDP socket setup failed");
+            return;
+        }
+    };
     let mut buf = vec![0; 65535];
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
+        let (n, from, arrival) = match socket.recv(&mut buf).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "UDP receive failed");
@@ -63,7 +70,7 @@ async fn serve_udp(handler: Arc<Handler>, socket: Arc<UdpSocket>) {
         let (handler, socket) = (handler.clone(), socket.clone());
         tokio::spawn(async move {
             if let Some(answer) = handler.handle(&query, from, Proto::Udp).await
-                && let Err(e) = socket.send_to(&answer, from).await
+                && let Err(e) = socket.send(&answer, from, arrival).await
             {
                 tracing::debug!(%from, error = %e, "UDP send failed");
             }
