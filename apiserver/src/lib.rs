@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod apiextensions;
 pub mod allocator;
 pub mod audit;
 pub mod auth;

@@ -1,0 +1,1 @@
+//! CEL validation rules (work in progress on this branch).

@@ -1,0 +1,1 @@
+//! Structural schemas (work in progress on this branch).
