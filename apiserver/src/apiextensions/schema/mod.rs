@@ -360,4 +360,146 @@ mod tests {
             ]
         );
     }
+
+    /// The request path of a custom resource, in upstream's order.
+    #[test]
+    fn a_custom_resource_goes_through_the_whole_pipeline() {
+        let s = Structural::new(
+            &props(json!({
+                "type": "object",
+                "properties": {
+                    "spec": {"type": "object", "required": ["image"], "properties": {
+                        "image": {"type": "string", "minLength": 1},
+                        "replicas": {"type": "integer", "default": 1, "maximum": 5},
+                        "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                                  "x-kubernetes-list-map-keys": ["name"],
+                                  "items": {"type": "object", "required": ["name"], "properties": {
+                                      "name": {"type": "string"},
+                                      "protocol": {"type": "string", "default": "TCP", "enum": ["TCP", "UDP"]}}}},
+                        "template": {"type": "object", "x-kubernetes-embedded-resource": true,
+                                     "x-kubernetes-preserve-unknown-fields": true}
+                    }}
+                }
+            })),
+            "spec.versions[0].schema.openAPIV3Schema",
+        )
+        .expect("valid CRD schema");
+        let mut cr = json!({
+            "apiVersion": "example.com/v1", "kind": "App", "metadata": {"name": "a"},
+            "spec": {
+                "image": "nginx", "replicas": null, "extra": true,
+                "ports": [{"name": "http"}, {"name": "http", "protocol": "SCTP"}],
+                "template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "bogus": 1}, "spec": {}}
+            },
+            "status": {"x": 1}
+        });
+        let pruned = pruning::prune(&s, &mut cr);
+        assert_eq!(pruned, ["spec.extra", "status"]);
+        defaulting::prune_non_nullable_nulls(&s, &mut cr);
+        let meta_unknown = objectmeta::coerce(&s, &mut cr, "", false, false).expect("coerces");
+        assert_eq!(meta_unknown, ["spec.template.metadata.bogus"]);
+        defaulting::default(&s, &mut cr);
+        assert_eq!(cr["spec"]["replicas"], json!(1));
+        assert_eq!(cr["spec"]["ports"][0]["protocol"], json!("TCP"));
+        assert_eq!(cr["spec"]["template"]["metadata"], json!({"name": "p"}));
+        let errs: Vec<String> = validation::validate(&s, &cr, "")
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                "spec.ports[1].protocol: Unsupported value: \"SCTP\": supported values: \"TCP\", \"UDP\"",
+                "spec.ports[1]: Duplicate value: {\"name\":\"http\"}",
+            ]
+        );
+    }
+
+    #[test]
+    fn new_checks_defaults_and_list_map_keys() {
+        let p = "spec.versions[0].schema.openAPIV3Schema";
+        let cases: Vec<(serde_json::Value, Vec<String>)> = vec![
+            (
+                json!({"type": "object", "properties": {"a": {"type": "string", "default": 5}}}),
+                vec![format!(
+                    "{p}.properties[a].default: Invalid value: \"integer\":  in body must be of type string: \"integer\""
+                )],
+            ),
+            (
+                json!({"type": "object", "properties": {"l": {"type": "array",
+                    "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+                    "items": {"type": "object", "properties": {"k": {"type": "string"}}}}}}),
+                vec![format!(
+                    "{p}.properties[l].items.properties[k].default: Required value: this property is in x-kubernetes-list-map-keys, so it must have a default or be a required property"
+                )],
+            ),
+            (
+                // Structural errors hide default errors, as upstream.
+                json!({"type": "object", "properties": {"a": {"default": 5}}}),
+                vec![format!(
+                    "{p}.properties[a].type: Required value: must not be empty for specified object fields"
+                )],
+            ),
+        ];
+        for (schema, want) in cases {
+            let got: Vec<String> = Structural::new(&props(schema.clone()), p)
+                .expect_err("invalid")
+                .iter()
+                .map(|e| e.to_string())
+                .collect();
+            assert_eq!(got, want, "{schema}");
+        }
+    }
+
+    /// Odd schemas and values: every algorithm must return, never panic.
+    #[test]
+    fn no_input_panics() {
+        let schemas = [
+            json!({"type": "object", "properties": {"a": {"type": "integer", "format": "int32",
+                "minimum": -1e300, "maximum": 1e300, "multipleOf": 0}}}),
+            json!({"type": "object", "properties": {"a": {"type": "number", "format": "float",
+                "multipleOf": 0.1, "exclusiveMinimum": true, "minimum": 0}}}),
+            json!({"type": "object", "properties": {"a": {"type": "string", "maxLength": -1,
+                "minLength": 99999999999i64, "pattern": "(", "format": "date-time"}}}),
+            json!({"type": "object", "properties": {"a": {"type": "array", "maxItems": -5, "minItems": 3,
+                "uniqueItems": true, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [],
+                "items": {"x-kubernetes-preserve-unknown-fields": true}}}}),
+            json!({"type": "object", "maxProperties": -1, "minProperties": 100,
+                "additionalProperties": false,
+                "allOf": [{"not": {"anyOf": [{"oneOf": [{}, {}]}]}}],
+                "properties": {"m": {"type": "object", "x-kubernetes-embedded-resource": true,
+                    "x-kubernetes-preserve-unknown-fields": true,
+                    "additionalProperties": {"type": "array", "items": {"type": "array"}}}}}),
+            json!({"x-kubernetes-int-or-string": true, "enum": [1, "a", null, {"a": 1}, [1]],
+                "x-kubernetes-preserve-unknown-fields": true}),
+        ];
+        let values = [
+            json!(null),
+            json!({"a": 1e308, "m": {"apiVersion": "/", "kind": 1, "metadata": "x", "k": [[1], null]}}),
+            json!({"a": -9223372036854775808i64, "m": {"metadata": {"labels": null, "ownerReferences": [1]}}}),
+            json!({"a": 18446744073709551615u64}),
+            json!({"a": "x".repeat(1000), "m": []}),
+            json!({"a": [null, 1, null, {"k": [1]}, {"k": [1]}]}),
+            json!([[[]]]),
+            json!("\u{0}"),
+        ];
+        for schema in &schemas {
+            let p = props(schema.clone());
+            let _ = Structural::new(&p, "s");
+            let Ok(s) = Structural::from_props(&p) else {
+                continue;
+            };
+            for value in &values {
+                let mut v = value.clone();
+                let _ = pruning::prune(&s, &mut v);
+                defaulting::prune_non_nullable_nulls(&s, &mut v);
+                let _ = objectmeta::coerce(&s, &mut v, "", true, true);
+                let _ = objectmeta::coerce(&s, &mut value.clone(), "", true, false);
+                defaulting::default(&s, &mut v);
+                let _ = validation::validate(&s, &v, "");
+                let _ = validation::validate(&s, value, "x");
+                let _ = objectmeta::validate(&s, value, "", true);
+            }
+        }
+    }
 }
