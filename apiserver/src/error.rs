@@ -231,6 +231,8 @@ impl ApiError {
 pub enum FieldErrorKind {
     Required,
     Invalid,
+    /// A value of the wrong JSON type (upstream's field.TypeInvalid).
+    TypeInvalid,
     NotSupported,
     Duplicate,
     Forbidden,
@@ -244,6 +246,7 @@ impl FieldErrorKind {
         match self {
             Self::Required => "FieldValueRequired",
             Self::Invalid => "FieldValueInvalid",
+            Self::TypeInvalid => "FieldValueTypeInvalid",
             Self::NotSupported => "FieldValueNotSupported",
             Self::Duplicate => "FieldValueDuplicate",
             Self::Forbidden => "FieldValueForbidden",
@@ -280,6 +283,19 @@ impl FieldError {
     ) -> Self {
         FieldError {
             kind: FieldErrorKind::Invalid,
+            field: field.into(),
+            value: Some(value.into()),
+            detail: detail.into(),
+        }
+    }
+    /// A value of the wrong type; reads like Invalid but has its own reason.
+    pub fn type_invalid(
+        field: impl Into<String>,
+        value: impl Into<Value>,
+        detail: impl Into<String>,
+    ) -> Self {
+        FieldError {
+            kind: FieldErrorKind::TypeInvalid,
             field: field.into(),
             value: Some(value.into()),
             detail: detail.into(),
@@ -366,7 +382,7 @@ impl FieldError {
         };
         let head = match self.kind {
             FieldErrorKind::Required => "Required value".to_string(),
-            FieldErrorKind::Invalid => with_value("Invalid value"),
+            FieldErrorKind::Invalid | FieldErrorKind::TypeInvalid => with_value("Invalid value"),
             FieldErrorKind::NotSupported => with_value("Unsupported value"),
             FieldErrorKind::Duplicate => with_value("Duplicate value"),
             FieldErrorKind::NotFound => with_value("Not found"),
