@@ -5,8 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
-pub mod apiextensions;
 pub mod allocator;
+pub mod apiextensions;
 pub mod audit;
 pub mod auth;
 pub mod authz;
