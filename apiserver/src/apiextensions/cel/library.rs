@@ -95,6 +95,7 @@ pub fn env() -> Result<Env, DeclarationError> {
     regex_lib(&mut env)?;
     sets(&mut env)?;
     quantity(&mut env)?;
+    super::urls::register(&mut env)?;
     Ok(env)
 }
 
@@ -148,7 +149,7 @@ pub const FUNCTIONS: &[&str] = &[
     "format",
     "reverse",
     "strings.quote",
-    // Kubernetes lists, regex, sets, quantity
+    // Kubernetes lists, regex, sets, quantity, urls
     "isSorted",
     "sum",
     "min",
@@ -169,6 +170,14 @@ pub const FUNCTIONS: &[&str] = &[
     "isLessThan",
     "isGreaterThan",
     "compareTo",
+    "url",
+    "isURL",
+    "getScheme",
+    "getHost",
+    "getHostname",
+    "getPort",
+    "getEscapedPath",
+    "getQuery",
 ];
 
 fn value(v: &CowVal<'_, '_>) -> Result<Cel, ExecutionError> {

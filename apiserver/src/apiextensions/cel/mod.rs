@@ -26,13 +26,13 @@
 //!   limits trip at roughly, not exactly, the same points.
 //! * `x-kubernetes-list-type: set`/`map` lists compare and concatenate as
 //!   plain lists, not with set or map-merge semantics.
-//! * Not implemented: the URL, IP, CIDR, format, semver and image
-//!   libraries, two-variable comprehensions, and `cel.bind`.
+//! * Not implemented: the IP, CIDR, format, semver and image libraries, two-variable comprehensions, and `cel.bind`.
 
 mod compile;
 mod field_path;
 mod library;
 mod shape;
+mod urls;
 
 #[cfg(test)]
 mod tests;

@@ -433,6 +433,14 @@ fn runtime_errors() {
             "'abc'.substring(5) == ''",
             "spec: Invalid value: \"object\": index out of range: 5 evaluating rule: 'abc'.substring(5) == ''",
         ),
+        (
+            "url('../x').getHost() == ''",
+            "spec: Invalid value: \"object\": URL parse error during conversion from string: parse \"../x\": invalid URI for request evaluating rule: url('../x').getHost() == ''",
+        ),
+        (
+            "quantity('ten').sign() == 1",
+            "spec: Invalid value: \"object\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' evaluating rule: quantity('ten').sign() == 1",
+        ),
     ];
     for (rule, want) in cases {
         let s = spec_rules(props.clone(), json!([{"rule": rule}]));
@@ -572,6 +580,17 @@ fn library_functions() {
         "quantity('1.5').isInteger() == false && quantity('-2').sign() == -1",
         "quantity('1').add(quantity('500m')) == quantity('1500m') && quantity('2').sub(1) == quantity('1')",
         "quantity('1Mi').compareTo(quantity('1M')) == 1 && isQuantity('10Gi') && !isQuantity('ten')",
+        // urls
+        "url('https://user:pass@example.com:80/path?query=val#fragment').getHost() == 'example.com:80'",
+        "url('https://[::1]:80/').getHostname() == '::1' && url('https://[::1]/').getHost() == '[::1]'",
+        "url('https://example.com:443/').getPort() == '443' && url('/path').getPort() == ''",
+        "url('/absolute-path').getScheme() == '' && url('HTTPS://x/').getScheme() == 'https'",
+        "url('https://example.com/path with spaces/').getEscapedPath() == '/path%20with%20spaces/'",
+        "url('https://example.com').getEscapedPath() == '' && url('https://example.com/a%2Fb').getEscapedPath() == '/a%2Fb'",
+        "url('https://example.com/p?k1=a&k2=b&k2=c').getQuery() == {'k1': ['a'], 'k2': ['b', 'c']}",
+        "url('https://example.com/p?key with spaces=value+x').getQuery() == {'key with spaces': ['value x']}",
+        "url('https://example.com/path?').getQuery() == {}",
+        "isURL('https://example.com') && isURL('/p') && !isURL('https://a:b:c/') && !isURL('../rel') && !isURL('')",
         // strings
         "'TacoCat'.lowerAscii() == 'tacocat' && 'abc'.upperAscii() == 'ABC'",
         "'a,b,c'.split(',') == ['a', 'b', 'c'] && ['a', 'b'].join('-') == 'a-b'",
