@@ -1,1 +1,0 @@
-//! CEL validation rules (work in progress on this branch).
