@@ -1,11 +1,13 @@
 //! API discovery: `/api`, `/apis`, per group and version, and the aggregated
-//! v2 documents (apidiscovery.k8s.io/v2) client-go asks for first. All of
-//! it is computed once from the registry.
+//! v2 documents (apidiscovery.k8s.io/v2) client-go asks for first. The
+//! documents are computed from the served resources, again whenever a
+//! CustomResourceDefinition adds or removes some.
 
 use crate::registry::{Registry, ResourceInfo, Subresource};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 pub const AGGREGATED_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -82,7 +84,12 @@ fn sub_kind(r: &ResourceInfo, s: Subresource) -> (&'static str, &'static str, &'
     }
 }
 
+/// The current documents; readers take a snapshot.
 pub struct Discovery {
+    docs: RwLock<Arc<Docs>>,
+}
+
+pub struct Docs {
     pub api: Bytes,
     pub apis: Bytes,
     pub api_aggregated: Bytes,
@@ -105,10 +112,9 @@ fn group_version(group: &str, version: &str) -> String {
     }
 }
 
-fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
+fn resource_list(served: &[&ResourceInfo], group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    for r in registry
-        .resources
+    for r in served
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -155,9 +161,8 @@ fn resource_list(registry: &Registry, group: &str, version: &str) -> Value {
     })
 }
 
-fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value {
-    let mut resources: Vec<Value> = registry
-        .resources
+fn aggregated_version(served: &[&ResourceInfo], group: &str, version: &str) -> Value {
+    let mut resources: Vec<Value> = served
         .iter()
         .filter(|r| r.group == group && r.version == version)
         .map(|r| {
@@ -205,7 +210,30 @@ fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value 
 
 impl Discovery {
     pub fn new(registry: &Registry) -> Self {
-        let mut gvs = registry.group_versions();
+        let served: Vec<&ResourceInfo> = registry.resources.iter().collect();
+        Discovery {
+            docs: RwLock::new(Arc::new(Docs::build(&served))),
+        }
+    }
+
+    pub fn docs(&self) -> Arc<Docs> {
+        self.docs.read().expect("discovery lock").clone()
+    }
+
+    /// Recomputes the documents for `served` (built-in resources first).
+    pub fn rebuild(&self, served: &[&ResourceInfo]) {
+        *self.docs.write().expect("discovery lock") = Arc::new(Docs::build(served));
+    }
+}
+
+impl Docs {
+    fn build(served: &[&ResourceInfo]) -> Self {
+        let mut gvs: Vec<(&str, &str)> = Vec::new();
+        for r in served {
+            if !gvs.contains(&(r.group, r.version)) {
+                gvs.push((r.group, r.version));
+            }
+        }
         for (g, v, _, _) in REVIEWS {
             if !gvs.contains(&(g, v)) {
                 gvs.push((g, v));
@@ -218,7 +246,7 @@ impl Discovery {
             } else {
                 format!("apis/{g}/{v}")
             };
-            resource_lists.insert(path, bytes(&resource_list(registry, g, v)));
+            resource_lists.insert(path, bytes(&resource_list(served, g, v)));
         }
         // Groups in order of first appearance, each with its versions.
         let mut groups_ordered: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -262,7 +290,7 @@ impl Discovery {
         };
         let api_aggregated = list(vec![json!({
             "metadata": { "name": "" },
-            "versions": [aggregated_version(registry, "", "v1")],
+            "versions": [aggregated_version(served, "", "v1")],
         })]);
         let apis_aggregated = list(
             groups_ordered
@@ -270,12 +298,12 @@ impl Discovery {
                 .map(|(g, vs)| {
                     json!({
                         "metadata": { "name": g },
-                        "versions": vs.iter().map(|v| aggregated_version(registry, g, v)).collect::<Vec<_>>(),
+                        "versions": vs.iter().map(|v| aggregated_version(served, g, v)).collect::<Vec<_>>(),
                     })
                 })
                 .collect(),
         );
-        Discovery {
+        Docs {
             api: bytes(&api),
             apis: bytes(&apis),
             api_aggregated: bytes(&api_aggregated),
@@ -292,7 +320,7 @@ mod tests {
 
     #[test]
     fn core_list_has_short_names_and_subresources() {
-        let d = Discovery::new(&Registry::new());
+        let d = Discovery::new(&Registry::new()).docs();
         let core: Value = serde_json::from_slice(&d.resource_lists["api/v1"]).unwrap();
         let pods = core["resources"]
             .as_array()
@@ -321,7 +349,7 @@ mod tests {
 
     #[test]
     fn aggregated_documents_list_every_group() {
-        let d = Discovery::new(&Registry::new());
+        let d = Discovery::new(&Registry::new()).docs();
         let apis: Value = serde_json::from_slice(&d.apis_aggregated).unwrap();
         let names: Vec<&str> = apis["items"]
             .as_array()

@@ -127,6 +127,7 @@ impl Harness {
             .expect("tokens");
             Arc::new(App {
                 registry,
+                custom: Default::default(),
                 store,
                 discovery: crate::discovery::Discovery::new(registry),
                 openapi: crate::openapi::OpenApi::build(&crate::openapi_resources(registry)),

@@ -225,6 +225,7 @@ pub async fn run(
     let openapi = openapi::OpenApi::build(&openapi_resources(registry));
     let app = Arc::new(http::App {
         registry,
+        custom: Default::default(),
         store,
         discovery: discovery::Discovery::new(registry),
         openapi,
@@ -256,6 +257,7 @@ pub async fn run(
         opts.etcd_compaction_interval,
         stop_rx.clone(),
     ));
+    let crds = tokio::spawn(apiextensions::served::run(app.clone()));
     tracing::info!(address = %local, "serving securely");
     common::systemd::ready();
     let delay = opts.shutdown_delay_duration;
@@ -266,6 +268,7 @@ pub async fn run(
     });
     http::serve(app, listener, tls_config, stop_rx, Duration::from_secs(10)).await;
     background.abort();
+    crds.abort();
     namespace_cache.abort();
     if let Some(r) = rbac_cache {
         r.abort();

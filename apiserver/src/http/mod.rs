@@ -28,6 +28,8 @@ use tokio_rustls::TlsAcceptor;
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
     pub registry: &'static Registry,
+    /// The resources CustomResourceDefinitions add.
+    pub custom: crate::apiextensions::CustomResources,
     pub store: Store,
     pub discovery: Discovery,
     pub openapi: OpenApi,
@@ -300,16 +302,18 @@ impl App {
                 None => error_response(&ApiError::no_route()),
             },
             Route::CoreVersions => {
-                self.discovery_response(&req, &self.discovery.api, &self.discovery.api_aggregated)
+                let docs = self.discovery.docs();
+                self.discovery_response(&req, &docs.api, &docs.api_aggregated)
             }
             Route::Groups => {
-                self.discovery_response(&req, &self.discovery.apis, &self.discovery.apis_aggregated)
+                let docs = self.discovery.docs();
+                self.discovery_response(&req, &docs.apis, &docs.apis_aggregated)
             }
-            Route::Group(g) => match self.discovery.groups.get(&g) {
+            Route::Group(g) => match self.discovery.docs().groups.get(&g) {
                 Some(doc) => json_bytes(StatusCode::OK, doc.clone()),
                 None => error_response(&ApiError::no_route()),
             },
-            Route::ResourceList(path) => match self.discovery.resource_lists.get(&path) {
+            Route::ResourceList(path) => match self.discovery.docs().resource_lists.get(&path) {
                 Some(doc) => json_bytes(StatusCode::OK, doc.clone()),
                 None => error_response(&ApiError::no_route()),
             },

@@ -82,7 +82,11 @@ pub async fn handle(
     req: Request<Incoming>,
     started: Instant,
 ) -> Response<Body> {
-    let Some(info) = app.registry.get(&path.group, &path.version, &path.resource) else {
+    let Some(info) = app
+        .registry
+        .get(&path.group, &path.version, &path.resource)
+        .or_else(|| app.custom.get(&path.group, &path.version, &path.resource))
+    else {
         return error_response(&ApiError::no_route());
     };
     if super::connect::is_connect(&path.resource, path.subresource.as_deref())
@@ -407,9 +411,8 @@ impl Ctx<'_> {
         match self.format {
             Format::Table => {
                 let meta = json!({ "resourceVersion": obj["metadata"]["resourceVersion"] });
-                let t = tables::build_table(
-                    self.info.group,
-                    self.info.resource,
+                let t = tables::table_for(
+                    self.info,
                     std::slice::from_ref(obj),
                     meta,
                     self.include_object()?,
@@ -436,14 +439,9 @@ impl Ctx<'_> {
             meta["remainingItemCount"] = json!(r);
         }
         let body = match self.format {
-            Format::Table => tables::build_table(
-                self.info.group,
-                self.info.resource,
-                &page.items,
-                meta,
-                self.include_object()?,
-                now(),
-            ),
+            Format::Table => {
+                tables::table_for(self.info, &page.items, meta, self.include_object()?, now())
+            }
             Format::Metadata => json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
@@ -770,14 +768,7 @@ impl Ctx<'_> {
                     let mut out = ev.to_json();
                     let obj = out["object"].take();
                     let meta = json!({ "resourceVersion": obj["metadata"]["resourceVersion"] });
-                    let mut t = tables::build_table(
-                        info.group,
-                        info.resource,
-                        &[obj],
-                        meta,
-                        include,
-                        now(),
-                    );
+                    let mut t = tables::table_for(info, &[obj], meta, include, now());
                     // Column definitions travel with the first event only, as upstream's watch encoder does.
                     if !first {
                         t["columnDefinitions"] = json!([]);

@@ -2,6 +2,7 @@
 //! (names, scope, subresources) plus its strategy. Everything generic about
 //! storing them lives in [`store`].
 
+pub mod apiextensions;
 pub mod apps;
 pub mod batch;
 pub mod coordination;
@@ -88,6 +89,8 @@ pub struct ResourceInfo {
     pub strategy: Arc<dyn ObjectStrategy>,
     /// OpenAPI schema of the kind.
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// What a resource served from a CustomResourceDefinition adds.
+    pub custom: Option<crate::apiextensions::Custom>,
 }
 
 impl ResourceInfo {
@@ -156,6 +159,7 @@ where
             generation: false,
             strategy: Arc::new(Typed(strategy)),
             schema: <S::Object as schemars::JsonSchema>::json_schema,
+            custom: None,
         },
     }
 }
@@ -343,6 +347,12 @@ impl Registry {
             def(scheduling::PriorityClassStrategy).short(&["pc"]).done(),
             // storage.k8s.io/v1
             def(storage::StorageClassStrategy).short(&["sc"]).done(),
+            // apiextensions.k8s.io/v1
+            def(apiextensions::CustomResourceDefinitionStrategy)
+                .short(&["crd", "crds"])
+                .sub(status)
+                .generation()
+                .done(),
         ];
         let by_path = resources
             .iter()
@@ -365,17 +375,6 @@ impl Registry {
         self.by_path
             .get(&(group.to_string(), version.to_string(), resource.to_string()))
             .map(|&i| &self.resources[i])
-    }
-
-    /// The served (group, version) pairs in discovery order, core first.
-    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
-        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
-        for r in &self.resources {
-            if !out.contains(&(r.group, r.version)) {
-                out.push((r.group, r.version));
-            }
-        }
-        out
     }
 }
 

@@ -287,6 +287,11 @@ fn decode_at(info: &ResourceInfo, bytes: &[u8], revision: i64) -> Result<Value, 
         Some(c) => (c.from_storage)(obj),
         None => obj,
     };
+    // Custom resources are stored in one version and served in each
+    // (upstream's None conversion: only apiVersion changes).
+    if info.custom.is_some() && obj.is_object() {
+        obj["apiVersion"] = json!(info.api_version());
+    }
     obj["metadata"]["resourceVersion"] = json!(revision.to_string());
     Ok(obj)
 }
@@ -296,6 +301,9 @@ fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Vec<u8> {
         Some(c) => (c.to_storage)(obj.clone()),
         None => obj.clone(),
     };
+    if let Some(c) = &info.custom {
+        copy["apiVersion"] = json!(c.storage_api_version);
+    }
     if let Some(m) = copy["metadata"].as_object_mut() {
         m.remove("resourceVersion");
         m.remove("selfLink");

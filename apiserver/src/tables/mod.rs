@@ -10,6 +10,7 @@ mod apps;
 mod batch;
 mod coordination;
 mod core;
+pub mod custom;
 mod discovery;
 mod event;
 pub mod format;
@@ -152,6 +153,21 @@ fn printer(group: &str, resource: &str) -> Option<&'static Printer> {
     })
 }
 
+/// The Table of `items` of the resource `info` describes: a custom
+/// resource's from its printer columns, a built-in one's from its printer.
+pub fn table_for(
+    info: &crate::registry::ResourceInfo,
+    items: &[Value],
+    list_meta: Value,
+    include: IncludeObject,
+    now: Timestamp,
+) -> Value {
+    match &info.custom {
+        Some(c) => custom::build_table(&c.columns, items, list_meta, include),
+        None => build_table(info.group, info.resource, items, list_meta, include, now),
+    }
+}
+
 /// Renders `items` of `group`/`resource` as a `meta.k8s.io/v1` Table.
 ///
 /// `items` are full objects as JSON (apiVersion/kind set), `list_meta` the
@@ -172,20 +188,45 @@ pub fn build_table(
     } = printer(group, resource).unwrap_or(&DEFAULT);
     let column_definitions: Vec<Value> = columns
         .iter()
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "type": c.ty,
-                "format": c.format,
-                "description": c.description,
-                "priority": c.priority,
-            })
-        })
+        .map(|c| column_definition(c.name, c.ty, c.format, c.description, c.priority))
         .collect();
+    assemble(
+        column_definitions,
+        items,
+        |item| row_fn(item, &ctx),
+        list_meta,
+        include,
+    )
+}
+
+pub(crate) fn column_definition(
+    name: &str,
+    ty: &str,
+    format: &str,
+    description: &str,
+    priority: i32,
+) -> Value {
+    json!({
+        "name": name,
+        "type": ty,
+        "format": format,
+        "description": description,
+        "priority": priority,
+    })
+}
+
+/// The Table of `items`, each row from `row_of`.
+pub(crate) fn assemble(
+    column_definitions: Vec<Value>,
+    items: &[Value],
+    row_of: impl Fn(&Value) -> Row,
+    list_meta: Value,
+    include: IncludeObject,
+) -> Value {
     let mut rows = Vec::with_capacity(items.len());
     for item in items {
-        let Row { cells, conditions } = row_fn(item, &ctx);
-        debug_assert_eq!(cells.len(), columns.len(), "{group}/{resource}");
+        let Row { cells, conditions } = row_of(item);
+        debug_assert_eq!(cells.len(), column_definitions.len());
         let mut row = Map::with_capacity(3);
         row.insert("cells".to_string(), Value::Array(cells));
         if let Some(c) = conditions {

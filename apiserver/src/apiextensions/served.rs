@@ -1,0 +1,380 @@
+//! The resources CRDs define, served beside the built-in ones, and the
+//! controller that keeps them in step with the CRDs (upstream's naming,
+//! establishing and finalizing controllers, run inside the apiserver as
+//! upstream does): a CRD's names are accepted unless an older CRD of its
+//! group claims them (NamesAccepted), its served versions are then served
+//! and it is Established; a deleted CRD's objects are deleted, then its
+//! cleanup finalizer is removed and it goes.
+
+use super::crd;
+use crate::error::ApiError;
+use crate::http::App;
+use crate::registry::apiextensions::customresourcedefinition::CLEANUP_FINALIZER;
+use crate::registry::store::{ListQuery, Part, WriteOptions};
+use crate::registry::{Registry, ResourceInfo};
+use crate::storage::follow::{Followed, follow};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, CustomResourceDefinitionCondition, CustomResourceDefinitionNames,
+};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::Notify;
+
+type Path = (String, String, String);
+
+/// Descriptions live as long as the process: requests and watches hold
+/// them as `&'static` like the built-in ones. A CRD's are built once per
+/// spec change (its generation), so only editing CRDs costs memory.
+#[derive(Default)]
+pub struct CustomResources {
+    served: RwLock<HashMap<Path, &'static ResourceInfo>>,
+    built: Mutex<HashMap<(String, i64), Vec<&'static ResourceInfo>>>,
+}
+
+impl CustomResources {
+    pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&'static ResourceInfo> {
+        let key = (group.to_string(), version.to_string(), resource.to_string());
+        self.served.read().expect("served lock").get(&key).copied()
+    }
+
+    /// The descriptions of `crd` at its generation, built on first use.
+    fn describe(
+        &self,
+        crd: &CustomResourceDefinition,
+        names: &CustomResourceDefinitionNames,
+    ) -> Result<Vec<&'static ResourceInfo>, String> {
+        let key = (
+            crd.metadata.uid.clone().unwrap_or_default(),
+            crd.metadata.generation.unwrap_or(0),
+        );
+        let mut built = self.built.lock().expect("built lock");
+        if let Some(infos) = built.get(&key) {
+            return Ok(infos.clone());
+        }
+        let infos: Vec<&'static ResourceInfo> = crd::describe(crd, names)?
+            .into_iter()
+            .map(|i| &*Box::leak(Box::new(i)))
+            .collect();
+        built.retain(|(uid, _), _| *uid != key.0);
+        built.insert(key, infos.clone());
+        Ok(infos)
+    }
+}
+
+const RESYNC: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Follows the CRDs and acts on every change until the process ends.
+pub async fn run(app: Arc<App>) {
+    let crds: Arc<Mutex<BTreeMap<String, Value>>> = Arc::default();
+    let changed = Arc::new(Notify::new());
+    let prefix = crd_info(app.registry).key_prefix(app.store.root(), None);
+    let feed = {
+        let (crds, changed) = (crds.clone(), changed.clone());
+        follow(app.store.storage().clone(), prefix, move |change| {
+            let mut map = crds.lock().expect("crds lock");
+            let parse =
+                |kv: &crate::storage::KeyValue| serde_json::from_slice::<Value>(&kv.value).ok();
+            match change {
+                Followed::Listed(kvs) => {
+                    *map = kvs
+                        .iter()
+                        .filter_map(|kv| Some((kv.key.clone(), parse(kv)?)))
+                        .collect();
+                }
+                Followed::Put(kv) => {
+                    if let Some(v) = parse(kv) {
+                        map.insert(kv.key.clone(), v);
+                    }
+                }
+                Followed::Deleted(kv) => {
+                    map.remove(&kv.key);
+                }
+            }
+            changed.notify_one();
+        })
+    };
+    tokio::spawn(feed);
+    loop {
+        // Also now and then: objects with finalizers of their own keep a
+        // deleted CRD waiting without a change of the CRD itself.
+        let _ = tokio::time::timeout(RESYNC, changed.notified()).await;
+        let current: Vec<CustomResourceDefinition> = crds
+            .lock()
+            .expect("crds lock")
+            .values()
+            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .collect();
+        reconcile(&app, current).await;
+    }
+}
+
+/// Serves what the CRDs say, and brings their status and finalizers along.
+async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
+    // The oldest CRD keeps a contested name, as upstream's naming controller.
+    crds.sort_by(|a, b| {
+        let t = |c: &CustomResourceDefinition| c.metadata.creation_timestamp.clone().map(|t| t.0);
+        t(a).cmp(&t(b)).then(a.metadata.name.cmp(&b.metadata.name))
+    });
+    let mut claimed: HashMap<(String, String), String> = HashMap::new();
+    let mut served: HashMap<Path, &'static ResourceInfo> = HashMap::new();
+    let mut order: Vec<&'static ResourceInfo> = Vec::new();
+    for crd in &crds {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let conflict = conflicts(crd, &claimed);
+        let names = crd.spec.names.clone();
+        let mut infos = Vec::new();
+        if conflict.is_none() {
+            for n in claims(crd) {
+                claimed.insert((crd.spec.group.clone(), n), name.clone());
+            }
+            match app.custom.describe(crd, &names) {
+                Ok(i) => infos = i,
+                Err(e) => tracing::warn!(crd = %name, error = %e, "cannot serve the CRD"),
+            }
+        }
+        for info in &infos {
+            served.insert(
+                (info.group.into(), info.version.into(), info.resource.into()),
+                info,
+            );
+            order.push(info);
+        }
+        if let Err(e) = update_status(app, crd, conflict.as_deref(), &names).await {
+            tracing::warn!(crd = %name, error = %e.message, "updating the CRD's status");
+        }
+        if crd.metadata.deletion_timestamp.is_some()
+            && let Err(e) = finalize(app, crd, infos.first().copied()).await
+        {
+            tracing::warn!(crd = %name, error = %e.message, "deleting the CRD's objects");
+        }
+    }
+    *app.custom.served.write().expect("served lock") = served;
+    let mut all: Vec<&ResourceInfo> = app.registry.resources.iter().collect();
+    all.extend(order);
+    app.discovery.rebuild(&all);
+}
+
+/// Every name of `crd` that another CRD of the group may not also use.
+fn claims(crd: &CustomResourceDefinition) -> Vec<String> {
+    let n = &crd.spec.names;
+    let mut out = vec![format!("plural:{}", n.plural), format!("kind:{}", n.kind)];
+    if let Some(s) = n.singular.as_deref().filter(|s| !s.is_empty()) {
+        out.push(format!("plural:{s}"));
+    }
+    if let Some(l) = n.list_kind.as_deref() {
+        out.push(format!("kind:{l}"));
+    }
+    for s in n.short_names.iter().flatten() {
+        out.push(format!("short:{s}"));
+    }
+    out
+}
+
+/// Upstream's NamesAccepted=False reason and message, if a name is taken.
+fn conflicts(
+    crd: &CustomResourceDefinition,
+    claimed: &HashMap<(String, String), String>,
+) -> Option<String> {
+    let name = crd.metadata.name.as_deref().unwrap_or("");
+    let taken = |claim: &str| {
+        claimed
+            .get(&(crd.spec.group.clone(), claim.to_string()))
+            .is_some_and(|owner| owner != name)
+    };
+    let n = &crd.spec.names;
+    if taken(&format!("plural:{}", n.plural)) {
+        return Some(format!("\"{}\" is already in use", n.plural));
+    }
+    if let Some(s) = n
+        .singular
+        .as_deref()
+        .filter(|s| taken(&format!("plural:{s}")))
+    {
+        return Some(format!("\"{s}\" is already in use"));
+    }
+    for s in n.short_names.iter().flatten() {
+        if taken(&format!("short:{s}")) {
+            return Some(format!("\"{s}\" is already in use"));
+        }
+    }
+    if taken(&format!("kind:{}", n.kind)) {
+        return Some(format!("\"{}\" is already in use", n.kind));
+    }
+    if let Some(l) = n
+        .list_kind
+        .as_deref()
+        .filter(|l| taken(&format!("kind:{l}")))
+    {
+        return Some(format!("\"{l}\" is already in use"));
+    }
+    None
+}
+
+fn condition(
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+) -> CustomResourceDefinitionCondition {
+    CustomResourceDefinitionCondition {
+        type_: type_.into(),
+        status: if ok { "True" } else { "False" }.into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_transition_time: None,
+    }
+}
+
+/// The conditions `crd` should have.
+fn wanted_conditions(
+    crd: &CustomResourceDefinition,
+    conflict: Option<&str>,
+) -> Vec<CustomResourceDefinitionCondition> {
+    let mut out = vec![match conflict {
+        None => condition("NamesAccepted", true, "NoConflicts", "no conflicts found"),
+        Some(m) => condition("NamesAccepted", false, "NameConflict", m),
+    }];
+    out.push(match conflict {
+        None => condition(
+            "Established",
+            true,
+            "InitialNamesAccepted",
+            "the initial names have been accepted",
+        ),
+        Some(_) => condition(
+            "Established",
+            false,
+            "NotAccepted",
+            "not all names are accepted",
+        ),
+    });
+    if crd.metadata.deletion_timestamp.is_some() {
+        out.push(condition(
+            "Terminating",
+            true,
+            "InstanceDeletionInProgress",
+            "CustomResource deletion is in progress",
+        ));
+    }
+    out
+}
+
+fn crd_info(registry: &Registry) -> &ResourceInfo {
+    registry
+        .get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .expect("CRDs are registered")
+}
+
+/// Writes the conditions and accepted names when they differ from what
+/// the CRD has; a condition keeps its transition time while its status stays.
+async fn update_status(
+    app: &App,
+    crd: &CustomResourceDefinition,
+    conflict: Option<&str>,
+    names: &CustomResourceDefinitionNames,
+) -> Result<(), ApiError> {
+    let wanted = wanted_conditions(crd, conflict);
+    let status = crd.status.clone().unwrap_or_default();
+    let have = status.conditions.clone().unwrap_or_default();
+    let same = |a: &CustomResourceDefinitionCondition, b: &CustomResourceDefinitionCondition| {
+        a.type_ == b.type_ && a.status == b.status && a.reason == b.reason && a.message == b.message
+    };
+    let accepted_ok = conflict.is_some() || status.accepted_names.as_ref() == Some(names);
+    if accepted_ok
+        && wanted.len() == have.len()
+        && wanted.iter().all(|w| have.iter().any(|h| same(w, h)))
+    {
+        return Ok(());
+    }
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let conditions: Vec<CustomResourceDefinitionCondition> = wanted
+        .into_iter()
+        .map(|mut w| {
+            w.last_transition_time = match have.iter().find(|h| h.type_ == w.type_) {
+                Some(h) if h.status == w.status => h.last_transition_time.clone(),
+                _ => Some(now.clone()),
+            };
+            w
+        })
+        .collect();
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let conditions = serde_json::to_value(&conditions).map_err(ApiError::internal)?;
+    let accepted = if conflict.is_none() {
+        Some(serde_json::to_value(names).map_err(ApiError::internal)?)
+    } else {
+        None
+    };
+    app.store
+        .update_with(
+            crd_info(app.registry),
+            "",
+            &name,
+            Part::Status,
+            &WriteOptions::default(),
+            &mut |old| {
+                let mut next = old.clone();
+                next["status"]["conditions"] = conditions.clone();
+                if let Some(a) = &accepted {
+                    next["status"]["acceptedNames"] = a.clone();
+                }
+                Ok(next)
+            },
+        )
+        .await
+        .map(|_| ())
+}
+
+/// Deletes the objects of a CRD being deleted; once none is left, removes
+/// the cleanup finalizer so that the CRD itself goes.
+async fn finalize(
+    app: &App,
+    crd: &CustomResourceDefinition,
+    info: Option<&'static ResourceInfo>,
+) -> Result<(), ApiError> {
+    if !crd
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == CLEANUP_FINALIZER)
+    {
+        return Ok(());
+    }
+    if let Some(info) = info {
+        let left = app
+            .store
+            .delete_collection(
+                info,
+                None,
+                &ListQuery::default(),
+                &json!({}),
+                &WriteOptions::default(),
+            )
+            .await?;
+        // Objects with finalizers of their own linger; come back for them.
+        let remaining = app.store.list(info, None, &ListQuery::default()).await?;
+        if !remaining.items.is_empty() {
+            tracing::info!(crd = ?crd.metadata.name, deleted = left.items.len(), waiting = remaining.items.len(), "objects of a deleted CRD are still finalizing");
+            return Ok(());
+        }
+    }
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    app.store
+        .update_with(
+            crd_info(app.registry),
+            "",
+            &name,
+            Part::Main,
+            &WriteOptions::default(),
+            &mut |old| {
+                let mut next = old.clone();
+                if let Some(f) = next["metadata"]["finalizers"].as_array_mut() {
+                    f.retain(|f| f != CLEANUP_FINALIZER);
+                }
+                Ok(next)
+            },
+        )
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,337 @@
+//! CustomResourceDefinitions against the real apiserver and etcd, driven by
+//! the real kubectl: a CRD with a structural schema becomes Established and
+//! its resource appears in discovery; valid objects are accepted with their
+//! defaults and unknown fields pruned, invalid ones are refused with every
+//! field error; printer columns and short names work in `kubectl get`;
+//! watch, label selectors and the status subresource behave as for built-in
+//! resources; a second version is added; deleting the CRD deletes its
+//! objects and its endpoints.
+
+use integration_tests::kubectl::stderr;
+use integration_tests::wait::eventually;
+use integration_tests::{Cluster, expect_failure, expect_success};
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd], categories: [all]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: integer, jsonPath: .spec.size}
+    - {name: Color, type: string, jsonPath: .spec.color}
+    - {name: Age, type: date, jsonPath: .metadata.creationTimestamp}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            x-kubernetes-validations:
+            - {rule: "self.size % 2 == 0 || self.color != 'blue'", message: odd widgets cannot be blue}
+            - {rule: "self.size >= oldSelf.size", message: a widget does not shrink}
+            properties:
+              size: {type: integer, minimum: 1, maximum: 10}
+              color: {type: string, enum: [red, green, blue], default: red}
+              name: {type: string, pattern: '^[a-z]+$'}
+          status:
+            type: object
+            properties:
+              ready: {type: boolean}
+"#;
+
+fn widget(name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: {name}, labels: {{tier: a}}}}\nspec: {spec}\n"
+    )
+}
+
+async fn established(cluster: &Cluster, crd: &str) {
+    eventually(&format!("{crd} is Established"), WITHIN, async || {
+        let s = cluster
+            .get_jsonpath(
+                &["crd", crd],
+                "{.status.conditions[?(@.type==\"Established\")].status}",
+            )
+            .await;
+        (s == "True", s)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
+    let cluster = Cluster::start().await.expect("cluster");
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], CRD).await,
+        "apply the CRD",
+    );
+    established(&cluster, "widgets.example.com").await;
+    let names = cluster
+        .get_jsonpath(
+            &["crd", "widgets.example.com"],
+            "{.status.acceptedNames.kind}",
+        )
+        .await;
+    assert_eq!(names, "Widget");
+
+    // Discovery, as kubectl sees it.
+    let resources = eventually("widgets in discovery", WITHIN, async || {
+        let out = cluster
+            .kubectl(&["api-resources", "--api-group=example.com"])
+            .await;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (text.contains("widgets"), text)
+    })
+    .await;
+    assert!(
+        resources.contains("wd") && resources.contains("Widget"),
+        "{resources}"
+    );
+
+    // A valid object: the default is applied, the unknown field pruned
+    // (and warned about), the status dropped (the status subresource owns it).
+    let out = cluster
+        .kubectl_stdin(
+            &["create", "--validate=warn", "-f", "-"],
+            &format!(
+                "{}status: {{ready: true}}\n",
+                widget("small", "{size: 2, shape: round}")
+            ),
+        )
+        .await;
+    expect_success(&out, "create a valid widget");
+    assert!(
+        stderr(&out).contains("unknown field \"spec.shape\""),
+        "no warning: {}",
+        stderr(&out)
+    );
+    let spec = cluster.get_jsonpath(&["widget", "small"], "{.spec}").await;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec JSON");
+    assert_eq!(spec, serde_json::json!({"size": 2, "color": "red"}));
+    let status = cluster
+        .get_jsonpath(&["widget", "small"], "{.status}")
+        .await;
+    assert_eq!(status, "");
+
+    // Strict field validation (kubectl's default) refuses it instead.
+    let out = cluster
+        .kubectl_stdin(
+            &["create", "-f", "-"],
+            &widget("strict", "{size: 2, shape: round}"),
+        )
+        .await;
+    expect_failure(&out, "strict field validation");
+    let err = stderr(&out);
+    assert!(err.contains("unknown field \"spec.shape\""), "{err}");
+
+    // Every field error at once.
+    let out = cluster
+        .kubectl_stdin(
+            &["create", "-f", "-"],
+            &widget("bad", "{size: 11, color: pink, name: Bad}"),
+        )
+        .await;
+    expect_failure(&out, "invalid widget");
+    let err = stderr(&out);
+    for want in [
+        "The Widget \"bad\" is invalid",
+        "spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10",
+        "spec.color: Unsupported value: \"pink\": supported values: \"red\", \"green\", \"blue\"",
+        "spec.name: Invalid value: \"Bad\": spec.name in body should match '^[a-z]+$'",
+    ] {
+        assert!(err.contains(want), "want {want:?} in {err}");
+    }
+    let out = cluster
+        .kubectl_stdin(&["create", "-f", "-"], &widget("nosize", "{color: blue}"))
+        .await;
+    assert!(
+        stderr(&out).contains("spec.size: Required value"),
+        "{}",
+        stderr(&out)
+    );
+
+    // CEL rules, with their messages; a transition rule sees the old object.
+    let out = cluster
+        .kubectl_stdin(
+            &["create", "-f", "-"],
+            &widget("odd", "{size: 3, color: blue}"),
+        )
+        .await;
+    let err = expect_failure(&out, "a rule refuses");
+    assert!(
+        err.contains("spec: Invalid value: \"object\": odd widgets cannot be blue"),
+        "{err}"
+    );
+
+    // Printer columns, short names and categories.
+    let out = expect_success(&cluster.kubectl(&["get", "wd"]).await, "get wd");
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "SIZE", "COLOR", "AGE"], "{out}");
+    assert!(
+        out.lines().nth(1).unwrap_or("").starts_with("small"),
+        "{out}"
+    );
+    let all = expect_success(&cluster.kubectl(&["get", "all"]).await, "get all");
+    assert!(all.contains("widget.example.com/small"), "{all}");
+
+    // Label selectors, updates and the status subresource.
+    let out = expect_success(
+        &cluster
+            .kubectl(&["get", "widgets", "-l", "tier=a", "-o", "name"])
+            .await,
+        "select",
+    );
+    assert_eq!(out.trim(), "widget.example.com/small");
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "patch",
+                "widget",
+                "small",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"size":5}}"#,
+            ])
+            .await,
+        "patch the spec",
+    );
+    let generation = cluster
+        .get_jsonpath(&["widget", "small"], "{.metadata.generation}")
+        .await;
+    assert_eq!(generation, "2");
+    let out = cluster
+        .kubectl(&[
+            "patch",
+            "widget",
+            "small",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"size":4}}"#,
+        ])
+        .await;
+    let err = expect_failure(&out, "a transition rule refuses");
+    assert!(err.contains("a widget does not shrink"), "{err}");
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "patch",
+                "widget",
+                "small",
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"ready":true}}"#,
+            ])
+            .await,
+        "patch the status",
+    );
+    let ready = cluster
+        .get_jsonpath(&["widget", "small"], "{.status.ready}")
+        .await;
+    assert_eq!(ready, "true");
+    let out = cluster
+        .kubectl(&["patch", "widget", "small", "-p", r#"{"spec":{"size":6}}"#])
+        .await;
+    // As upstream: no strategic merge for custom resources.
+    let err = expect_failure(&out, "a strategic merge patch of a custom resource");
+    assert!(
+        err.contains("the body of the request was in an unknown format"),
+        "{err}"
+    );
+
+    // A watch sees a new object.
+    let watch = cluster.kubectl_spawn(&["get", "widgets", "--watch", "-o", "name"]);
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["create", "-f", "-"], &widget("late", "{size: 1}"))
+            .await,
+        "create while watching",
+    );
+    eventually("the watch sees the new widget", WITHIN, async || {
+        let seen = watch.stdout();
+        (seen.contains("widget.example.com/late"), seen)
+    })
+    .await;
+    drop(watch);
+
+    // A second version, served beside the first; objects read the same.
+    let v2 = CRD.replace(
+        "  versions:\n",
+        "  versions:\n  - name: v2\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+    );
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], &v2).await,
+        "add v2",
+    );
+    let got = eventually("small through v2", WITHIN, async || {
+        let out = cluster
+            .kubectl(&[
+                "get",
+                "--raw",
+                "/apis/example.com/v2/namespaces/default/widgets/small",
+            ])
+            .await;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), text)
+    })
+    .await;
+    let got: serde_json::Value = serde_json::from_str(&got).expect("JSON");
+    assert_eq!(got["apiVersion"], "example.com/v2");
+    assert_eq!(got["spec"]["size"], 5);
+
+    // Deleting the CRD deletes its objects, then it and its endpoints go.
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "delete",
+                "crd",
+                "widgets.example.com",
+                "--wait=true",
+                "--timeout=30s",
+            ])
+            .await,
+        "delete the CRD",
+    );
+    eventually("the endpoints are gone", WITHIN, async || {
+        let out = cluster
+            .kubectl(&[
+                "get",
+                "--raw",
+                "/apis/example.com/v1/namespaces/default/widgets",
+            ])
+            .await;
+        (!out.status.success(), stderr(&out))
+    })
+    .await;
+    let mut etcd = cluster.etcd_client().await.expect("etcd client");
+    let left = etcd
+        .get(
+            "/registry/example.com/widgets/",
+            Some(
+                etcd_client::GetOptions::new()
+                    .with_prefix()
+                    .with_count_only(),
+            ),
+        )
+        .await
+        .expect("etcd get")
+        .count();
+    assert_eq!(left, 0, "objects of the deleted CRD are left in etcd");
+}
