@@ -26,7 +26,9 @@ spec:
   - name: v1
     served: true
     storage: true
-    subresources: {status: {}}
+    subresources:
+      status: {}
+      scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.replicas}
     additionalPrinterColumns:
     - {name: Size, type: integer, jsonPath: .spec.size}
     - {name: Color, type: string, jsonPath: .spec.color}
@@ -49,6 +51,7 @@ spec:
             type: object
             properties:
               ready: {type: boolean}
+              replicas: {type: integer}
 "#;
 
 fn widget(name: &str, spec: &str) -> String {
@@ -256,6 +259,70 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
         "{err}"
     );
 
+    // The scale subresource reads and writes the CRD's paths.
+    expect_success(
+        &cluster
+            .kubectl(&["scale", "widget", "small", "--replicas=9"])
+            .await,
+        "scale",
+    );
+    let size = cluster
+        .get_jsonpath(&["widget", "small"], "{.spec.size}")
+        .await;
+    assert_eq!(size, "9");
+    let scale = expect_success(
+        &cluster
+            .kubectl(&[
+                "get",
+                "--raw",
+                "/apis/example.com/v1/namespaces/default/widgets/small/scale",
+            ])
+            .await,
+        "get scale",
+    );
+    let scale: serde_json::Value = serde_json::from_str(&scale).expect("Scale JSON");
+    assert_eq!(
+        (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (Some("Scale"), Some(9))
+    );
+
+    // Server-side apply and field selectors work as for built-in kinds.
+    expect_success(
+        &cluster
+            .kubectl_stdin(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--field-manager=tester",
+                    "-f",
+                    "-",
+                ],
+                &widget("applied", "{size: 8, color: green}"),
+            )
+            .await,
+        "server-side apply",
+    );
+    let manager = cluster
+        .get_jsonpath(
+            &["widget", "applied"],
+            "{.metadata.managedFields[0].manager}",
+        )
+        .await;
+    assert_eq!(manager, "tester");
+    let out = expect_success(
+        &cluster
+            .kubectl(&[
+                "get",
+                "widgets",
+                "--field-selector=metadata.name=applied",
+                "-o",
+                "name",
+            ])
+            .await,
+        "field selector",
+    );
+    assert_eq!(out.trim(), "widget.example.com/applied");
+
     // A watch sees a new object.
     let watch = cluster.kubectl_spawn(&["get", "widgets", "--watch", "-o", "name"]);
     expect_success(
@@ -294,7 +361,7 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
     .await;
     let got: serde_json::Value = serde_json::from_str(&got).expect("JSON");
     assert_eq!(got["apiVersion"], "example.com/v2");
-    assert_eq!(got["spec"]["size"], 5);
+    assert_eq!(got["spec"]["size"], 9);
 
     // Deleting the CRD deletes its objects, then it and its endpoints go.
     expect_success(

@@ -19,6 +19,37 @@ pub struct Custom {
     pub storage_api_version: &'static str,
     /// `additionalPrinterColumns` (Age when none is given).
     pub columns: Vec<PrinterColumn>,
+    /// The scale subresource's paths, when it is on.
+    pub scale: Option<ScalePaths>,
+}
+
+/// Where a custom resource keeps what its Scale shows: dotted JSON paths
+/// such as `.spec.replicas`.
+pub struct ScalePaths {
+    pub spec_replicas: String,
+    pub status_replicas: String,
+    /// A string in the serialized label selector form, when given.
+    pub label_selector: Option<String>,
+}
+
+/// The value at dotted `path` (`.a.b`), if any.
+pub fn at<'a>(obj: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.trim_start_matches('.')
+        .split('.')
+        .try_fold(obj, |v, k| v.get(k))
+        .filter(|v| !v.is_null())
+}
+
+/// Sets the value at dotted `path`, making the objects on the way.
+pub fn set_at(obj: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let mut cur = obj;
+    for k in path.trim_start_matches('.').split('.') {
+        if !cur.is_object() {
+            *cur = serde_json::json!({});
+        }
+        cur = &mut cur[k];
+    }
+    *cur = value;
 }
 
 /// Names, kinds and groups live as long as the process, as built-in ones
@@ -105,7 +136,12 @@ fn describe_version(
     let spec = &crd.spec;
     let subs = v.subresources.as_ref();
     let status = subs.is_some_and(|s| s.status.is_some());
-    let scale = subs.is_some_and(|s| s.scale.is_some());
+    let scale_paths = subs.and_then(|s| s.scale.as_ref()).map(|s| ScalePaths {
+        spec_replicas: s.spec_replicas_path.clone(),
+        status_replicas: s.status_replicas_path.clone(),
+        label_selector: s.label_selector_path.clone(),
+    });
+    let scale = scale_paths.is_some();
     let subresources: &'static [Subresource] = match (status, scale) {
         (true, true) => &[Subresource::Status, Subresource::Scale],
         (true, false) => &[Subresource::Status],
@@ -162,6 +198,7 @@ fn describe_version(
             crd: crd.metadata.name.clone().unwrap_or_default(),
             storage_api_version,
             columns,
+            scale: scale_paths,
         }),
     })
 }

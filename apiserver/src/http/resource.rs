@@ -7,6 +7,7 @@ use super::App;
 use super::request::{ResourcePath, flag, parse_query};
 use super::response::{Body, Format, error_response, full, json_list, negotiate, object};
 use crate::admission::Operation;
+use crate::apiextensions::crd;
 use crate::auth::UserInfo;
 use crate::error::{ApiError, FieldError};
 use crate::fieldmanager;
@@ -1032,7 +1033,11 @@ impl Ctx<'_> {
                         ));
                     }
                     let mut next = old.clone();
-                    next["spec"]["replicas"] = json!(replicas.as_i64().unwrap_or(0));
+                    let replicas = json!(replicas.as_i64().unwrap_or(0));
+                    match info.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+                        Some(paths) => crd::set_at(&mut next, &paths.spec_replicas, replicas),
+                        None => next["spec"]["replicas"] = replicas,
+                    }
                     Ok(next)
                 },
             )
@@ -1098,6 +1103,28 @@ fn delete_options(
 /// The autoscaling/v1 Scale view of a scalable object.
 fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
     let m = &obj["metadata"];
+    if let Some(paths) = info.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        let int = |p: &str| crd::at(obj, p).and_then(Value::as_i64).unwrap_or(0);
+        let selector = paths
+            .label_selector
+            .as_deref()
+            .and_then(|p| crd::at(obj, p))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        return json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": m["name"],
+                "namespace": m["namespace"],
+                "uid": m["uid"],
+                "resourceVersion": m["resourceVersion"],
+                "creationTimestamp": m["creationTimestamp"],
+            },
+            "spec": { "replicas": int(&paths.spec_replicas) },
+            "status": { "replicas": int(&paths.status_replicas), "selector": selector },
+        });
+    }
     let selector = LabelSelector::from_label_selector_json(&obj["spec"]["selector"])
         .map(|s| s.to_string())
         .unwrap_or_default();
