@@ -130,7 +130,9 @@ impl Harness {
                 custom: Default::default(),
                 store,
                 discovery: crate::discovery::Discovery::new(registry),
-                openapi: crate::openapi::OpenApi::build(&crate::openapi_resources(registry)),
+                openapi: std::sync::RwLock::new(Arc::new(crate::openapi::OpenApi::build(
+                    &crate::openapi_resources(registry),
+                ))),
                 tokens,
                 bootstrap_tokens: None,
                 anonymous: true,

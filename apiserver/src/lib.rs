@@ -228,7 +228,7 @@ pub async fn run(
         custom: Default::default(),
         store,
         discovery: discovery::Discovery::new(registry),
-        openapi,
+        openapi: std::sync::RwLock::new(Arc::new(openapi)),
         tokens,
         bootstrap_tokens: opts
             .enable_bootstrap_token_auth
@@ -299,29 +299,8 @@ fn value_transformers(
 }
 
 pub(crate) fn openapi_resources(registry: &Registry) -> Vec<openapi::OpenApiResource> {
-    registry
-        .resources
-        .iter()
-        .map(|r| openapi::OpenApiResource {
-            group: r.group,
-            version: r.version,
-            kind: r.kind,
-            plural: r.resource,
-            namespaced: r.namespaced,
-            verbs: vec![
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ],
-            subresources: r.subresources.iter().map(|s| s.name()).collect(),
-            schema: r.schema,
-        })
-        .collect()
+    let served: Vec<&registry::ResourceInfo> = registry.resources.iter().collect();
+    openapi::resources(&served)
 }
 
 /// Periodic work: `apiserver_storage_objects`, the repair of service

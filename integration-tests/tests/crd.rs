@@ -103,6 +103,18 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
         "{resources}"
     );
 
+    // The schema is published in OpenAPI: kubectl explain documents it.
+    let explained = eventually("kubectl explain knows widgets", WITHIN, async || {
+        let out = cluster.kubectl(&["explain", "widgets.spec"]).await;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success() && text.contains("size"), text)
+    })
+    .await;
+    assert!(
+        explained.contains("<integer>") && explained.contains("-required-"),
+        "{explained}"
+    );
+
     // A valid object: the default is applied, the unknown field pruned
     // (and warned about), the status dropped (the status subresource owns it).
     let out = cluster

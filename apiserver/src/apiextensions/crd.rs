@@ -21,6 +21,8 @@ pub struct Custom {
     pub columns: Vec<PrinterColumn>,
     /// The scale subresource's paths, when it is on.
     pub scale: Option<ScalePaths>,
+    /// The version's `openAPIV3Schema`, for the OpenAPI documents.
+    pub openapi: serde_json::Value,
 }
 
 /// Where a custom resource keeps what its Scale shows: dotted JSON paths
@@ -199,6 +201,7 @@ fn describe_version(
             storage_api_version,
             columns,
             scale: scale_paths,
+            openapi: serde_json::to_value(props).unwrap_or_default(),
         }),
     })
 }

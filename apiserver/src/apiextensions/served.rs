@@ -30,6 +30,9 @@ type Path = (String, String, String);
 pub struct CustomResources {
     served: RwLock<HashMap<Path, &'static ResourceInfo>>,
     built: Mutex<HashMap<(String, i64), Vec<&'static ResourceInfo>>>,
+    /// What discovery and OpenAPI were last built from.
+    /// (Addresses of descriptions, which live forever.)
+    published: Mutex<Vec<usize>>,
 }
 
 impl CustomResources {
@@ -150,9 +153,28 @@ async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
         }
     }
     *app.custom.served.write().expect("served lock") = served;
-    let mut all: Vec<&ResourceInfo> = app.registry.resources.iter().collect();
+    let ids: Vec<usize> = order
+        .iter()
+        .map(|i| *i as *const ResourceInfo as usize)
+        .collect();
+    {
+        let mut published = app.custom.published.lock().expect("published lock");
+        if *published == ids {
+            return;
+        }
+        *published = ids;
+    }
+    let mut all: Vec<&'static ResourceInfo> = app.registry.resources.iter().collect();
     all.extend(order);
     app.discovery.rebuild(&all);
+    // Building the documents takes a while: off the runtime's threads.
+    let built = tokio::task::spawn_blocking(move || {
+        crate::openapi::OpenApi::build(&crate::openapi::resources(&all))
+    })
+    .await;
+    if let Ok(doc) = built {
+        *app.openapi.write().expect("openapi lock") = Arc::new(doc);
+    }
 }
 
 /// Every name of `crd` that another CRD of the group may not also use.

@@ -32,7 +32,8 @@ pub struct App {
     pub custom: crate::apiextensions::CustomResources,
     pub store: Store,
     pub discovery: Discovery,
-    pub openapi: OpenApi,
+    /// Rebuilt when CustomResourceDefinitions change what is served.
+    pub openapi: std::sync::RwLock<Arc<OpenApi>>,
     pub tokens: TokenFile,
     /// `--enable-bootstrap-token-auth`.
     pub bootstrap_tokens: Option<crate::auth::bootstrap_token::BootstrapTokens>,
@@ -90,6 +91,10 @@ fn bearer_token(req: &Request<Incoming>) -> Option<&str> {
 }
 
 impl App {
+    pub fn openapi(&self) -> Arc<OpenApi> {
+        self.openapi.read().expect("openapi lock").clone()
+    }
+
     /// Serves one request; every response carries its `Audit-ID`.
     async fn handle(
         self: Arc<Self>,
@@ -295,9 +300,9 @@ impl App {
                 )
                 .body(full(crate::metrics::render()))
                 .expect("valid response"),
-            Route::OpenApiV2 => self.openapi_response(&req, self.openapi.v2().clone()),
-            Route::OpenApiV3Index => json_bytes(StatusCode::OK, self.openapi.v3_index().clone()),
-            Route::OpenApiV3(path) => match self.openapi.v3(&path) {
+            Route::OpenApiV2 => self.openapi_response(&req, self.openapi().v2().clone()),
+            Route::OpenApiV3Index => json_bytes(StatusCode::OK, self.openapi().v3_index().clone()),
+            Route::OpenApiV3(path) => match self.openapi().v3(&path) {
                 Some(doc) => self.openapi_response(&req, doc.clone()),
                 None => error_response(&ApiError::no_route()),
             },

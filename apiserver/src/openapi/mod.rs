@@ -34,6 +34,58 @@ pub struct OpenApiResource {
     pub subresources: Vec<&'static str>,
     /// The kind's schema, e.g. `<Pod as schemars::JsonSchema>::json_schema`.
     pub schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// A custom resource's schema (its CRD version's `openAPIV3Schema`),
+    /// used instead of `schema`.
+    pub custom: Option<Value>,
+}
+
+impl OpenApiResource {
+    /// The definition's name: upstream's for built-in kinds, the reversed
+    /// group for custom ones (`com.example.v1.Widget`).
+    pub(crate) fn definition(&self) -> String {
+        self.named(self.kind)
+    }
+
+    pub(crate) fn list_definition(&self) -> String {
+        self.named(&format!("{}List", self.kind))
+    }
+
+    fn named(&self, kind: &str) -> String {
+        match &self.custom {
+            None => schemas::definition_name(self.group, self.version, kind),
+            Some(_) => {
+                let reversed: Vec<&str> = self.group.rsplit('.').collect();
+                format!("{}.{}.{kind}", reversed.join("."), self.version)
+            }
+        }
+    }
+}
+
+/// What the documents say of each of `served`.
+pub fn resources(served: &[&crate::registry::ResourceInfo]) -> Vec<OpenApiResource> {
+    served
+        .iter()
+        .map(|r| OpenApiResource {
+            group: r.group,
+            version: r.version,
+            kind: r.kind,
+            plural: r.resource,
+            namespaced: r.namespaced,
+            verbs: vec![
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ],
+            subresources: r.subresources.iter().map(|s| s.name()).collect(),
+            schema: r.schema,
+            custom: r.custom.as_ref().map(|c| c.openapi.clone()),
+        })
+        .collect()
 }
 
 /// The serialized documents, with a content hash for each.
@@ -228,6 +280,7 @@ mod tests {
                 verbs: ALL_VERBS.to_vec(),
                 subresources: vec!["status", "binding", "eviction", "log", "exec", "proxy"],
                 schema: core::v1::Pod::json_schema,
+                custom: None,
             },
             OpenApiResource {
                 group: "",
@@ -240,6 +293,7 @@ mod tests {
                 ],
                 subresources: vec!["status", "finalize"],
                 schema: core::v1::Namespace::json_schema,
+                custom: None,
             },
             OpenApiResource {
                 group: "",
@@ -250,6 +304,7 @@ mod tests {
                 verbs: ALL_VERBS.to_vec(),
                 subresources: vec!["token"],
                 schema: core::v1::ServiceAccount::json_schema,
+                custom: None,
             },
             OpenApiResource {
                 group: "apps",
@@ -260,6 +315,7 @@ mod tests {
                 verbs: ALL_VERBS.to_vec(),
                 subresources: vec!["status", "scale"],
                 schema: apps::v1::Deployment::json_schema,
+                custom: None,
             },
         ]
     }

@@ -13,10 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Map, Value, json};
 
 use super::OpenApiResource;
-use super::schemas::{
-    DELETE_OPTIONS, PATCH, STATUS, SupportKind, V2_REF_PREFIX, V3_REF_PREFIX, definition_name,
-    list_definition_name,
-};
+use super::schemas::{DELETE_OPTIONS, PATCH, STATUS, SupportKind, V2_REF_PREFIX, V3_REF_PREFIX};
 
 const JSON_YAML: &[&str] = &["application/json", "application/yaml"];
 const JSON_YAML_WATCH: &[&str] = &[
@@ -401,10 +398,7 @@ fn list_operation(n: &Names, all_namespaces: &str) -> Operation {
         op.produces = JSON_YAML_WATCH;
     }
     op.params = params.iter().map(|p| p.param()).collect();
-    op.responses = vec![(
-        200,
-        Payload::Definition(list_definition_name(r.group, r.version, r.kind)),
-    )];
+    op.responses = vec![(200, Payload::Definition(r.list_definition()))];
     op
 }
 
@@ -751,7 +745,7 @@ fn write_params(op: &mut Operation, patch: bool) {
 }
 
 fn own_kind(r: &OpenApiResource) -> Payload {
-    Payload::Definition(definition_name(r.group, r.version, r.kind))
+    Payload::Definition(r.definition())
 }
 
 fn definition(name: &str) -> Payload {

@@ -86,10 +86,6 @@ pub(super) fn definition_name(group: &str, version: &str, kind: &str) -> String 
     format!("{package}.{version}.{kind}")
 }
 
-pub(super) fn list_definition_name(group: &str, version: &str, kind: &str) -> String {
-    definition_name(group, version, &format!("{kind}List"))
-}
-
 /// All definitions in their v2 shape (`$ref`s to `#/definitions/...`, with
 /// sibling descriptions), keyed and sorted by name.
 pub(super) fn generate(
@@ -110,6 +106,8 @@ pub(super) fn generate(
     generator.subschema_for::<meta::WatchEvent<meta::Status>>();
     generator.subschema_for::<meta::Patch>();
     generator.subschema_for::<meta::ListMeta>();
+    // Custom resources' metadata refers to it.
+    generator.subschema_for::<meta::ObjectMeta>();
     for kind in support {
         kind.generate(&mut generator);
     }
@@ -125,9 +123,13 @@ pub(super) fn generate(
     };
     let mut group_versions = BTreeSet::new();
     for r in resources {
-        let name = definition_name(r.group, r.version, r.kind);
-        let list_name = list_definition_name(r.group, r.version, r.kind);
-        own.push((name.clone(), (r.schema)(&mut generator).to_value()));
+        let name = r.definition();
+        let list_name = r.list_definition();
+        let schema = match &r.custom {
+            Some(s) => custom_definition(s),
+            None => (r.schema)(&mut generator).to_value(),
+        };
+        own.push((name.clone(), schema));
         own.push((list_name.clone(), list_schema(&name, r.plural, r.kind)));
         add_gvk(&name, r.group, r.version, r.kind);
         add_gvk(&list_name, r.group, r.version, &format!("{}List", r.kind));
@@ -158,6 +160,31 @@ pub(super) fn generate(
     undo_k8s_openapi_fixups(&mut definitions);
     super::patch_meta::annotate(&mut definitions);
     definitions
+}
+
+/// A custom resource's definition: its schema, with `apiVersion`, `kind`
+/// and `metadata` described as upstream's CRD publisher does.
+fn custom_definition(schema: &Value) -> Value {
+    let mut s = schema.clone();
+    if !s.is_object() {
+        s = json!({"type": "object"});
+    }
+    let props = s["properties"].as_object().cloned().unwrap_or_default();
+    let mut props = props;
+    props.insert(
+        "apiVersion".into(),
+        json!({"type": "string", "description": API_VERSION_DESCRIPTION}),
+    );
+    props.insert(
+        "kind".into(),
+        json!({"type": "string", "description": KIND_DESCRIPTION}),
+    );
+    props.insert(
+        "metadata".into(),
+        json!({"$ref": format!("{V2_REF_PREFIX}io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"), "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"}),
+    );
+    s["properties"] = Value::Object(props);
+    s
 }
 
 /// k8s-openapi adjusts the upstream spec to suit Rust types
@@ -384,7 +411,7 @@ mod tests {
             assert_eq!(ours, theirs);
         }
         assert_eq!(
-            list_definition_name("", "v1", "Pod"),
+            "io.k8s.api.core.v1.PodList".to_string(),
             format!("io.k8s.api.core.v1.{}", core::v1::Pod::LIST_KIND)
         );
     }
@@ -426,6 +453,7 @@ mod tests {
             verbs: vec!["get"],
             subresources: vec![],
             schema: core::v1::Pod::json_schema,
+            custom: None,
         };
         let definitions = generate(&[pod], &BTreeSet::from([SupportKind::Scale]));
         let required = |name: &str| definitions[name].get("required").cloned();
