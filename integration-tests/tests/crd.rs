@@ -26,6 +26,7 @@ spec:
   - name: v1
     served: true
     storage: true
+    selectableFields: [{jsonPath: .spec.color}]
     subresources:
       status: {}
       scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.replicas}
@@ -334,6 +335,27 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
         "field selector",
     );
     assert_eq!(out.trim(), "widget.example.com/applied");
+    let out = expect_success(
+        &cluster
+            .kubectl(&[
+                "get",
+                "widgets",
+                "--field-selector=spec.color=green",
+                "-o",
+                "name",
+            ])
+            .await,
+        "a selectable field",
+    );
+    assert_eq!(out.trim(), "widget.example.com/applied");
+    let out = cluster
+        .kubectl(&["get", "widgets", "--field-selector=spec.size=8"])
+        .await;
+    let err = expect_failure(&out, "a field that is not selectable");
+    assert!(
+        err.contains("\"spec.size\" is not a known field selector"),
+        "{err}"
+    );
 
     // A watch sees a new object.
     let watch = cluster.kubectl_spawn(&["get", "widgets", "--watch", "-o", "name"]);

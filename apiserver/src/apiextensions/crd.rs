@@ -23,6 +23,8 @@ pub struct Custom {
     pub scale: Option<ScalePaths>,
     /// The version's `openAPIV3Schema`, for the OpenAPI documents.
     pub openapi: serde_json::Value,
+    /// `selectableFields`, as field selector labels (`spec.color`).
+    pub selectable: Vec<String>,
 }
 
 /// Where a custom resource keeps what its Scale shows: dotted JSON paths
@@ -202,6 +204,12 @@ fn describe_version(
             columns,
             scale: scale_paths,
             openapi: serde_json::to_value(props).unwrap_or_default(),
+            selectable: v
+                .selectable_fields
+                .iter()
+                .flatten()
+                .map(|f| f.json_path.trim_start_matches('.').to_string())
+                .collect(),
         }),
     })
 }

@@ -9,6 +9,7 @@
 //! the apiserver rejects it (kubernetes/kubernetes#135136); Pod's conversion
 //! func accepts `status.podIPs`, but no value is extracted, so it matches as "".
 
+use crate::registry::ResourceInfo;
 use common::selectors::{FieldSelector, quote};
 use serde_json::Value;
 
@@ -152,6 +153,41 @@ fn canonical_group(group: &str) -> &str {
 /// `Ok(())` if every field of `sel` is supported by (group, resource), else
 /// upstream's message for the first one that is not (terms in selector order);
 /// the caller answers 400 BadRequest with it.
+/// [`check_supported`] for the resource `info` describes: a custom
+/// resource takes its CRD version's `selectableFields` too.
+pub fn check_supported_by(info: &ResourceInfo, sel: &FieldSelector) -> Result<(), String> {
+    let Some(custom) = &info.custom else {
+        return check_supported(info.group, info.resource, sel);
+    };
+    sel.fields().try_for_each(|field| {
+        let known = ["metadata.name", "metadata.namespace"]
+            .into_iter()
+            .chain(custom.selectable.iter().map(String::as_str));
+        if known.clone().any(|k| k == field) {
+            return Ok(());
+        }
+        let list: Vec<String> = known.map(quote).collect();
+        Err(format!(
+            "{} is not a known field selector: only {}",
+            quote(field),
+            list.join(", ")
+        ))
+    })
+}
+
+/// [`field_value`] for the resource `info` describes.
+pub fn value_of(info: &ResourceInfo, obj: &Value, field: &str) -> Option<String> {
+    if info.custom.is_none() || field.starts_with("metadata.") {
+        return field_value(info.group, info.resource, obj, field);
+    }
+    // A selectable field of a custom resource: its scalar value, "" if absent.
+    Some(match crate::apiextensions::crd::at(obj, field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ (Value::Bool(_) | Value::Number(_))) => v.to_string(),
+        _ => String::new(),
+    })
+}
+
 pub fn check_supported(group: &str, resource: &str, sel: &FieldSelector) -> Result<(), String> {
     let group = canonical_group(group);
     sel.fields()

@@ -635,9 +635,7 @@ impl Store {
 
     fn matches(info: &ResourceInfo, q: &ListQuery, obj: &Value) -> bool {
         q.labels.matches_json(obj["metadata"].get("labels"))
-            && (q.fields.is_empty()
-                || q.fields
-                    .matches(&|f: &str| fields::field_value(info.group, info.resource, obj, f)))
+            && (q.fields.is_empty() || q.fields.matches(&|f: &str| fields::value_of(info, obj, f)))
     }
 
     pub async fn list(
@@ -667,8 +665,7 @@ impl Store {
         q: &ListQuery,
         want_json: bool,
     ) -> Result<ListPage, ApiError> {
-        fields::check_supported(info.group, info.resource, &q.fields)
-            .map_err(ApiError::bad_request)?;
+        fields::check_supported_by(info, &q.fields).map_err(ApiError::bad_request)?;
         let prefix = info.key_prefix(&self.root, namespace);
         let mut opts = ListOptions::default();
         if let Some(token) = &q.continue_token {
@@ -1135,8 +1132,7 @@ impl Store {
         bookmarks: bool,
         encoded: bool,
     ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, ApiError> {
-        fields::check_supported(info.group, info.resource, &q.fields)
-            .map_err(ApiError::bad_request)?;
+        fields::check_supported_by(info, &q.fields).map_err(ApiError::bad_request)?;
         let rv = q.resource_version.clone().unwrap_or_default();
         let initial_state = send_initial_events || rv.is_empty() || rv == "0";
         let (initial, from) = if initial_state {
