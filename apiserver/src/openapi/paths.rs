@@ -29,6 +29,13 @@ const PATCH_CONSUMES: &[&str] = &[
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 ];
+/// Custom resources take no strategic merge patch (they have no patch
+/// strategy); kubectl's client-side apply reads this and sends a merge patch.
+const CUSTOM_PATCH_CONSUMES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
 const PROXY_METHODS: [Method; 7] = [
     Method::Delete,
     Method::Get,
@@ -499,7 +506,11 @@ fn patch_operation(
     );
     write_params(&mut op, true);
     op.body = Some(Body {
-        content_types: PATCH_CONSUMES,
+        content_types: if n.r.custom.is_some() {
+            CUSTOM_PATCH_CONSUMES
+        } else {
+            PATCH_CONSUMES
+        },
         payload: definition(PATCH),
         required: true,
     });
