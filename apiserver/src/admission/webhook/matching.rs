@@ -63,7 +63,7 @@ pub fn object_selected(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError>
     let selector = hook
         .object_selector
         .as_ref()
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     if selector.is_empty() {
         return Ok(true);
     }
@@ -87,7 +87,7 @@ pub async fn namespace_selected(
     let selector = hook
         .namespace_selector
         .as_ref()
-        .map_err(|e| ApiError::internal(e))?;
+        .map_err(ApiError::internal)?;
     if selector.is_empty() {
         return Ok(true);
     }
