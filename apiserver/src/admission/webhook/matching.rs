@@ -60,10 +60,7 @@ pub fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
 
 /// upstream's MatchObjectSelector: the new or the old object's labels.
 pub fn object_selected(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError> {
-    let selector = hook
-        .object_selector
-        .as_ref()
-        .map_err(ApiError::internal)?;
+    let selector = hook.object_selector.as_ref().map_err(ApiError::internal)?;
     if selector.is_empty() {
         return Ok(true);
     }
