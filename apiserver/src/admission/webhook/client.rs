@@ -32,7 +32,11 @@ pub struct Target {
 }
 
 /// Resolves a webhook's client config to where its call goes.
-pub fn target(cc: &WebhookClientConfig, timeout: Duration, deps: &Deps) -> Result<Target, String> {
+pub async fn target(
+    cc: &WebhookClientConfig,
+    timeout: Duration,
+    deps: &Deps,
+) -> Result<Target, String> {
     let query = format!("timeout={}s", timeout.as_secs());
     let ca_bundle = cc
         .ca_bundle
@@ -65,6 +69,7 @@ pub fn target(cc: &WebhookClientConfig, timeout: Duration, deps: &Deps) -> Resul
     let path = format!("{}?{query}", svc.path.as_deref().unwrap_or("/"));
     let url = format!("https://{server_name}:{port}{path}");
     let (host, port) = resolve_service(deps, &svc.namespace, &svc.name, port)
+        .await
         .map_err(|e| format!("Post \"{url}\": {e}"))?;
     Ok(Target {
         url,
@@ -86,7 +91,8 @@ fn authority(host: &str, port: u16) -> String {
 
 /// A service's address for `port`: a ready endpoint of the matching port
 /// (as upstream's endpoint routing), else the cluster IP (its default).
-fn resolve_service(
+/// Read through to etcd: a service created a moment ago is found.
+async fn resolve_service(
     deps: &Deps,
     namespace: &str,
     name: &str,
@@ -95,9 +101,10 @@ fn resolve_service(
     let key = format!("{namespace}/{name}");
     let svc = deps
         .services
-        .get(&key)
+        .fetch(&key)
+        .await
         .ok_or_else(|| format!("service \"{name}\" not found"))?;
-    let endpoints = deps.endpoints.get(&key);
+    let endpoints = deps.endpoints.fetch(&key).await;
     pick_address(&svc, endpoints.as_deref(), port)
 }
 

@@ -212,6 +212,7 @@ pub async fn call(
     let uid = uuid::Uuid::new_v4().to_string();
     let body = review::request(version, &uid, req);
     let target = client::target(&hook.client_config, hook.timeout, deps)
+        .await
         .map_err(|e| Failure::Call(format!("failed to call webhook: {e}")))?;
     let answer = deps
         .client

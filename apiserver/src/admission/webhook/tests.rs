@@ -2,6 +2,7 @@ use super::matching::{object_selected, rule_matches};
 use super::review::{denial, response};
 use super::*;
 use crate::registry::Registry;
+use base64::Engine;
 use serde_json::json;
 
 fn attrs<'a>(
@@ -86,14 +87,11 @@ fn object_selectors_match_the_new_or_the_old_labels() {
     let h = hook(json!({"objectSelector": {"matchLabels": {"hook": "yes"}}}));
     let yes = json!({"metadata": {"labels": {"hook": "yes"}}});
     let no = json!({"metadata": {}});
-    let req = |object: Option<&'static Value>, old: Option<&'static Value>| (object, old);
-    let yes: &'static Value = Box::leak(Box::new(yes));
-    let no: &'static Value = Box::leak(Box::new(no));
-    for ((object, old), want) in [
-        (req(Some(yes), None), true),
-        (req(Some(no), Some(yes)), true),
-        (req(Some(no), Some(no)), false),
-        (req(None, None), false),
+    for (object, old, want) in [
+        (Some(&yes), None, true),
+        (Some(&no), Some(&yes), true),
+        (Some(&no), Some(&no), false),
+        (None, None, false),
     ] {
         let r = Request {
             attrs: &a,
@@ -293,14 +291,16 @@ fn url_targets_carry_the_timeout_and_the_server_name() {
         .enable_all()
         .build()
         .unwrap();
-    let deps = rt.block_on(async {
-        Deps::new(&Context {
+    let t = rt.block_on(async {
+        let deps = Deps::new(&Context {
             storage,
             root: "/registry".into(),
             toleration_seconds: (300, 300),
-        })
+        });
+        client::target(&cc, Duration::from_secs(5), &deps)
+            .await
+            .unwrap()
     });
-    let t = client::target(&cc, Duration::from_secs(5), &deps).unwrap();
     assert_eq!(t.url, "https://[::1]:8443/a/b?timeout=5s");
     assert_eq!(
         (t.host.as_str(), t.port, t.path.as_str()),
@@ -326,4 +326,149 @@ fn configuration_writes_are_exempt() {
         "",
         "a"
     )));
+}
+
+/// An HTTPS server on loopback answering every POST with `answer` after
+/// `delay`, its certificate for `name`; returns its port and CA (PEM).
+async fn https_server(name: &str, answer: Value, delay: Duration) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let ca = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, answer) = (acceptor.clone(), answer.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |_req| {
+                    let answer = answer.clone();
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from(answer.to_string())),
+                        ))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (port, ca_pem)
+}
+
+async fn deps_with(objects: &[(&str, Value)]) -> Deps {
+    let storage: Arc<dyn crate::storage::Storage> =
+        Arc::new(crate::storage::memory::MemoryStorage::default());
+    for (key, v) in objects {
+        storage
+            .create(key, serde_json::to_vec(v).unwrap())
+            .await
+            .unwrap();
+    }
+    Deps::new(&Context {
+        storage,
+        root: "/registry".into(),
+        toleration_seconds: (300, 300),
+    })
+}
+
+#[tokio::test]
+async fn services_are_called_through_their_endpoints_as_name_namespace_svc() {
+    let (port, ca) = https_server("hook.team.svc", json!({"ok": true}), Duration::ZERO).await;
+    let deps = deps_with(&[
+        (
+            "/registry/services/team/hook",
+            json!({"metadata": {"name": "hook", "namespace": "team"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "https", "port": 443}]}}),
+        ),
+        (
+            "/registry/endpoints/team/hook",
+            json!({"subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"name": "https", "port": port}]}]}),
+        ),
+    ])
+    .await;
+    let cc: WebhookClientConfig = serde_json::from_value(json!({
+        "service": {"name": "hook", "namespace": "team", "path": "/check"},
+        "caBundle": base64::engine::general_purpose::STANDARD.encode(&ca),
+    }))
+    .unwrap();
+    let t = client::target(&cc, Duration::from_secs(5), &deps)
+        .await
+        .unwrap();
+    assert_eq!(t.url, "https://hook.team.svc:443/check?timeout=5s");
+    assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", port));
+    let body = deps
+        .client
+        .post(&t, b"{}".to_vec(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(body, br#"{"ok":true}"#);
+    // Another CA is not trusted.
+    let (_, other_ca) = https_server("x", json!({}), Duration::ZERO).await;
+    let mut untrusted = t.clone();
+    untrusted.ca_bundle = Some(other_ca.into_bytes());
+    let err = deps
+        .client
+        .post(&untrusted, b"{}".to_vec(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("Post \"https://hook.team.svc:443/check?timeout=5s\": tls:"),
+        "{err}"
+    );
+    let missing: WebhookClientConfig =
+        serde_json::from_value(json!({"service": {"name": "gone", "namespace": "team"}})).unwrap();
+    let err = client::target(&missing, Duration::from_secs(5), &deps)
+        .await
+        .unwrap_err();
+    assert!(err.ends_with("service \"gone\" not found"), "{err}");
+}
+
+#[tokio::test]
+async fn slow_webhooks_fail_by_the_timeout() {
+    let (port, ca) = https_server("127.0.0.1", json!({}), Duration::from_secs(5)).await;
+    let deps = deps_with(&[]).await;
+    let cc: WebhookClientConfig = serde_json::from_value(json!({
+        "url": format!("https://127.0.0.1:{port}/"),
+        "caBundle": base64::engine::general_purpose::STANDARD.encode(&ca),
+    }))
+    .unwrap();
+    let t = client::target(&cc, Duration::from_secs(1), &deps)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = deps
+        .client
+        .post(&t, b"{}".to_vec(), Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(
+        err,
+        format!("Post \"https://127.0.0.1:{port}/?timeout=1s\": context deadline exceeded")
+    );
 }
