@@ -16,6 +16,7 @@ pub mod priority;
 pub mod resource_quota;
 pub mod service_account;
 pub mod taint_nodes_by_condition;
+pub mod webhook;
 
 use crate::auth::UserInfo;
 use crate::error::ApiError;
@@ -148,9 +149,9 @@ const ORDER: &[(&str, bool, bool)] = &[
     ("DenyServiceExternalIPs", false, true),
     ("PodTopologyLabels", true, false),
     ("MutatingAdmissionPolicy", false, false),
-    ("MutatingAdmissionWebhook", true, false),
+    ("MutatingAdmissionWebhook", true, true),
     ("ValidatingAdmissionPolicy", true, false),
-    ("ValidatingAdmissionWebhook", true, false),
+    ("ValidatingAdmissionWebhook", true, true),
     ("ResourceQuota", true, true),
     ("AlwaysDeny", false, true),
 ];
@@ -198,6 +199,8 @@ fn build(name: &str, ctx: &Context) -> Option<Arc<dyn Plugin>> {
             "Ingress",
         )),
         "DenyServiceExternalIPs" => Arc::new(deny_service_external_ips::DenyServiceExternalIPs),
+        "MutatingAdmissionWebhook" => Arc::new(webhook::mutating::MutatingWebhook::new(ctx)),
+        "ValidatingAdmissionWebhook" => Arc::new(webhook::validating::ValidatingWebhook::new(ctx)),
         "ResourceQuota" => Arc::new(resource_quota::ResourceQuota::new(ctx)),
         _ => return None,
     })
@@ -353,7 +356,8 @@ mod tests {
         );
         assert_eq!(on.last(), Some(&"ResourceQuota"));
         assert!(!on.contains(&"NodeRestriction"));
-        assert!(missing.contains(&"ValidatingAdmissionWebhook"));
+        assert!(on.contains(&"ValidatingAdmissionWebhook"));
+        assert!(missing.contains(&"RuntimeClass"));
         // The flag's order does not matter; upstream's does.
         let (on, _) = select(
             &s(&["NodeRestriction", "AlwaysPullImages"]),

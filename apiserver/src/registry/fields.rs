@@ -105,6 +105,10 @@ fn cluster_scoped(group: &str, resource: &str) -> Option<bool> {
         ("", "namespaces" | "nodes" | "persistentvolumes")
             | ("networking.k8s.io", "ingressclasses")
             | (
+                "admissionregistration.k8s.io",
+                "mutatingwebhookconfigurations" | "validatingwebhookconfigurations"
+            )
+            | (
                 "rbac.authorization.k8s.io",
                 "clusterroles" | "clusterrolebindings"
             )

@@ -2,6 +2,7 @@
 //! (names, scope, subresources) plus its strategy. Everything generic about
 //! storing them lives in [`store`].
 
+pub mod admissionregistration;
 pub mod apiextensions;
 pub mod apps;
 pub mod batch;
@@ -347,6 +348,13 @@ impl Registry {
             def(scheduling::PriorityClassStrategy).short(&["pc"]).done(),
             // storage.k8s.io/v1
             def(storage::StorageClassStrategy).short(&["sc"]).done(),
+            // admissionregistration.k8s.io/v1
+            def(admissionregistration::MutatingWebhookConfigurationStrategy)
+                .generation()
+                .done(),
+            def(admissionregistration::ValidatingWebhookConfigurationStrategy)
+                .generation()
+                .done(),
             // apiextensions.k8s.io/v1
             def(apiextensions::CustomResourceDefinitionStrategy)
                 .short(&["crd", "crds"])

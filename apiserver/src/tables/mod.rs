@@ -6,6 +6,7 @@
 //! hides them unless `-o wide`. Resources without a printer get upstream's
 //! default table (`Name`, `Created At`).
 
+mod admissionregistration;
 mod apps;
 mod batch;
 mod coordination;
@@ -140,6 +141,10 @@ fn printer(group: &str, resource: &str) -> Option<&'static Printer> {
         ("", "pods") => &pod::PODS,
         ("", "events") | ("events.k8s.io", "events") => &event::EVENTS,
         ("", _) => return core::printer(resource),
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
+        ) => &admissionregistration::WEBHOOK_CONFIGURATIONS,
         ("apps", _) => return apps::printer(resource),
         ("batch", _) => return batch::printer(resource),
         ("coordination.k8s.io", "leases") => &coordination::LEASES,

@@ -1,0 +1,118 @@
+//! Which webhooks a write goes to (upstream's `predicates/{rules,namespace,object}`
+//! and `generic.Webhook.ShouldCallHook`).
+
+use super::{Deps, Hook, Request};
+use crate::admission::{Attributes, Operation};
+use crate::error::ApiError;
+use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
+use serde_json::Value;
+
+fn is_namespaces(attrs: &Attributes<'_>) -> bool {
+    attrs.info.group.is_empty() && attrs.info.resource == "namespaces"
+}
+
+/// The namespace the write is in as upstream's attributes say it: a
+/// namespace's own name for writes of an existing namespace.
+pub fn namespace_of<'a>(attrs: &'a Attributes<'a>) -> &'a str {
+    if is_namespaces(attrs) && attrs.operation != Operation::Create {
+        attrs.name
+    } else {
+        attrs.namespace
+    }
+}
+
+fn exact_or_wildcard(items: Option<&Vec<String>>, requested: &str) -> bool {
+    items
+        .into_iter()
+        .flatten()
+        .any(|i| i == "*" || i == requested)
+}
+
+/// upstream's rules.Matcher.Matches.
+pub fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
+    let scope = match rule.scope.as_deref() {
+        None | Some("*") => true,
+        // A namespace object is cluster-scoped though it names a namespace.
+        Some("Namespaced") => !is_namespaces(attrs) && !attrs.namespace.is_empty(),
+        Some("Cluster") => is_namespaces(attrs) || attrs.namespace.is_empty(),
+        Some(_) => false,
+    };
+    let op = match attrs.operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+    };
+    let operation = rule
+        .operations
+        .iter()
+        .flatten()
+        .any(|o| o == "*" || o == op);
+    let resource = rule.resources.iter().flatten().any(|r| {
+        let (res, sub) = r.split_once('/').unwrap_or((r, ""));
+        (res == "*" || res == attrs.info.resource) && (sub == "*" || sub == attrs.subresource)
+    });
+    scope
+        && operation
+        && exact_or_wildcard(rule.api_groups.as_ref(), attrs.info.group)
+        && exact_or_wildcard(rule.api_versions.as_ref(), attrs.info.version)
+        && resource
+}
+
+/// upstream's MatchObjectSelector: the new or the old object's labels.
+pub fn object_selected(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError> {
+    let selector = hook.object_selector.as_ref().map_err(ApiError::internal)?;
+    if selector.is_empty() {
+        return Ok(true);
+    }
+    let labels = |o: Option<&Value>| o.map(|o| selector.matches_json(o["metadata"].get("labels")));
+    Ok(labels(req.object).unwrap_or(false) || labels(req.old).unwrap_or(false))
+}
+
+/// upstream's MatchNamespaceSelector: cluster-scoped writes always match;
+/// a namespace's own create or update is judged by its new labels (the
+/// stored ones are not there yet, or are about to change).
+pub async fn namespace_selected(
+    hook: &Hook,
+    req: &Request<'_>,
+    deps: &Deps,
+) -> Result<bool, ApiError> {
+    let attrs = req.attrs;
+    let namespace = namespace_of(attrs);
+    if namespace.is_empty() && !is_namespaces(attrs) {
+        return Ok(true);
+    }
+    let selector = hook
+        .namespace_selector
+        .as_ref()
+        .map_err(ApiError::internal)?;
+    if selector.is_empty() {
+        return Ok(true);
+    }
+    if is_namespaces(attrs) && attrs.main() && attrs.operation != Operation::Delete {
+        let labels = req.object.and_then(|o| o["metadata"].get("labels"));
+        return Ok(selector.matches_json(labels));
+    }
+    match deps.namespaces.fetch(namespace).await {
+        Some(ns) => Ok(selector.matches_json(ns["metadata"].get("labels"))),
+        None => Err(ApiError::not_found("", "namespaces", namespace)),
+    }
+}
+
+/// upstream's ShouldCallHook: the selectors decide first, but their errors
+/// only count for webhooks whose rules match the write.
+pub async fn should_call(hook: &Hook, req: &Request<'_>, deps: &Deps) -> Result<bool, ApiError> {
+    let namespace = namespace_selected(hook, req, deps).await;
+    if let Ok(false) = namespace {
+        return Ok(false);
+    }
+    let object = object_selected(hook, req);
+    if let Ok(false) = object {
+        return Ok(false);
+    }
+    if !hook.rules.iter().any(|r| rule_matches(r, req.attrs)) {
+        return Ok(false);
+    }
+    namespace?;
+    object?;
+    Ok(true)
+}

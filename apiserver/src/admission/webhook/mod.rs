@@ -1,0 +1,242 @@
+//! Dynamic admission control (upstream's
+//! `staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook`): the
+//! MutatingAdmissionWebhook and ValidatingAdmissionWebhook plugins call the
+//! webhooks of the admissionregistration.k8s.io/v1 configurations.
+//!
+//! * [`matching`]: which webhooks a write goes to (rules, selectors);
+//! * [`review`]: the AdmissionReview sent and the response read;
+//! * [`client`]: the HTTPS call, to a `url` or a `service`;
+//! * [`mutating`], [`validating`]: the two dispatchers.
+//!
+//! Not covered: `matchConditions` (the registry refuses them) and the
+//! `Equivalent` match policy's conversion to other versions of a resource
+//! (each resource is served in one version here, so only the rules of the
+//! version served match).
+
+pub mod client;
+pub mod matching;
+pub mod mutating;
+pub mod review;
+pub mod validating;
+
+use crate::admission::{Attributes, Context, Operation};
+use crate::error::ApiError;
+use crate::storage::view::View;
+use common::selectors::LabelSelector;
+use k8s_openapi::api::admissionregistration::v1::{RuleWithOperations, WebhookClientConfig};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One webhook of a configuration, as the dispatchers use it.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// `configuration/index`: tells webhooks of the same name apart (the
+    /// reinvocation bookkeeping needs an identity).
+    pub uid: String,
+    pub name: String,
+    pub rules: Vec<RuleWithOperations>,
+    pub ignore_failures: bool,
+    /// The selectors, or why they do not parse (a stored object from before
+    /// validation; upstream fails the write with an internal error).
+    pub namespace_selector: Result<LabelSelector, String>,
+    pub object_selector: Result<LabelSelector, String>,
+    pub side_effects: String,
+    pub timeout: Duration,
+    /// The AdmissionReview version to send: the first this apiserver speaks.
+    pub review_version: Option<&'static str>,
+    pub client_config: WebhookClientConfig,
+    pub reinvoke_if_needed: bool,
+}
+
+impl Hook {
+    /// Reads the `index`th webhook of the configuration `config` (either
+    /// kind: they share these fields). None when it does not decode.
+    fn decode(config: &str, index: usize, raw: &Value) -> Option<Hook> {
+        let hook: k8s_openapi::api::admissionregistration::v1::MutatingWebhook =
+            serde_json::from_value(raw.clone()).ok()?;
+        let selector = |v: &Value| match v {
+            // Defaulting sets `{}`; an object without it matches everything.
+            Value::Null => Ok(LabelSelector::everything()),
+            v => LabelSelector::from_label_selector_json(v),
+        };
+        Some(Hook {
+            uid: format!("{config}/{index}"),
+            review_version: hook.admission_review_versions.iter().find_map(|v| {
+                crate::registry::admissionregistration::REVIEW_VERSIONS
+                    .iter()
+                    .find(|known| **known == v.as_str())
+                    .copied()
+            }),
+            name: hook.name,
+            rules: hook.rules.unwrap_or_default(),
+            ignore_failures: hook.failure_policy.as_deref() == Some("Ignore"),
+            namespace_selector: selector(&raw["namespaceSelector"]),
+            object_selector: selector(&raw["objectSelector"]),
+            side_effects: hook.side_effects,
+            timeout: Duration::from_secs(hook.timeout_seconds.unwrap_or(10).clamp(1, 30) as u64),
+            client_config: hook.client_config,
+            reinvoke_if_needed: hook.reinvocation_policy.as_deref() == Some("IfNeeded"),
+        })
+    }
+}
+
+/// The webhooks of one configuration kind, followed from etcd.
+pub struct Source {
+    configurations: Arc<View>,
+}
+
+impl Source {
+    pub fn new(ctx: &Context, resource: &str) -> Source {
+        Source {
+            configurations: ctx.view(resource),
+        }
+    }
+
+    /// Every webhook, configurations by name as upstream sorts them, each
+    /// configuration's webhooks in their order.
+    pub fn hooks(&self) -> Vec<Hook> {
+        // The view is a BTreeMap keyed by name: already sorted.
+        self.configurations
+            .list("")
+            .iter()
+            .flat_map(|c| {
+                let name = c["metadata"]["name"].as_str().unwrap_or("").to_string();
+                c["webhooks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                    .filter_map(|(i, h)| Hook::decode(&name, i, h))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    pub async fn synced(&self) -> bool {
+        self.configurations.synced().await
+    }
+}
+
+/// What the webhooks read besides their configurations.
+pub struct Deps {
+    pub namespaces: Arc<View>,
+    pub services: Arc<View>,
+    pub endpoints: Arc<View>,
+    pub client: client::Client,
+}
+
+impl Deps {
+    pub fn new(ctx: &Context) -> Deps {
+        Deps {
+            namespaces: ctx.view("namespaces"),
+            services: ctx.view("services"),
+            endpoints: ctx.view("endpoints"),
+            client: client::Client::default(),
+        }
+    }
+}
+
+/// The write as a webhook sees it: on delete there is no new object, the
+/// deleted one is the old object (upstream's attributes).
+pub struct Request<'a> {
+    pub attrs: &'a Attributes<'a>,
+    pub object: Option<&'a Value>,
+    pub old: Option<&'a Value>,
+}
+
+/// Upstream's IsExemptAdmissionConfigurationResource: writes of the
+/// admission configurations never reach webhooks, so a broken webhook can
+/// always be removed.
+pub fn exempt(attrs: &Attributes<'_>) -> bool {
+    attrs.info.group == "admissionregistration.k8s.io"
+}
+
+/// How one call to a webhook failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The webhook could not be called or answered nonsense (upstream's
+    /// ErrCallingWebhook): subject to the failure policy.
+    Call(String),
+    /// Anything else (a denial, a bad patch, a dry run it cannot take):
+    /// refuses the write whatever the failure policy.
+    Refuse(ApiError),
+}
+
+impl Failure {
+    /// The error of the write, or None when the failure policy admits it.
+    pub fn into_error(self, hook: &Hook) -> Option<ApiError> {
+        match self {
+            Failure::Call(why) if hook.ignore_failures => {
+                tracing::warn!(webhook = %hook.name, error = %why, "failed calling webhook, failing open");
+                None
+            }
+            Failure::Call(why) => {
+                tracing::warn!(webhook = %hook.name, error = %why, "failed calling webhook, failing closed");
+                Some(ApiError::internal(format!(
+                    "failed calling webhook \"{}\": {why}",
+                    hook.name
+                )))
+            }
+            Failure::Refuse(e) => Some(e),
+        }
+    }
+}
+
+/// Upstream's check before any call: a dry run only reaches webhooks that
+/// declare they have no side effects on it.
+pub fn check_dry_run(hook: &Hook, attrs: &Attributes<'_>) -> Result<(), Failure> {
+    if !attrs.dry_run || matches!(hook.side_effects.as_str(), "None" | "NoneOnDryRun") {
+        return Ok(());
+    }
+    if hook.side_effects.is_empty() {
+        return Err(Failure::Call("Webhook SideEffects is nil".into()));
+    }
+    Err(Failure::Refuse(ApiError::bad_request(format!(
+        "admission webhook \"{}\" does not support dry run",
+        hook.name
+    ))))
+}
+
+/// Calls `hook` with the write and reads its answer.
+pub async fn call(
+    hook: &Hook,
+    req: &Request<'_>,
+    deps: &Deps,
+    mutating: bool,
+) -> Result<review::Response, Failure> {
+    check_dry_run(hook, req.attrs)?;
+    let version = hook.review_version.ok_or_else(|| {
+        Failure::Call("webhook does not accept known AdmissionReview versions".into())
+    })?;
+    let uid = uuid::Uuid::new_v4().to_string();
+    let body = review::request(version, &uid, req);
+    let target = client::target(&hook.client_config, hook.timeout, deps)
+        .await
+        .map_err(|e| Failure::Call(format!("failed to call webhook: {e}")))?;
+    let answer = deps
+        .client
+        .post(&target, body, hook.timeout)
+        .await
+        .map_err(|e| Failure::Call(format!("failed to call webhook: {e}")))?;
+    let response = review::response(&answer, version, &uid, mutating)
+        .map_err(|e| Failure::Call(format!("received invalid webhook response: {e}")))?;
+    for w in &response.warnings {
+        req.attrs.warn(w.clone());
+    }
+    if !response.allowed {
+        return Err(Failure::Refuse(review::denial(
+            &hook.name,
+            &response.result,
+        )));
+    }
+    Ok(response)
+}
+
+/// Whether the write is a delete (no new object).
+pub fn is_delete(attrs: &Attributes<'_>) -> bool {
+    attrs.operation == Operation::Delete
+}
+
+#[cfg(test)]
+mod tests;

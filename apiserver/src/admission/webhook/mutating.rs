@@ -1,0 +1,163 @@
+//! MutatingAdmissionWebhook (upstream's `webhook/mutating/dispatcher.go`):
+//! matching webhooks are called one after another, each on the object the
+//! previous ones patched; a webhook with `reinvocationPolicy: IfNeeded` is
+//! called once more when a later webhook changed the object.
+
+use super::{Deps, Failure, Hook, Request, Source, call, exempt, is_delete, matching};
+use crate::admission::{Attributes, Context, Plugin, not_ready};
+use crate::error::ApiError;
+use crate::registry::store::Store;
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::HashSet;
+
+pub struct MutatingWebhook {
+    source: Source,
+    deps: Deps,
+}
+
+impl MutatingWebhook {
+    pub fn new(ctx: &Context) -> Self {
+        MutatingWebhook {
+            source: Source::new(ctx, "mutatingwebhookconfigurations"),
+            deps: Deps::new(ctx),
+        }
+    }
+
+    /// Calls `hook` and applies its patch to `obj`: whether it changed.
+    async fn call_one(
+        &self,
+        hook: &Hook,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<bool, Failure> {
+        let req = Request {
+            attrs,
+            object: Some(obj),
+            old,
+        };
+        let response = call(hook, &req, &self.deps, true).await?;
+        let Some(patch) = response.patch else {
+            return Ok(false);
+        };
+        apply(obj, &patch).map_err(Failure::Refuse)
+    }
+
+    async fn mutate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), ApiError> {
+        let hooks = self.source.hooks();
+        // upstream's webhookReinvokeContext: IfNeeded webhooks called so
+        // far, and those a later change makes due for a second call.
+        let mut invoked = HashSet::new();
+        let mut reinvoke = HashSet::new();
+        for round in 0..2 {
+            for hook in &hooks {
+                if round == 1 && !reinvoke.contains(&hook.uid) {
+                    continue;
+                }
+                let req = Request {
+                    attrs,
+                    object: Some(obj),
+                    old,
+                };
+                if !matching::should_call(hook, &req, &self.deps).await? {
+                    continue;
+                }
+                match self.call_one(hook, attrs, obj, old).await {
+                    Ok(true) => reinvoke.extend(invoked.drain()),
+                    Ok(false) => {}
+                    Err(f) => {
+                        if let Some(e) = f.into_error(hook) {
+                            return Err(e);
+                        }
+                    }
+                }
+                if round == 0 && hook.reinvoke_if_needed {
+                    invoked.insert(hook.uid.clone());
+                }
+            }
+            if reinvoke.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Applies a webhook's JSONPatch; an unusable patch is upstream's internal error.
+pub fn apply(obj: &mut Value, patch: &[u8]) -> Result<bool, ApiError> {
+    let patch: json_patch::Patch = serde_json::from_slice(patch).map_err(ApiError::internal)?;
+    if patch.0.is_empty() {
+        return Ok(false);
+    }
+    let mut patched = obj.clone();
+    json_patch::patch(&mut patched, &patch).map_err(ApiError::internal)?;
+    if !patched.is_object() {
+        return Err(ApiError::internal(
+            "the patched object is not a JSON object",
+        ));
+    }
+    let changed = patched != *obj;
+    *obj = patched;
+    Ok(changed)
+}
+
+#[async_trait]
+impl Plugin for MutatingWebhook {
+    fn name(&self) -> &'static str {
+        "MutatingAdmissionWebhook"
+    }
+
+    async fn admit(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+        old: Option<&Value>,
+        _store: &Store,
+    ) -> Result<(), ApiError> {
+        if exempt(attrs) {
+            return Ok(());
+        }
+        if !self.source.synced().await {
+            return Err(not_ready(attrs));
+        }
+        self.mutate(attrs, obj, old).await
+    }
+
+    /// Deletes have no mutating phase here; their webhooks can still refuse.
+    async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        _old: Option<&Value>,
+        _store: &Store,
+    ) -> Result<(), ApiError> {
+        if !is_delete(attrs) || exempt(attrs) {
+            return Ok(());
+        }
+        if !self.source.synced().await {
+            return Err(not_ready(attrs));
+        }
+        let req = Request {
+            attrs,
+            object: None,
+            old: Some(obj),
+        };
+        for hook in self.source.hooks() {
+            if !matching::should_call(&hook, &req, &self.deps).await? {
+                continue;
+            }
+            if let Err(f) = call(&hook, &req, &self.deps, true).await
+                && let Some(e) = f.into_error(&hook)
+            {
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+}

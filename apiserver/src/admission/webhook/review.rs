@@ -1,0 +1,220 @@
+//! The AdmissionReview a webhook gets and the answer it gives (upstream's
+//! `request/admissionreview.go` and `errors/statuserror.go`).
+
+use super::Request;
+use super::matching::namespace_of;
+use crate::admission::Operation;
+use crate::error::ApiError;
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// The request body of one call, in `version` (v1 or v1beta1: the same
+/// fields under another apiVersion).
+pub fn request(version: &str, uid: &str, req: &Request<'_>) -> Vec<u8> {
+    let attrs = req.attrs;
+    let info = attrs.info;
+    let (group, kind_version, kind) = kind_of(req);
+    let kind = json!({"group": group, "version": kind_version, "kind": kind});
+    let resource = json!({"group": info.group, "version": info.version, "resource": info.resource});
+    let (operation, options_kind) = match attrs.operation {
+        Operation::Create => ("CREATE", "CreateOptions"),
+        Operation::Update => ("UPDATE", "UpdateOptions"),
+        Operation::Delete => ("DELETE", "DeleteOptions"),
+    };
+    let mut options = json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1"});
+    if attrs.dry_run {
+        options["dryRun"] = json!(["All"]);
+    }
+    let user = match attrs.user {
+        Some(u) => {
+            let mut v = json!({"username": u.name, "groups": u.groups});
+            if !u.uid.is_empty() {
+                v["uid"] = json!(u.uid);
+            }
+            v
+        }
+        // The apiserver's own writes, as upstream's loopback identity.
+        None => {
+            json!({"username": "system:apiserver", "groups": ["system:authenticated", "system:masters"]})
+        }
+    };
+    let mut request = json!({
+        "uid": uid,
+        "kind": kind,
+        "resource": resource,
+        "requestKind": kind,
+        "requestResource": resource,
+        "operation": operation,
+        "userInfo": user,
+        "object": req.object,
+        "oldObject": req.old,
+        "dryRun": attrs.dry_run,
+        "options": options,
+    });
+    for (field, value) in [
+        ("subResource", attrs.subresource),
+        ("requestSubResource", attrs.subresource),
+        ("name", attrs.name),
+        ("namespace", namespace_of(attrs)),
+    ] {
+        if !value.is_empty() {
+            request[field] = json!(value);
+        }
+    }
+    let review = json!({
+        "apiVersion": format!("admission.k8s.io/{version}"),
+        "kind": "AdmissionReview",
+        "request": request,
+    });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// The kind written: the resource's, except for subresources with their own
+/// kind (a pod's binding or eviction), which their object names.
+fn kind_of(req: &Request<'_>) -> (String, String, String) {
+    let info = req.attrs.info;
+    let own = (
+        info.group.to_string(),
+        info.version.to_string(),
+        info.kind.to_string(),
+    );
+    let Some(obj) = req.object.filter(|_| !req.attrs.subresource.is_empty()) else {
+        return own;
+    };
+    match (obj["apiVersion"].as_str(), obj["kind"].as_str()) {
+        (Some(av), Some(kind)) if kind != info.kind => {
+            let (g, v) = av.rsplit_once('/').unwrap_or(("", av));
+            (g.to_string(), v.to_string(), kind.to_string())
+        }
+        _ => own,
+    }
+}
+
+/// What a webhook answered.
+#[derive(Debug, Default)]
+pub struct Response {
+    pub allowed: bool,
+    pub patch: Option<Vec<u8>>,
+    /// The `status` of a denial (may be null).
+    pub result: Value,
+    pub warnings: Vec<String>,
+}
+
+/// upstream's VerifyAdmissionResponse: v1 answers must say what they are
+/// and echo the uid; v1beta1 ones were never checked, so are not here.
+pub fn response(body: &[u8], version: &str, uid: &str, mutating: bool) -> Result<Response, String> {
+    let review: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let strict = version == "v1";
+    if strict {
+        let want = "admission.k8s.io/v1";
+        let got = review["apiVersion"].as_str().unwrap_or("");
+        if got != want {
+            return Err(format!("expected webhook response of {want}, got {got}"));
+        }
+        let kind = review["kind"].as_str().unwrap_or("");
+        if kind != "AdmissionReview" {
+            return Err(format!(
+                "expected webhook response of kind AdmissionReview, got {kind}"
+            ));
+        }
+    }
+    let r = match &review["response"] {
+        Value::Object(_) => &review["response"],
+        _ => return Err("webhook response was absent".into()),
+    };
+    let got_uid = r["uid"].as_str().unwrap_or("");
+    if strict && got_uid != uid {
+        return Err(format!(
+            "expected response.uid=\"{uid}\", got \"{got_uid}\""
+        ));
+    }
+    let patch = match r["patch"].as_str().filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(p)
+                .map_err(|e| format!("response.patch: {e}"))?,
+        ),
+    };
+    let mut patch_type = r["patchType"].as_str().unwrap_or("");
+    if patch.is_some() {
+        if patch_type.is_empty() && !strict {
+            // v1beta1 webhooks could leave the type out.
+            patch_type = "JSONPatch";
+        }
+        if patch_type.is_empty() {
+            return Err("webhook returned response.patch but not response.patchType".into());
+        }
+        if !mutating {
+            return Err("validating webhook may not return response.patch".into());
+        }
+    }
+    if !patch_type.is_empty() && patch_type != "JSONPatch" {
+        return Err(format!(
+            "webhook returned invalid response.patchType of \"{patch_type}\""
+        ));
+    }
+    Ok(Response {
+        allowed: r["allowed"].as_bool().unwrap_or(false),
+        patch,
+        result: r["status"].clone(),
+        warnings: r["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str().map(String::from))
+            .collect(),
+    })
+}
+
+/// upstream's ToStatusErr: the webhook's status, at least a 400, its
+/// message prefixed with who denied.
+pub fn denial(name: &str, result: &Value) -> ApiError {
+    let denied_by = format!("admission webhook \"{name}\" denied the request");
+    let code = result["code"]
+        .as_u64()
+        .filter(|c| (400..600).contains(c))
+        .unwrap_or(400) as u16;
+    let reason = known_reason(result["reason"].as_str().unwrap_or(""));
+    let message = match (result["message"].as_str(), result["reason"].as_str()) {
+        (Some(m), _) if !m.is_empty() => format!("{denied_by}: {m}"),
+        (_, Some(r)) if !r.is_empty() => format!("{denied_by}: {r}"),
+        _ => format!("{denied_by} without explanation"),
+    };
+    let mut e = ApiError::new(code, reason, message);
+    if result["details"].is_object() {
+        e = e.with_details(result["details"].clone());
+    }
+    e
+}
+
+/// The webhook's reason when it is one of upstream's (the error type holds
+/// static reasons; anything else a webhook makes up is dropped).
+fn known_reason(reason: &str) -> &'static str {
+    const REASONS: &[&str] = &[
+        "Unauthorized",
+        "Forbidden",
+        "NotFound",
+        "AlreadyExists",
+        "Conflict",
+        "Gone",
+        "Invalid",
+        "ServerTimeout",
+        "StoreReadError",
+        "Timeout",
+        "TooManyRequests",
+        "BadRequest",
+        "MethodNotAllowed",
+        "NotAcceptable",
+        "RequestEntityTooLarge",
+        "UnsupportedMediaType",
+        "InternalError",
+        "Expired",
+        "ServiceUnavailable",
+    ];
+    REASONS
+        .iter()
+        .find(|r| **r == reason)
+        .copied()
+        .unwrap_or("")
+}
