@@ -562,6 +562,20 @@ current-context: integration
             .collect()
     }
 
+    /// Waits until CustomResourceDefinition `crd` is Established.
+    pub async fn crd_established(&self, crd: &str, within: Duration) {
+        crate::wait::eventually(&format!("{crd} is Established"), within, async || {
+            let s = self
+                .get_jsonpath(
+                    &["crd", crd],
+                    "{.status.conditions[?(@.type==\"Established\")].status}",
+                )
+                .await;
+            (s == "True", s)
+        })
+        .await;
+    }
+
     /// Starts kubectl in the background (`get -w`, `wait`).
     pub fn kubectl_spawn(&self, args: &[&str]) -> Background {
         self.kubectl.spawn(args)

@@ -61,19 +61,6 @@ fn widget(name: &str, spec: &str) -> String {
     )
 }
 
-async fn established(cluster: &Cluster, crd: &str) {
-    eventually(&format!("{crd} is Established"), WITHIN, async || {
-        let s = cluster
-            .get_jsonpath(
-                &["crd", crd],
-                "{.status.conditions[?(@.type==\"Established\")].status}",
-            )
-            .await;
-        (s == "True", s)
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
     let cluster = Cluster::start().await.expect("cluster");
@@ -81,7 +68,7 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
         &cluster.kubectl_stdin(&["apply", "-f", "-"], CRD).await,
         "apply the CRD",
     );
-    established(&cluster, "widgets.example.com").await;
+    cluster.crd_established("widgets.example.com", WITHIN).await;
     let names = cluster
         .get_jsonpath(
             &["crd", "widgets.example.com"],

@@ -110,16 +110,7 @@ async fn a_kube_rs_controller_reconciles_a_custom_resource() {
         &cluster.kubectl_stdin(&["apply", "-f", "-"], CRD).await,
         "apply the CRD",
     );
-    eventually("the CRD is Established", WITHIN, async || {
-        let s = cluster
-            .get_jsonpath(
-                &["crd", "widgets.example.com"],
-                "{.status.conditions[?(@.type==\"Established\")].status}",
-            )
-            .await;
-        (s == "True", s)
-    })
-    .await;
+    cluster.crd_established("widgets.example.com", WITHIN).await;
 
     let client = cluster.client().await;
     let gvk = GroupVersionKind::gvk("example.com", "v1", "Widget");

@@ -36,14 +36,6 @@ pub struct ScalePaths {
     pub label_selector: Option<String>,
 }
 
-/// The value at dotted `path` (`.a.b`), if any.
-pub fn at<'a>(obj: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
-    path.trim_start_matches('.')
-        .split('.')
-        .try_fold(obj, |v, k| v.get(k))
-        .filter(|v| !v.is_null())
-}
-
 /// Sets the value at dotted `path`, making the objects on the way.
 pub fn set_at(obj: &mut serde_json::Value, path: &str, value: serde_json::Value) {
     let mut cur = obj;

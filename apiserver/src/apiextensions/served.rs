@@ -177,60 +177,36 @@ async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
     }
 }
 
-/// Every name of `crd` that another CRD of the group may not also use.
+/// Every name of `crd` that another CRD of the group may not also use, as
+/// `space:name` (plural and singular share a space, kinds another), in the
+/// order upstream's naming controller checks them.
 fn claims(crd: &CustomResourceDefinition) -> Vec<String> {
     let n = &crd.spec.names;
-    let mut out = vec![format!("plural:{}", n.plural), format!("kind:{}", n.kind)];
+    let mut out = vec![format!("plural:{}", n.plural)];
     if let Some(s) = n.singular.as_deref().filter(|s| !s.is_empty()) {
         out.push(format!("plural:{s}"));
-    }
-    if let Some(l) = n.list_kind.as_deref() {
-        out.push(format!("kind:{l}"));
     }
     for s in n.short_names.iter().flatten() {
         out.push(format!("short:{s}"));
     }
+    out.push(format!("kind:{}", n.kind));
+    if let Some(l) = n.list_kind.as_deref() {
+        out.push(format!("kind:{l}"));
+    }
     out
 }
 
-/// Upstream's NamesAccepted=False reason and message, if a name is taken.
+/// Upstream's NamesAccepted=False message, if a name is taken.
 fn conflicts(
     crd: &CustomResourceDefinition,
     claimed: &HashMap<(String, String), String>,
 ) -> Option<String> {
     let name = crd.metadata.name.as_deref().unwrap_or("");
-    let taken = |claim: &str| {
-        claimed
-            .get(&(crd.spec.group.clone(), claim.to_string()))
-            .is_some_and(|owner| owner != name)
-    };
-    let n = &crd.spec.names;
-    if taken(&format!("plural:{}", n.plural)) {
-        return Some(format!("\"{}\" is already in use", n.plural));
-    }
-    if let Some(s) = n
-        .singular
-        .as_deref()
-        .filter(|s| taken(&format!("plural:{s}")))
-    {
-        return Some(format!("\"{s}\" is already in use"));
-    }
-    for s in n.short_names.iter().flatten() {
-        if taken(&format!("short:{s}")) {
-            return Some(format!("\"{s}\" is already in use"));
-        }
-    }
-    if taken(&format!("kind:{}", n.kind)) {
-        return Some(format!("\"{}\" is already in use", n.kind));
-    }
-    if let Some(l) = n
-        .list_kind
-        .as_deref()
-        .filter(|l| taken(&format!("kind:{l}")))
-    {
-        return Some(format!("\"{l}\" is already in use"));
-    }
-    None
+    claims(crd).into_iter().find_map(|claim| {
+        let owner = claimed.get(&(crd.spec.group.clone(), claim.clone()))?;
+        let (_, taken) = claim.split_once(':')?;
+        (owner != name).then(|| format!("\"{taken}\" is already in use"))
+    })
 }
 
 fn condition(
@@ -399,4 +375,57 @@ async fn finalize(
         )
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crd(name: &str, plural: &str, kind: &str, short: &[&str]) -> CustomResourceDefinition {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "group": "example.com",
+                "scope": "Namespaced",
+                "names": {"plural": plural, "kind": kind, "shortNames": short},
+                "versions": [],
+            },
+        }))
+        .expect("a CRD")
+    }
+
+    #[test]
+    fn a_name_another_crd_of_the_group_claims_conflicts() {
+        let first = crd("widgets.example.com", "widgets", "Widget", &["wd"]);
+        let mut claimed = HashMap::new();
+        for c in claims(&first) {
+            claimed.insert(
+                ("example.com".to_string(), c),
+                "widgets.example.com".to_string(),
+            );
+        }
+        let cases = [
+            (
+                crd("widgets.example.com", "widgets", "Widget", &["wd"]),
+                None,
+            ),
+            (crd("gadgets.example.com", "gadgets", "Gadget", &[]), None),
+            (
+                crd("gadgets.example.com", "gadgets", "Gadget", &["wd"]),
+                Some("\"wd\" is already in use"),
+            ),
+            (
+                crd("gizmos.example.com", "gizmos", "Widget", &[]),
+                Some("\"Widget\" is already in use"),
+            ),
+        ];
+        for (c, want) in cases {
+            assert_eq!(
+                conflicts(&c, &claimed).as_deref(),
+                want,
+                "{:?}",
+                c.metadata.name
+            );
+        }
+    }
 }

@@ -1104,11 +1104,12 @@ fn delete_options(
 fn scale_of(info: &ResourceInfo, obj: &Value) -> Value {
     let m = &obj["metadata"];
     if let Some(paths) = info.custom.as_ref().and_then(|c| c.scale.as_ref()) {
-        let int = |p: &str| crd::at(obj, p).and_then(Value::as_i64).unwrap_or(0);
+        let at = |p: &str| tables::custom::find(obj, p).into_iter().next();
+        let int = |p: &str| at(p).and_then(Value::as_i64).unwrap_or(0);
         let selector = paths
             .label_selector
             .as_deref()
-            .and_then(|p| crd::at(obj, p))
+            .and_then(at)
             .and_then(Value::as_str)
             .unwrap_or("");
         return json!({

@@ -185,7 +185,8 @@ pub fn value_of(info: &ResourceInfo, obj: &Value, field: &str) -> Option<String>
         return field_value(info.group, info.resource, obj, field);
     }
     // A selectable field of a custom resource: its scalar value, "" if absent.
-    Some(match crate::apiextensions::crd::at(obj, field) {
+    let path = format!(".{field}");
+    Some(match crate::tables::custom::find(obj, &path).first() {
         Some(Value::String(s)) => s.clone(),
         Some(v @ (Value::Bool(_) | Value::Number(_))) => v.to_string(),
         _ => String::new(),
