@@ -4,7 +4,8 @@
 # per component with kube-bootstrap, starts etcd, kube-apiserver (Node and
 # RBAC authorization, encryption at rest), kube-scheduler and kube-controller-manager on
 # loopback, then the nodes: containerd inside a network namespace of its own
-# (pod addresses stay off the machine's), the local pause and busybox images,
+# (pod addresses stay off the machine's, which only routes to them), the
+# local images (pause, busybox, cluster-dns, policy-webhook),
 # the kubelet, and inside the namespace kube-proxy; cluster-dns runs as a pod
 # on the first node, behind the kube-dns Service (10.96.0.10); and writes a
 # kubeconfig.
@@ -141,7 +142,7 @@ fi
 
 "$ROOT/hack/install-deps.sh"
 
-BINS=(kube-apiserver kube-scheduler kube-controller-manager kubelet kube-proxy cluster-dns netns-relay tcp-balancer kube-bootstrap)
+BINS=(kube-apiserver kube-scheduler kube-controller-manager kubelet kube-proxy cluster-dns netns-relay tcp-balancer kube-bootstrap policy-webhook)
 echo ">> building ($PROFILE)"
 if [[ $PROFILE == release ]]; then
   cargo build --release --manifest-path "$ROOT/Cargo.toml" "${BINS[@]/#/--bin=}"
@@ -258,7 +259,8 @@ done
 stop_nodes
 IMAGES=$DIR/images
 mkdir -p "$IMAGES"
-CLUSTER_DNS_BIN="$BIN/cluster-dns" "$ROOT/hack/images/build.sh" "$IMAGES" >/dev/null
+CLUSTER_DNS_BIN="$BIN/cluster-dns" POLICY_WEBHOOK_BIN="$BIN/policy-webhook" \
+  "$ROOT/hack/images/build.sh" "$IMAGES" >/dev/null
 for i in $(seq "$WORKERS"); do
   name=$(node_name "$i")
   netns=$(node_netns "$i")
@@ -277,11 +279,20 @@ for i in $(seq "$WORKERS"); do
   ip -n "$netns" link add kube-services type bridge
   ip -n "$netns" link set kube-services up
   ip -n "$netns" route add 10.96.0.0/24 dev kube-services
+  # This machine, the controller, routes the node's pod CIDR as the hard
+  # way's pod network routes do: the apiserver reaches pods by their IPs
+  # (webhooks behind a Service, examples/policy-webhook).
+  ip link add "kube-up-$i" type veth peer name to-machine netns "$netns"
+  ip addr add "10.251.$i.1/30" dev "kube-up-$i"
+  ip link set "kube-up-$i" up
+  ip -n "$netns" addr add "10.251.$i.2/30" dev to-machine
+  ip -n "$netns" link set to-machine up
+  ip route add "$(node_cidr "$i")" via "10.251.$i.2"
   sed -e "s|@DIR@|$node|g" -e "s|@SOCKET@|$sock|g" "$ROOT/hack/containerd.toml.in" >"$node/containerd.toml"
   nsenter --net="/run/netns/$netns" containerd --config "$node/containerd.toml" >"$node/containerd.log" 2>&1 &
   echo $! >"$node/containerd.pid"
   for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.1; done
-  for image in pause busybox cluster-dns; do
+  for image in pause busybox cluster-dns policy-webhook; do
     ctr -a "$sock" -n k8s.io images import "$IMAGES/$image.tar" >/dev/null
   done
 

@@ -4,6 +4,7 @@
 #   OUT/pause.tar    localhost/pause:3.10     (a static pause, from pause.c)
 #   OUT/busybox.tar  localhost/busybox:1.35   (the static busybox with its applets)
 #   OUT/cluster-dns.tar localhost/cluster-dns:local (with CLUSTER_DNS_BIN=path/to/cluster-dns)
+#   OUT/policy-webhook.tar localhost/policy-webhook:local (with POLICY_WEBHOOK_BIN=path/to/policy-webhook)
 # No registry is reachable here, so nothing is pulled. The tars are
 # reproducible (fixed mtimes, owners and order), so the digests are stable.
 #
@@ -76,16 +77,19 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/fa
 printf 'root:x:0:\nnobody:x:65534:\n' >"$BB/etc/group"
 image busybox 1.35 "$BB" '{"Cmd":["sh"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}'
 
-# cluster-dns, when CLUSTER_DNS_BIN names a built binary: it and the shared
-# libraries it links (the loader included), at their paths.
-if [[ -n ${CLUSTER_DNS_BIN:-} ]]; then
-  DNS=$WORK/cluster-dns
-  mkdir -p "$DNS/usr/local/bin" "$DNS/etc"
-  cp "$CLUSTER_DNS_BIN" "$DNS/usr/local/bin/cluster-dns"
-  strip "$DNS/usr/local/bin/cluster-dns" 2>/dev/null || true
-  for lib in $(ldd "$CLUSTER_DNS_BIN" | grep -o '/[^ ]*'); do
-    cp --parents -L "$lib" "$DNS"
+# binary_image NAME BIN: localhost/NAME:local, the binary BIN as its
+# entrypoint /usr/local/bin/NAME and the shared libraries it links (the
+# loader included), at their paths.
+binary_image() {
+  local name=$1 bin=$2 root=$WORK/$1
+  mkdir -p "$root/usr/local/bin" "$root/etc"
+  cp "$bin" "$root/usr/local/bin/$name"
+  strip "$root/usr/local/bin/$name" 2>/dev/null || true
+  for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+    cp --parents -L "$lib" "$root"
   done
-  printf 'root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$DNS/etc/passwd"
-  image cluster-dns local "$DNS" '{"Entrypoint":["/usr/local/bin/cluster-dns"]}'
-fi
+  printf 'root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+  image "$name" local "$root" "{\"Entrypoint\":[\"/usr/local/bin/$name\"]}"
+}
+[[ -z ${CLUSTER_DNS_BIN:-} ]] || binary_image cluster-dns "$CLUSTER_DNS_BIN"
+[[ -z ${POLICY_WEBHOOK_BIN:-} ]] || binary_image policy-webhook "$POLICY_WEBHOOK_BIN"

@@ -66,6 +66,32 @@ impl Kubectl {
         cmd
     }
 
+    /// Runs a script a README tells users to run (e.g. an example's
+    /// `deploy.sh`) with this kubectl as `$KUBECTL` and its cluster as
+    /// `$KUBECONFIG`, to completion within the timeout.
+    pub async fn script(&self, path: &Path) -> Output {
+        let mut cmd = Command::new(path);
+        cmd.env("KUBECTL", &self.bin)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", &self.home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Ok(Ok(output)) => output,
+            Ok(Err(e)) => panic!("waiting for {}: {e}", path.display()),
+            Err(_) => panic!(
+                "{} did not finish within {:?}",
+                path.display(),
+                self.timeout
+            ),
+        }
+    }
+
     /// Runs kubectl to completion. Panics (failing the test) if it cannot be
     /// started or does not finish within the timeout.
     pub async fn run(&self, args: &[&str]) -> Output {

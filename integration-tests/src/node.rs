@@ -53,6 +53,16 @@ pub fn images() -> Result<PathBuf> {
         .map_err(anyhow::Error::msg)
 }
 
+/// The image tar of a workspace binary (`localhost/NAME:local`, built by
+/// hack/images/build.sh with `$ENV` naming the binary), written under `out`.
+pub fn binary_image(name: &str, env: &str, out: &Path) -> Result<PathBuf> {
+    let bin = locate_binary(name, env)?;
+    run(Command::new(workspace().join("hack/images/build.sh"))
+        .env(env, bin)
+        .arg(out))?;
+    Ok(out.join(format!("{name}.tar")))
+}
+
 fn run(cmd: &mut Command) -> Result<()> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;
     if !out.status.success() {
@@ -210,11 +220,7 @@ impl Node {
         )?);
         node.start_containerd()?;
         for image in ["pause.tar", "busybox.tar"] {
-            run(Command::new("ctr")
-                .arg("-a")
-                .arg(&node.socket)
-                .args(["-n", "k8s.io", "images", "import"])
-                .arg(images.join(image)))?;
+            node.import_image(&images.join(image))?;
         }
         node.start_kubelet().await?;
         Ok(node)
@@ -432,6 +438,60 @@ impl Node {
             ]))?;
         }
         Ok(())
+    }
+
+    /// Routes this node's pod CIDR from the machine itself through a veth
+    /// pair (10.251.`link`.1 here, .2 in the node), as a controller of the
+    /// hard way routes each worker's pod CIDR: the apiserver reaches pods
+    /// by their IPs (a webhook behind a Service). Traffic stays between the
+    /// machine and the node's namespace; the pair goes with the namespace.
+    pub fn route_from_machine(&self, link: u8) -> Result<()> {
+        let here = format!("kit{}-{link}", std::process::id() % 100_000);
+        let there = "to-machine";
+        run(Command::new("ip").args([
+            "link",
+            "add",
+            &here,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            there,
+            "netns",
+            &self.netns,
+        ]))?;
+        let (near, far) = (format!("10.251.{link}.1"), format!("10.251.{link}.2"));
+        run(Command::new("ip").args(["addr", "add", &format!("{near}/30"), "dev", &here]))?;
+        run(Command::new("ip").args(["link", "set", &here, "up"]))?;
+        run(Command::new("ip").args([
+            "-n",
+            &self.netns,
+            "addr",
+            "add",
+            &format!("{far}/30"),
+            "dev",
+            there,
+        ]))?;
+        run(Command::new("ip").args(["-n", &self.netns, "link", "set", there, "up"]))?;
+        run(Command::new("ip").args(["route", "add", &self.builder.pod_cidr, "via", &far]))?;
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &self.netns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ]))
+    }
+
+    /// Imports an image tar (OCI layout, as [`images`] builds) into the
+    /// node's containerd, as `ctr images import` on a real node.
+    pub fn import_image(&self, tar: &Path) -> Result<()> {
+        run(Command::new("ctr")
+            .arg("-a")
+            .arg(&self.socket)
+            .args(["-n", "k8s.io", "images", "import"])
+            .arg(tar))
     }
 
     pub fn netns_exec(&self, args: &[&str]) -> Result<std::process::Output> {

@@ -30,7 +30,6 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// A running daemon whose stdout and stderr are appended to `log`.
 /// A workspace binary: `$env` if set, else the workspace's debug build.
 pub fn locate_binary(name: &str, env: &str) -> Result<PathBuf> {
     if let Some(bin) = std::env::var_os(env) {
@@ -54,6 +53,7 @@ pub fn locate_binary(name: &str, env: &str) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// A running daemon whose stdout and stderr are appended to `log`.
 #[derive(Debug)]
 pub struct ManagedChild {
     name: String,

@@ -128,13 +128,22 @@ pub fn response(body: &[u8], version: &str, uid: &str, mutating: bool) -> Result
             "expected response.uid=\"{uid}\", got \"{got_uid}\""
         ));
     }
-    let patch = match r["patch"].as_str().filter(|p| !p.is_empty()) {
-        None => None,
-        Some(p) => Some(
+    // Go decodes a []byte from base64 or, as any slice, from an array of
+    // numbers; kube-rs webhooks send the array.
+    let patch = match &r["patch"] {
+        Value::String(p) if !p.is_empty() => Some(
             base64::engine::general_purpose::STANDARD
                 .decode(p)
                 .map_err(|e| format!("response.patch: {e}"))?,
         ),
+        Value::Array(bytes) if !bytes.is_empty() => Some(
+            bytes
+                .iter()
+                .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .ok_or("response.patch: an array that is not of bytes")?,
+        ),
+        _ => None,
     };
     let mut patch_type = r["patchType"].as_str().unwrap_or("");
     if patch.is_some() {

@@ -176,6 +176,22 @@ fn v1_responses_are_checked_v1beta1_ones_are_lenient() {
 }
 
 #[test]
+fn a_patch_may_come_as_an_array_of_bytes() {
+    // What kube-rs's AdmissionResponse serializes, and Go decodes.
+    let review = |patch: Value| {
+        let v = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "response": {"uid": "u", "allowed": true, "patch": patch, "patchType": "JSONPatch"}});
+        response(&serde_json::to_vec(&v).unwrap(), "v1", "u", true)
+    };
+    let r = review(json!([91, 93])).unwrap();
+    assert_eq!(r.patch.as_deref(), Some(&b"[]"[..]));
+    assert_eq!(
+        review(json!([91, 300])).unwrap_err(),
+        "response.patch: an array that is not of bytes"
+    );
+}
+
+#[test]
 fn denials_carry_the_webhooks_status() {
     let e = denial(
         "a.example.com",
