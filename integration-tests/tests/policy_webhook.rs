@@ -3,7 +3,8 @@
 //! certificate in a Secret; the apiserver calls it through the Service for
 //! every new Deployment. Its defaults reach the stored Deployment and its
 //! pods, an image from elsewhere is refused with its message, the
-//! namespaces it excludes are left alone, and with the webhook gone
+//! namespaces it excludes are left alone, the audit log records the
+//! mutation and the webhook's own annotation, and with the webhook gone
 //! `failurePolicy: Fail` refuses.
 
 use integration_tests::daemon::{ControllerManager, Scheduler};
@@ -26,10 +27,30 @@ fn deployment(name: &str, namespace: &str, image: &str) -> String {
     )
 }
 
+/// Deployments' writes at Metadata level, where the webhooks' annotations go.
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n\
+    rules:\n- level: Metadata\n  resources: [{group: apps, resources: [deployments]}]\n- level: None\n";
+
+/// The audit events of writes to the Deployment `name`.
+fn audited(log: &Path, verb: &str, name: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["verb"] == verb && e["objectRef"]["name"] == name)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_policy_webhook_defaults_and_refuses_deployments_from_inside_the_cluster() {
+    let audit = tempfile::tempdir().unwrap();
+    let policy = audit.path().join("policy.yaml");
+    std::fs::write(&policy, AUDIT_POLICY).unwrap();
+    let log = audit.path().join("audit.log");
     let cluster = Cluster::builder()
         .apiserver_arg("--disable-admission-plugins=")
+        .apiserver_arg(format!("--audit-policy-file={}", policy.display()))
+        .apiserver_arg(format!("--audit-log-path={}", log.display()))
         .start()
         .await
         .expect("cluster");
@@ -113,6 +134,14 @@ async fn the_policy_webhook_defaults_and_refuses_deployments_from_inside_the_clu
     })
     .await;
 
+    // The audit log says which webhook mutated the Deployment.
+    let created = audited(&log, "create", "web");
+    assert_eq!(
+        created[0]["annotations"]["mutation.webhook.admission.k8s.io/round_0_index_0"],
+        r#"{"configuration":"deployment-policy.example.com","webhook":"deployment-policy.example.com","mutated":true}"#,
+        "{created:?}"
+    );
+
     // What the Deployment sets is kept: a second apply changes nothing.
     let out = cluster
         .kubectl_stdin(
@@ -137,6 +166,14 @@ async fn the_policy_webhook_defaults_and_refuses_deployments_from_inside_the_clu
              registry (localhost/)"
         ),
         "{stderr}"
+    );
+    // The webhook's own audit annotation, under its name.
+    let refused = audited(&log, "create", "nginx");
+    assert!(
+        refused[0]["annotations"]["deployment-policy.example.com/denied"]
+            .as_str()
+            .is_some_and(|d| d.contains("docker.io/library/nginx:1.27")),
+        "{refused:?}"
     );
     // Updating an allowed Deployment to such an image is refused too.
     let out = cluster

@@ -86,6 +86,11 @@ pub fn note_request_patch(patch: &[u8]) {
     current(|ev| ev.set_request_patch(patch));
 }
 
+/// An annotation of the request's event (admission's, e.g. a webhook's).
+pub fn note_annotation(key: &str, value: &str) {
+    current(|ev| ev.annotate(key, value));
+}
+
 /// The object (or Status) sent back.
 pub fn note_response_object(obj: &Value) {
     current(|ev| ev.set_response_object(obj));

@@ -51,7 +51,12 @@ impl Policy {
             return response;
         };
         match self.decide(deployment) {
-            Decision::Deny(message) => response.deny(message),
+            Decision::Deny(message) => {
+                // Recorded in the audit log as `<webhook name>/denied`.
+                let mut response = response.deny(&message);
+                response.audit_annotations.insert("denied".into(), message);
+                response
+            }
             Decision::Allow { patch, warnings } => {
                 let mut response = if patch.is_empty() {
                     response

@@ -221,6 +221,11 @@ pub async fn call(
         .map_err(|e| Failure::Call(format!("failed to call webhook: {e}")))?;
     let response = review::response(&answer, version, &uid, mutating)
         .map_err(|e| Failure::Call(format!("received invalid webhook response: {e}")))?;
+    // As upstream, even a denial's annotations are recorded, under the
+    // webhook's name.
+    for (k, v) in &response.audit_annotations {
+        crate::http::audit::note_annotation(&format!("{}/{k}", hook.name), v);
+    }
     for w in &response.warnings {
         req.attrs.warn(w.clone());
     }

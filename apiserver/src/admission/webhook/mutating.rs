@@ -2,6 +2,11 @@
 //! matching webhooks are called one after another, each on the object the
 //! previous ones patched; a webhook with `reinvocationPolicy: IfNeeded` is
 //! called once more when a later webhook changed the object.
+//!
+//! The audit event gets upstream's `mutation.webhook.admission.k8s.io/
+//! round_R_index_I` annotation for each webhook that answered (not the
+//! Request-level `patch.webhook...` one), and, from both dispatchers, each
+//! webhook's `auditAnnotations` under its name.
 
 use super::{Deps, Failure, Hook, Request, Source, call, exempt, is_delete, matching};
 use crate::admission::{Attributes, Context, Plugin, not_ready};
@@ -56,7 +61,7 @@ impl MutatingWebhook {
         let mut invoked = HashSet::new();
         let mut reinvoke = HashSet::new();
         for round in 0..2 {
-            for hook in &hooks {
+            for (index, hook) in hooks.iter().enumerate() {
                 if round == 1 && !reinvoke.contains(&hook.uid) {
                     continue;
                 }
@@ -68,7 +73,11 @@ impl MutatingWebhook {
                 if !matching::should_call(hook, &req, &self.deps).await? {
                     continue;
                 }
-                match self.call_one(hook, attrs, obj, old).await {
+                let called = self.call_one(hook, attrs, obj, old).await;
+                if let Ok(mutated) = called {
+                    annotate_mutation(round, index, hook, mutated);
+                }
+                match called {
                     Ok(true) => reinvoke.extend(invoked.drain()),
                     Ok(false) => {}
                     Err(f) => {
@@ -87,6 +96,21 @@ impl MutatingWebhook {
         }
         Ok(())
     }
+}
+
+/// Upstream's mutation annotation of the audit event, for every webhook
+/// that answered: which it was and whether it changed the object.
+fn annotate_mutation(round: usize, index: usize, hook: &Hook, mutated: bool) {
+    let configuration = hook.uid.rsplit_once('/').map_or("", |(c, _)| c);
+    let value = serde_json::json!({
+        "configuration": configuration,
+        "webhook": hook.name,
+        "mutated": mutated,
+    });
+    crate::http::audit::note_annotation(
+        &format!("mutation.webhook.admission.k8s.io/round_{round}_index_{index}"),
+        &value.to_string(),
+    );
 }
 
 /// Applies a webhook's JSONPatch; an unusable patch is upstream's internal error.

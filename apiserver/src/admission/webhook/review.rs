@@ -98,6 +98,8 @@ pub struct Response {
     /// The `status` of a denial (may be null).
     pub result: Value,
     pub warnings: Vec<String>,
+    /// `auditAnnotations`, keys as the webhook gave them.
+    pub audit_annotations: Vec<(String, String)>,
 }
 
 /// upstream's VerifyAdmissionResponse: v1 answers must say what they are
@@ -172,6 +174,12 @@ pub fn response(body: &[u8], version: &str, uid: &str, mutating: bool) -> Result
             .into_iter()
             .flatten()
             .filter_map(|w| w.as_str().map(String::from))
+            .collect(),
+        audit_annotations: r["auditAnnotations"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
             .collect(),
     })
 }

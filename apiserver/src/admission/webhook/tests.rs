@@ -128,10 +128,11 @@ fn decoding_reads_policies_and_the_review_version() {
 #[test]
 fn v1_responses_are_checked_v1beta1_ones_are_lenient() {
     let ok = |v: Value| serde_json::to_vec(&v).unwrap();
-    let good = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": "u", "allowed": true, "warnings": ["careful"]}});
+    let good = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": {"uid": "u", "allowed": true, "warnings": ["careful"], "auditAnnotations": {"checked": "yes"}}});
     let r = response(&ok(good), "v1", "u", false).unwrap();
     assert!(r.allowed);
     assert_eq!(r.warnings, ["careful"]);
+    assert_eq!(r.audit_annotations, [("checked".into(), "yes".into())]);
     let cases = [
         (
             json!({"apiVersion": "v1", "kind": "AdmissionReview", "response": {}}),
