@@ -128,3 +128,122 @@ async fn deleting_an_owner_cascades_orphans_or_waits_for_dependents() {
         "{metrics}"
     );
 }
+
+const GADGETS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+";
+
+/// An object of `kind` owned by `owner` (apiVersion, kind, name, uid).
+fn owned_by(api_version: &str, kind: &str, name: &str, owner: [&str; 4]) -> String {
+    let [av, k, n, uid] = owner;
+    format!(
+        "apiVersion: {api_version}\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: default\n  \
+         ownerReferences: [{{apiVersion: {av}, kind: {k}, name: {n}, uid: {uid}}}]\n"
+    )
+}
+
+async fn uid(cluster: &Cluster, target: &[&str]) -> String {
+    cluster.get_jsonpath(target, "{.metadata.uid}").await
+}
+
+async fn gone(cluster: &Cluster, target: &[&str], within: Duration) {
+    eventually(&format!("{target:?} is gone"), within, async || {
+        let out = cluster.kubectl(&[&["get"], target].concat()).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (stderr.contains("NotFound"), stderr)
+    })
+    .await;
+}
+
+/// Custom resources take part as any object: a Gadget's dependents go with
+/// it (in the background or first, under foreground deletion), and a
+/// Gadget owned by a ConfigMap goes with the ConfigMap. The collector finds
+/// the new resource on its discovery rerun (every 30 s, as upstream's).
+#[tokio::test]
+async fn custom_resources_own_and_are_owned() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let _cm = ControllerManager::start(&cluster, &["--leader-elect=false"])
+        .await
+        .expect("controller-manager starts");
+    let within = Duration::from_secs(75);
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], GADGETS).await,
+        "crd",
+    );
+    cluster
+        .crd_established("gadgets.example.com", Duration::from_secs(20))
+        .await;
+    for name in ["g1", "g2"] {
+        let yaml =
+            format!("apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: {name}}}\n");
+        expect_success(
+            &cluster.kubectl_stdin(&["apply", "-f", "-"], &yaml).await,
+            name,
+        );
+    }
+    expect_success(
+        &cluster.kubectl(&["create", "configmap", "parent"]).await,
+        "parent",
+    );
+    for (gadget, dependent) in [("g1", "of-g1"), ("g2", "of-g2")] {
+        let owner = uid(&cluster, &["gadget", gadget]).await;
+        let yaml = owned_by(
+            "v1",
+            "ConfigMap",
+            dependent,
+            ["example.com/v1", "Gadget", gadget, &owner],
+        );
+        expect_success(
+            &cluster.kubectl_stdin(&["apply", "-f", "-"], &yaml).await,
+            dependent,
+        );
+    }
+    let parent = uid(&cluster, &["configmap", "parent"]).await;
+    let yaml = owned_by(
+        "example.com/v1",
+        "Gadget",
+        "child",
+        ["v1", "ConfigMap", "parent", &parent],
+    );
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], &yaml).await,
+        "child",
+    );
+
+    // Background: the Gadget goes at once, its ConfigMap after.
+    expect_success(
+        &cluster.kubectl(&["delete", "gadget", "g1"]).await,
+        "delete g1",
+    );
+    gone(&cluster, &["configmap", "of-g1"], within).await;
+    // A Gadget as the dependent.
+    expect_success(
+        &cluster.kubectl(&["delete", "configmap", "parent"]).await,
+        "parent",
+    );
+    gone(&cluster, &["gadget", "child"], within).await;
+    // Foreground: the ConfigMap goes first, then the Gadget.
+    let out = cluster
+        .kubectl(&[
+            "delete",
+            "gadget",
+            "g2",
+            "--cascade=foreground",
+            "--wait=false",
+        ])
+        .await;
+    expect_success(&out, "delete g2");
+    gone(&cluster, &["gadget", "g2"], within).await;
+    gone(&cluster, &["configmap", "of-g2"], Duration::from_secs(1)).await;
+}
