@@ -6,6 +6,7 @@
 //! as upstream's default).
 
 pub mod always;
+pub mod cel;
 pub mod default_storage_class;
 pub mod default_toleration_seconds;
 pub mod deny_service_external_ips;
