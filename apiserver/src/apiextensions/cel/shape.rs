@@ -163,14 +163,19 @@ impl Shape {
     }
 
     /// An object type named `type_name` (cel-go's name, shown in type
-    /// errors) with exactly `fields`: others are compile errors.
+    /// errors) with exactly `fields`: others are compile errors. A declared
+    /// type's field names are not escaped (`request.namespace`).
     pub fn object_type(type_name: &str, fields: Vec<(&str, Arc<Shape>)>) -> Arc<Shape> {
         Arc::new(Shape {
             type_name: type_name.into(),
             kind: Kind::Object,
             properties: fields
                 .into_iter()
-                .filter_map(|(n, s)| property(n, s))
+                .map(|(n, shape)| Property {
+                    json: n.to_string(),
+                    cel: n.to_string(),
+                    shape,
+                })
                 .collect(),
             preserve_unknown: false,
             ..Shape::dyn_shape()
