@@ -314,7 +314,7 @@ impl Activation {
         for (name, v) in &self.values {
             add(&mut ctx, name, v.clone())?;
         }
-        if !self.variables.is_empty() {
+        {
             let mut bound = HashMap::new();
             for name in expr.variables() {
                 bound.insert(name.to_string(), self.variable(name, depth)?);

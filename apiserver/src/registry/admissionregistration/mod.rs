@@ -4,12 +4,16 @@
 //! and `pkg/registry/admissionregistration/*/strategy.go`.
 //!
 //! Both kinds hold webhooks that differ only in `reinvocationPolicy`, so
-//! the checks here take a [`Hook`] borrowed from either.
+//! the checks here take a [`Hook`] borrowed from either. [`policy`] holds
+//! ValidatingAdmissionPolicy and its bindings, which share the rule and
+//! match condition checks.
 
 pub mod mutating;
+pub mod policy;
 pub mod validating;
 
 pub use mutating::MutatingWebhookConfigurationStrategy;
+pub use policy::{ValidatingAdmissionPolicyBindingStrategy, ValidatingAdmissionPolicyStrategy};
 pub use validating::ValidatingWebhookConfigurationStrategy;
 
 use crate::error::FieldError;
