@@ -14,6 +14,10 @@
 //! ratcheting (errors of rules not naming `oldSelf` are dropped where the
 //! value did not change); the runtime cost limits.
 //!
+//! The engine under the rules (the environment with Kubernetes' libraries,
+//! [`compile_in`] against declared variables, [`Program::eval`] under the
+//! cost meter) is also admission's: see `crate::admission::cel`.
+//!
 //! Gaps, where the crate has no counterpart of cel-go:
 //! * No static type checker: compilation catches syntax errors, undeclared
 //!   names and functions, fields an object's schema does not declare and
