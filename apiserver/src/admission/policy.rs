@@ -30,7 +30,7 @@ use crate::admission::webhook::conditions::{self, Conditions, Outcome};
 use crate::admission::webhook::matching::{
     namespace_selector_matches, object_selector_matches, rule_matches,
 };
-use crate::admission::webhook::{Request, review};
+use crate::admission::webhook::{Request, Versioned, review};
 use crate::admission::{Attributes, Context, Operation, Plugin, not_ready};
 use crate::apiextensions::cel::Want;
 use crate::error::ApiError;
@@ -51,7 +51,7 @@ pub struct ValidatingAdmissionPolicy {
     bindings: Arc<View>,
     namespaces: Arc<View>,
     /// Each policy compiled, by name, with the resourceVersion compiled.
-    compiled: Mutex<HashMap<String, (String, Arc<Policy>)>>,
+    compiled: Mutex<HashMap<String, Versioned<Arc<Policy>>>>,
 }
 
 /// What a policy or binding selects.
@@ -602,7 +602,8 @@ mod tests {
         let deployments = reg.get("apps", "v1", "deployments").unwrap();
         let a = attrs(deployments, "web");
         let obj = json!({"metadata": {"name": "web"}, "spec": {"replicas": 6}});
-        let cases: Vec<(&str, Value, Vec<(&str, Option<&str>)>)> = vec![
+        type Case<'a> = (&'a str, Value, Vec<(&'a str, Option<&'a str>)>);
+        let cases: Vec<Case> = vec![
             (
                 "pass",
                 json!({"validations": [{"expression": "object.spec.replicas <= 10"}]}),

@@ -90,12 +90,15 @@ impl Hook {
     }
 }
 
+/// What was made of an object, with the resourceVersion it was made from.
+pub type Versioned<T> = (String, T);
+
 /// The webhooks of one configuration kind, followed from etcd.
 pub struct Source {
     configurations: Arc<View>,
     /// Each configuration's webhooks by name, with the resourceVersion
     /// they were decoded from: their CEL is compiled once per version.
-    decoded: Mutex<HashMap<String, (String, Arc<Vec<Hook>>)>>,
+    decoded: Mutex<HashMap<String, Versioned<Arc<Vec<Hook>>>>>,
 }
 
 impl Source {
