@@ -383,3 +383,111 @@ async fn webhooks_mutate_validate_and_fail_by_their_policy() {
         "{table}"
     );
 }
+
+/// A configmap named `name` in `ns` with `labels` (YAML flow map).
+async fn create_labelled(cluster: &Cluster, ns: &str, name: &str, labels: &str) -> Output {
+    let yaml = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\n"
+    );
+    cluster.kubectl_stdin(&["create", "-f", "-"], &yaml).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_conditions_exclude_requests_from_webhooks() {
+    let hooks = serve().await;
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let url = format!("https://127.0.0.1:{}/deny", hooks.port);
+    namespace(&cluster, "cond-skip", true).await;
+    let v = "ValidatingWebhookConfiguration";
+    // A condition that does not compile is refused with upstream's message.
+    let bad = configuration(
+        v,
+        "cond-bad",
+        "cond-skip",
+        &url,
+        &hooks.ca_bundle,
+        "  matchConditions:\n  - {name: int, expression: '1 + 1'}\n",
+    );
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &bad).await;
+    assert!(
+        stderr(&out).contains("webhooks[0].matchConditions[0].expression: Invalid value: \"1 + 1\": must evaluate to bool but got int"),
+        "{}",
+        stderr(&out)
+    );
+    let conditions = "  matchConditions:\n  - {name: not-skipped, expression: \"!object.metadata.name.startsWith('skip-')\"}\n";
+    apply(
+        &cluster,
+        &configuration(
+            v,
+            "cond-skip",
+            "cond-skip",
+            &url,
+            &hooks.ca_bundle,
+            conditions,
+        ),
+    )
+    .await;
+    // The condition is true for `probe-N`: the webhook is called and denies.
+    until_refused(&cluster, "cond-skip", "denied the request").await;
+    let calls = hooks.calls.lock().unwrap().get("/deny").copied();
+    // False for `skip-...`: the webhook is not called at all.
+    expect_success(
+        &create_cm(&cluster, "cond-skip", "skip-me", &[]).await,
+        "a configmap the condition excludes",
+    );
+    assert_eq!(hooks.calls.lock().unwrap().get("/deny").copied(), calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_conditions_that_match_call_the_webhook_and_errors_follow_the_failure_policy() {
+    let hooks = serve().await;
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let url = format!("https://127.0.0.1:{}/deny", hooks.port);
+    namespace(&cluster, "cond-match", true).await;
+    namespace(&cluster, "cond-error", true).await;
+    let v = "ValidatingWebhookConfiguration";
+    let gold = "  matchConditions:\n  - {name: gold, expression: \"has(object.metadata.labels) && object.metadata.labels.tier == 'gold'\"}\n";
+    apply(
+        &cluster,
+        &configuration(v, "cond-match", "cond-match", &url, &hooks.ca_bundle, gold),
+    )
+    .await;
+    let mut n = 0;
+    let err = eventually("a gold configmap refused", WITHIN, async || {
+        n += 1;
+        let out =
+            create_labelled(&cluster, "cond-match", &format!("gold-{n}"), "{tier: gold}").await;
+        (!out.status.success(), stderr(&out))
+    })
+    .await;
+    assert!(
+        err.contains("admission webhook \"cond-match.example.com\" denied the request: the test webhook refuses this"),
+        "{err}"
+    );
+    expect_success(
+        &create_labelled(&cluster, "cond-match", "silver", "{tier: silver}").await,
+        "a configmap the condition does not match",
+    );
+
+    // A condition that fails to evaluate refuses the write with failurePolicy
+    // Fail (upstream's Forbidden), and skips the webhook with Ignore.
+    let broken = "  matchConditions:\n  - {name: data, expression: \"object.data.key == 'x'\"}\n";
+    let config = configuration(
+        v,
+        "cond-error",
+        "cond-error",
+        &url,
+        &hooks.ca_bundle,
+        broken,
+    );
+    apply(&cluster, &config).await;
+    let err = until_refused(&cluster, "cond-error", "resulted in error").await;
+    assert!(
+        err.contains(
+            "is forbidden: expression 'object.data.key == 'x'' resulted in error: no such key: data"
+        ),
+        "{err}"
+    );
+    apply(&cluster, &format!("{config}  failurePolicy: Ignore\n")).await;
+    until_admitted(&cluster, "cond-error").await;
+}

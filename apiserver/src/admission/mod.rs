@@ -6,12 +6,14 @@
 //! as upstream's default).
 
 pub mod always;
+pub mod cel;
 pub mod default_storage_class;
 pub mod default_toleration_seconds;
 pub mod deny_service_external_ips;
 pub mod limit_ranger;
 pub mod node_restriction;
 pub mod pod_security;
+pub mod policy;
 pub mod priority;
 pub mod resource_quota;
 pub mod service_account;
@@ -150,7 +152,7 @@ const ORDER: &[(&str, bool, bool)] = &[
     ("PodTopologyLabels", true, false),
     ("MutatingAdmissionPolicy", false, false),
     ("MutatingAdmissionWebhook", true, true),
-    ("ValidatingAdmissionPolicy", true, false),
+    ("ValidatingAdmissionPolicy", true, true),
     ("ValidatingAdmissionWebhook", true, true),
     ("ResourceQuota", true, true),
     ("AlwaysDeny", false, true),
@@ -200,6 +202,7 @@ fn build(name: &str, ctx: &Context) -> Option<Arc<dyn Plugin>> {
         )),
         "DenyServiceExternalIPs" => Arc::new(deny_service_external_ips::DenyServiceExternalIPs),
         "MutatingAdmissionWebhook" => Arc::new(webhook::mutating::MutatingWebhook::new(ctx)),
+        "ValidatingAdmissionPolicy" => Arc::new(policy::ValidatingAdmissionPolicy::new(ctx)),
         "ValidatingAdmissionWebhook" => Arc::new(webhook::validating::ValidatingWebhook::new(ctx)),
         "ResourceQuota" => Arc::new(resource_quota::ResourceQuota::new(ctx)),
         _ => return None,

@@ -106,7 +106,10 @@ fn cluster_scoped(group: &str, resource: &str) -> Option<bool> {
             | ("networking.k8s.io", "ingressclasses")
             | (
                 "admissionregistration.k8s.io",
-                "mutatingwebhookconfigurations" | "validatingwebhookconfigurations"
+                "mutatingwebhookconfigurations"
+                    | "validatingwebhookconfigurations"
+                    | "validatingadmissionpolicies"
+                    | "validatingadmissionpolicybindings"
             )
             | (
                 "rbac.authorization.k8s.io",

@@ -355,6 +355,13 @@ impl Registry {
             def(admissionregistration::ValidatingWebhookConfigurationStrategy)
                 .generation()
                 .done(),
+            def(admissionregistration::ValidatingAdmissionPolicyStrategy)
+                .sub(status)
+                .generation()
+                .done(),
+            def(admissionregistration::ValidatingAdmissionPolicyBindingStrategy)
+                .generation()
+                .done(),
             // apiextensions.k8s.io/v1
             def(apiextensions::CustomResourceDefinitionStrategy)
                 .short(&["crd", "crds"])

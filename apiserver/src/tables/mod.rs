@@ -145,6 +145,12 @@ fn printer(group: &str, resource: &str) -> Option<&'static Printer> {
             "admissionregistration.k8s.io",
             "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
         ) => &admissionregistration::WEBHOOK_CONFIGURATIONS,
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
+            &admissionregistration::VALIDATING_ADMISSION_POLICIES
+        }
+        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
+            &admissionregistration::VALIDATING_ADMISSION_POLICY_BINDINGS
+        }
         ("apps", _) => return apps::printer(resource),
         ("batch", _) => return batch::printer(resource),
         ("coordination.k8s.io", "leases") => &coordination::LEASES,

@@ -1,13 +1,17 @@
 //! Which webhooks a write goes to (upstream's `predicates/{rules,namespace,object}`
-//! and `generic.Webhook.ShouldCallHook`).
+//! and `generic.Webhook.ShouldCallHook`, match conditions last).
 
-use super::{Deps, Hook, Request};
+use super::conditions::{self, Outcome};
+use super::{Deps, Hook, Request, review};
+use crate::admission::cel::{Activation, Input};
 use crate::admission::{Attributes, Operation};
 use crate::error::ApiError;
+use crate::storage::view::View;
+use common::selectors::LabelSelector;
 use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
 use serde_json::Value;
 
-fn is_namespaces(attrs: &Attributes<'_>) -> bool {
+pub fn is_namespaces(attrs: &Attributes<'_>) -> bool {
     attrs.info.group.is_empty() && attrs.info.resource == "namespaces"
 }
 
@@ -60,7 +64,15 @@ pub fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
 
 /// upstream's MatchObjectSelector: the new or the old object's labels.
 pub fn object_selected(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError> {
-    let selector = hook.object_selector.as_ref().map_err(ApiError::internal)?;
+    object_selector_matches(&hook.object_selector, req)
+}
+
+/// [`object_selected`] for any selector (policies have them too).
+pub fn object_selector_matches(
+    selector: &Result<LabelSelector, String>,
+    req: &Request<'_>,
+) -> Result<bool, ApiError> {
+    let selector = selector.as_ref().map_err(ApiError::internal)?;
     if selector.is_empty() {
         return Ok(true);
     }
@@ -76,15 +88,21 @@ pub async fn namespace_selected(
     req: &Request<'_>,
     deps: &Deps,
 ) -> Result<bool, ApiError> {
+    namespace_selector_matches(&hook.namespace_selector, req, &deps.namespaces).await
+}
+
+/// [`namespace_selected`] for any selector, namespaces read from `namespaces`.
+pub async fn namespace_selector_matches(
+    selector: &Result<LabelSelector, String>,
+    req: &Request<'_>,
+    namespaces: &View,
+) -> Result<bool, ApiError> {
     let attrs = req.attrs;
     let namespace = namespace_of(attrs);
     if namespace.is_empty() && !is_namespaces(attrs) {
         return Ok(true);
     }
-    let selector = hook
-        .namespace_selector
-        .as_ref()
-        .map_err(ApiError::internal)?;
+    let selector = selector.as_ref().map_err(ApiError::internal)?;
     if selector.is_empty() {
         return Ok(true);
     }
@@ -92,7 +110,7 @@ pub async fn namespace_selected(
         let labels = req.object.and_then(|o| o["metadata"].get("labels"));
         return Ok(selector.matches_json(labels));
     }
-    match deps.namespaces.fetch(namespace).await {
+    match namespaces.fetch(namespace).await {
         Some(ns) => Ok(selector.matches_json(ns["metadata"].get("labels"))),
         None => Err(ApiError::not_found("", "namespaces", namespace)),
     }
@@ -114,5 +132,33 @@ pub async fn should_call(hook: &Hook, req: &Request<'_>, deps: &Deps) -> Result<
     }
     namespace?;
     object?;
-    Ok(true)
+    conditions_match(hook, req)
+}
+
+/// upstream's ShouldCallHook on `matchConditions`: a false condition skips
+/// the webhook; an error refuses the write (Forbidden) unless the failure
+/// policy ignores it.
+pub fn conditions_match(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError> {
+    if hook.match_conditions.is_empty() {
+        return Ok(true);
+    }
+    let activation = Activation::new(
+        Input {
+            object: req.object,
+            old_object: req.old,
+            request: review::request_fields(req, true),
+            params: None,
+            namespace: None,
+        },
+        Vec::new(),
+    );
+    match conditions::evaluate(&hook.match_conditions, &activation) {
+        Outcome::Match => Ok(true),
+        Outcome::NoMatch(_) => Ok(false),
+        Outcome::Error(_) if hook.ignore_failures => Ok(false),
+        Outcome::Error(e) => {
+            tracing::warn!(webhook = %hook.name, error = %e, "failed evaluating match conditions, failing closed");
+            Err(req.attrs.forbidden(&e))
+        }
+    }
 }

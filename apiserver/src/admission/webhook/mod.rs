@@ -3,17 +3,19 @@
 //! MutatingAdmissionWebhook and ValidatingAdmissionWebhook plugins call the
 //! webhooks of the admissionregistration.k8s.io/v1 configurations.
 //!
-//! * [`matching`]: which webhooks a write goes to (rules, selectors);
+//! * [`matching`]: which webhooks a write goes to (rules, selectors,
+//!   [`conditions`]: `matchConditions` in CEL);
 //! * [`review`]: the AdmissionReview sent and the response read;
 //! * [`client`]: the HTTPS call, to a `url` or a `service`;
 //! * [`mutating`], [`validating`]: the two dispatchers.
 //!
-//! Not covered: `matchConditions` (the registry refuses them) and the
-//! `Equivalent` match policy's conversion to other versions of a resource
-//! (each resource is served in one version here, so only the rules of the
-//! version served match).
+//! Not covered: the `Equivalent` match policy's conversion to other
+//! versions of a resource (each resource is served in one version here, so
+//! only the rules of the version served match), and the `authorizer`
+//! variable of `matchConditions` (see [`crate::admission::cel`]).
 
 pub mod client;
+pub mod conditions;
 pub mod matching;
 pub mod mutating;
 pub mod review;
@@ -25,7 +27,8 @@ use crate::storage::view::View;
 use common::selectors::LabelSelector;
 use k8s_openapi::api::admissionregistration::v1::{RuleWithOperations, WebhookClientConfig};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One webhook of a configuration, as the dispatchers use it.
@@ -47,6 +50,8 @@ pub struct Hook {
     pub review_version: Option<&'static str>,
     pub client_config: WebhookClientConfig,
     pub reinvoke_if_needed: bool,
+    /// `matchConditions`, compiled.
+    pub match_conditions: conditions::Conditions,
 }
 
 impl Hook {
@@ -77,19 +82,30 @@ impl Hook {
             timeout: Duration::from_secs(hook.timeout_seconds.unwrap_or(10).clamp(1, 30) as u64),
             client_config: hook.client_config,
             reinvoke_if_needed: hook.reinvocation_policy.as_deref() == Some("IfNeeded"),
+            match_conditions: conditions::compile_all(
+                &raw["matchConditions"],
+                &crate::admission::cel::Declarations::default(),
+            ),
         })
     }
 }
 
+/// What was made of an object, with the resourceVersion it was made from.
+pub type Versioned<T> = (String, T);
+
 /// The webhooks of one configuration kind, followed from etcd.
 pub struct Source {
     configurations: Arc<View>,
+    /// Each configuration's webhooks by name, with the resourceVersion
+    /// they were decoded from: their CEL is compiled once per version.
+    decoded: Mutex<HashMap<String, Versioned<Arc<Vec<Hook>>>>>,
 }
 
 impl Source {
     pub fn new(ctx: &Context, resource: &str) -> Source {
         Source {
             configurations: ctx.view(resource),
+            decoded: Mutex::default(),
         }
     }
 
@@ -97,18 +113,40 @@ impl Source {
     /// configuration's webhooks in their order.
     pub fn hooks(&self) -> Vec<Hook> {
         // The view is a BTreeMap keyed by name: already sorted.
-        self.configurations
-            .list("")
+        let configurations = self.configurations.list("");
+        let mut decoded = self.decoded.lock().expect("never poisoned");
+        decoded.retain(|name, _| {
+            configurations
+                .iter()
+                .any(|c| c["metadata"]["name"].as_str() == Some(name))
+        });
+        configurations
             .iter()
             .flat_map(|c| {
                 let name = c["metadata"]["name"].as_str().unwrap_or("").to_string();
-                c["webhooks"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .enumerate()
-                    .filter_map(|(i, h)| Hook::decode(&name, i, h))
-                    .collect::<Vec<_>>()
+                let version = c["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                match decoded.get(&name) {
+                    Some((v, hooks)) if *v == version && !version.is_empty() => hooks.clone(),
+                    _ => {
+                        let hooks: Arc<Vec<Hook>> = Arc::new(
+                            c["webhooks"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .enumerate()
+                                .filter_map(|(i, h)| Hook::decode(&name, i, h))
+                                .collect(),
+                        );
+                        decoded.insert(name, (version, hooks.clone()));
+                        hooks
+                    }
+                }
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
             })
             .collect()
     }

@@ -11,6 +11,24 @@ use serde_json::{Value, json};
 /// The request body of one call, in `version` (v1 or v1beta1: the same
 /// fields under another apiVersion).
 pub fn request(version: &str, uid: &str, req: &Request<'_>) -> Vec<u8> {
+    let mut request = request_fields(req, false);
+    request["uid"] = json!(uid);
+    request["object"] = json!(req.object);
+    request["oldObject"] = json!(req.old);
+    let review = json!({
+        "apiVersion": format!("admission.k8s.io/{version}"),
+        "kind": "AdmissionReview",
+        "request": request,
+    });
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+/// The AdmissionRequest's fields but `uid`, `object` and `oldObject`: what
+/// a webhook gets, and CEL's `request` variable. `all` keeps the fields a
+/// webhook gets only when set (`name`, `namespace`, `subResource`,
+/// `requestSubResource`, `userInfo.uid`, `userInfo.extra`) even when empty,
+/// as CEL sees a typed request's zero values.
+pub fn request_fields(req: &Request<'_>, all: bool) -> Value {
     let attrs = req.attrs;
     let info = attrs.info;
     let (group, kind_version, kind) = kind_of(req);
@@ -25,10 +43,10 @@ pub fn request(version: &str, uid: &str, req: &Request<'_>) -> Vec<u8> {
     if attrs.dry_run {
         options["dryRun"] = json!(["All"]);
     }
-    let user = match attrs.user {
+    let mut user = match attrs.user {
         Some(u) => {
             let mut v = json!({"username": u.name, "groups": u.groups});
-            if !u.uid.is_empty() {
+            if !u.uid.is_empty() || all {
                 v["uid"] = json!(u.uid);
             }
             v
@@ -38,16 +56,19 @@ pub fn request(version: &str, uid: &str, req: &Request<'_>) -> Vec<u8> {
             json!({"username": "system:apiserver", "groups": ["system:authenticated", "system:masters"]})
         }
     };
+    if all {
+        user["extra"] = json!({});
+        if user.get("uid").is_none() {
+            user["uid"] = json!("");
+        }
+    }
     let mut request = json!({
-        "uid": uid,
         "kind": kind,
         "resource": resource,
         "requestKind": kind,
         "requestResource": resource,
         "operation": operation,
         "userInfo": user,
-        "object": req.object,
-        "oldObject": req.old,
         "dryRun": attrs.dry_run,
         "options": options,
     });
@@ -57,16 +78,11 @@ pub fn request(version: &str, uid: &str, req: &Request<'_>) -> Vec<u8> {
         ("name", attrs.name),
         ("namespace", namespace_of(attrs)),
     ] {
-        if !value.is_empty() {
+        if !value.is_empty() || all {
             request[field] = json!(value);
         }
     }
-    let review = json!({
-        "apiVersion": format!("admission.k8s.io/{version}"),
-        "kind": "AdmissionReview",
-        "request": request,
-    });
-    serde_json::to_vec(&review).unwrap_or_default()
+    request
 }
 
 /// The kind written: the resource's, except for subresources with their own

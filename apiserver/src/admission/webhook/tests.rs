@@ -489,3 +489,34 @@ async fn slow_webhooks_fail_by_the_timeout() {
         format!("Post \"https://127.0.0.1:{port}/?timeout=1s\": context deadline exceeded")
     );
 }
+
+#[test]
+fn match_conditions_skip_or_fail_by_the_failure_policy() {
+    use super::matching::conditions_match;
+    let reg = Registry::new();
+    let cms = reg.get("", "v1", "configmaps").unwrap();
+    let a = attrs(cms, Operation::Create, "", "default");
+    let obj = json!({"metadata": {"name": "x", "labels": {"skip": "yes"}}});
+    let r = Request {
+        attrs: &a,
+        object: Some(&obj),
+        old: None,
+    };
+    let conds =
+        |c: Value, policy: &str| hook(json!({"matchConditions": c, "failurePolicy": policy}));
+    let skip = json!([{"name": "skip", "expression": "!('skip' in object.metadata.labels)"}]);
+    assert!(!conditions_match(&conds(skip, "Fail"), &r).unwrap());
+    // The apiserver's own writes are system:apiserver's; the request is the review's.
+    let me = json!([{"name": "me", "expression": "request.userInfo.username == 'system:apiserver' && request.operation == 'CREATE' && request.namespace == 'default' && oldObject == null"}]);
+    assert!(conditions_match(&conds(me, "Fail"), &r).unwrap());
+    let broken = json!([{"name": "broken", "expression": "object.spec.x == 1"}]);
+    let e = conditions_match(&conds(broken.clone(), "Fail"), &r).unwrap_err();
+    assert_eq!(e.code, 403);
+    assert!(
+        e.message
+            .contains("configmaps \"x\" is forbidden: expression 'object.spec.x == 1' resulted in error: no such key: spec"),
+        "{}",
+        e.message
+    );
+    assert!(!conditions_match(&conds(broken, "Ignore"), &r).unwrap());
+}

@@ -2,11 +2,16 @@
 //! would have made that matter most here (undeclared names, fields the
 //! schema does not have, an obviously non-bool or non-string result), and
 //! the instrumentation that meters its cost when it runs.
+//!
+//! [`compile`] is the CRD rules' entry (`self`, `oldSelf`); [`compile_in`]
+//! compiles against any declared variables, which is what admission's
+//! expressions (`object`, `request`, ...) use.
 
 use super::library::{self, COST_EXCEEDED, COST_FN, FUNCTIONS};
 use super::shape::{Kind, Shape};
 use cel::common::ast::{CallExpr, Expr, IdedExpr, LiteralValue, SourceInfo, operators};
 use cel::{Context, Env, ExecutionError, Value as Cel};
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
@@ -32,6 +37,36 @@ pub struct Program {
     /// One unit per AST node: the work no metered call accounts for.
     base_cost: u64,
     pub uses_old_self: bool,
+    /// The declared variables the expression names (not shadowed by a
+    /// comprehension variable), and `var.field` for each field selected
+    /// directly on one (`variables.foo`).
+    pub uses: BTreeSet<String>,
+}
+
+/// One variable an expression may name, with its shape when the checker
+/// knows it (`None`: anything, unchecked).
+pub type Decl<'s> = (&'s str, Option<&'s Shape>);
+
+/// Why [`compile_in`] refused an expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CompileError {
+    /// Syntax errors, undeclared names, unknown fields: cel-go's issues
+    /// (`ERROR: <input>:1:6: ...`), one per line.
+    Issues(String),
+    /// The result can be seen not to be what is wanted; the CEL type name
+    /// of what it is instead.
+    Result(String),
+    /// The environment could not be built.
+    Environment,
+}
+
+/// What [`compile_in`] makes of an expression.
+#[derive(Debug)]
+pub struct Compiled {
+    pub program: Program,
+    /// The result's CEL type when the checker can tell (`bool`, `string`,
+    /// `dyn` for an untyped variable's field...).
+    pub result_type: Option<String>,
 }
 
 /// How an evaluation failed.
@@ -51,6 +86,7 @@ impl Program {
             expr,
             base_cost: 0,
             uses_old_self: false,
+            uses: BTreeSet::new(),
         }
     }
 
@@ -109,35 +145,107 @@ pub fn compile(source: &str, shape: &Shape, want: Want) -> Result<Program, Strin
         Want::Bool => "compilation failed: ",
         Want::String => "messageExpression compilation failed: ",
     };
-    let env = env().ok_or_else(|| format!("{prefix}CEL environment unavailable"))?;
+    let vars = [("self", Some(shape)), ("oldSelf", Some(shape))];
+    match compile_in(source, &vars, Some(want)) {
+        Ok(c) => Ok(c.program),
+        Err(CompileError::Environment) => Err(format!("{prefix}CEL environment unavailable")),
+        Err(CompileError::Issues(i)) => Err(format!("{prefix}{i}")),
+        Err(CompileError::Result(_)) => Err(match want {
+            Want::Bool => "cel expression must evaluate to a bool".into(),
+            Want::String => "messageExpression must evaluate to a string".into(),
+        }),
+    }
+}
+
+/// Compiles `source` against the variables `vars`. With `want`, a result
+/// the checker can see is of another kind is refused (literals,
+/// collections, arithmetic).
+pub fn compile_in(
+    source: &str,
+    vars: &[Decl<'_>],
+    want: Option<Want>,
+) -> Result<Compiled, CompileError> {
+    let env = env().ok_or(CompileError::Environment)?;
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         env.parser().parse_with_source_info(source)
     }));
     let (mut expr, info) = match parsed {
         Ok(Ok(parsed)) => parsed,
-        Ok(Err(errors)) => return Err(format!("{prefix}{}", cel_go_layout(&errors.to_string()))),
-        Err(_) => return Err(format!("{prefix}ERROR: <input>:1:1: invalid expression")),
+        Ok(Err(errors)) => return Err(CompileError::Issues(cel_go_layout(&errors.to_string()))),
+        Err(_) => {
+            return Err(CompileError::Issues(
+                "ERROR: <input>:1:1: invalid expression".into(),
+            ));
+        }
     };
     let mut checker = Checker {
         info: &info,
         errors: Vec::new(),
-        uses_old_self: false,
+        uses: BTreeSet::new(),
         nodes: 0,
     };
-    let mut scope = Scope::root(shape);
-    checker.check(&expr, &mut scope);
+    let mut scope = Scope::root(vars);
+    let result = checker.check(&expr, &mut scope);
     if !checker.errors.is_empty() {
-        return Err(format!("{prefix}{}", checker.errors.join("\n")));
+        return Err(CompileError::Issues(checker.errors.join("\n")));
     }
-    if let Some(detail) = wrong_result(&expr, want) {
-        return Err(detail.to_string());
+    let result_type = result
+        .map(|s| cel_type_name(s).to_string())
+        .or_else(|| literal_type(&expr).map(String::from));
+    if let Some(want) = want
+        && wrong_result(&expr, want).is_some()
+    {
+        return Err(CompileError::Result(
+            result_type.clone().unwrap_or_else(|| "dyn".into()),
+        ));
     }
-    let (uses_old_self, base_cost) = (checker.uses_old_self, checker.nodes);
+    let uses_old_self = checker.uses.contains("oldSelf");
+    let (uses, base_cost) = (checker.uses, checker.nodes);
     instrument(&mut expr, None);
-    Ok(Program {
-        expr,
-        base_cost,
-        uses_old_self,
+    Ok(Compiled {
+        program: Program {
+            expr,
+            base_cost,
+            uses_old_self,
+            uses,
+        },
+        result_type,
+    })
+}
+
+/// cel-go's name of the type of values of `shape`.
+fn cel_type_name(shape: &Shape) -> &str {
+    match shape.kind {
+        Kind::Dyn if shape.type_name == super::shape::UNKNOWN => "",
+        Kind::Dyn | Kind::IntOrString => "dyn",
+        Kind::Boolean => "bool",
+        Kind::String => "string",
+        Kind::Integer => "int",
+        Kind::Number => "double",
+        Kind::Array => "list",
+        Kind::Object if shape.additional.is_some() => "map",
+        Kind::Object => &shape.type_name,
+    }
+}
+
+/// The type of a literal, a collection or an arithmetic result.
+fn literal_type(expr: &IdedExpr) -> Option<&'static str> {
+    Some(match &expr.expr {
+        Expr::Literal(LiteralValue::Boolean(_)) => "bool",
+        Expr::Literal(LiteralValue::String(_)) => "string",
+        Expr::Literal(LiteralValue::Int(_)) => "int",
+        Expr::Literal(LiteralValue::UInt(_)) => "uint",
+        Expr::Literal(LiteralValue::Double(_)) => "double",
+        Expr::Literal(LiteralValue::Bytes(_)) => "bytes",
+        Expr::Literal(LiteralValue::Null) => "null_type",
+        Expr::List(_) => "list(dyn)",
+        Expr::Map(_) => "map(dyn, dyn)",
+        Expr::Call(c) => match call_result_is_bool(c) {
+            Some(true) => "bool",
+            Some(false) => c.args.iter().find_map(literal_type).unwrap_or("dyn"),
+            None => return None,
+        },
+        _ => return None,
     })
 }
 
@@ -189,19 +297,20 @@ fn call_result_is_bool(c: &CallExpr) -> Option<bool> {
     }
 }
 
-/// Names in scope while checking: `self`, `oldSelf` and comprehension
-/// variables, each with the shape it has when the checker knows it.
+/// Names in scope while checking: the declared variables, then
+/// comprehension variables, each with the shape it has when the checker
+/// knows it.
 struct Scope<'s> {
     vars: Vec<(String, Option<&'s Shape>)>,
+    /// How many of `vars` are declared variables (the rest are local).
+    declared: usize,
 }
 
 impl<'s> Scope<'s> {
-    fn root(shape: &'s Shape) -> Self {
+    fn root(decls: &[Decl<'s>]) -> Self {
         Scope {
-            vars: vec![
-                ("self".into(), Some(shape)),
-                ("oldSelf".into(), Some(shape)),
-            ],
+            vars: decls.iter().map(|(n, s)| (n.to_string(), *s)).collect(),
+            declared: decls.len(),
         }
     }
 
@@ -213,13 +322,12 @@ impl<'s> Scope<'s> {
             .map(|(_, s)| *s)
     }
 
-    fn is_old_self(&self, name: &str) -> bool {
-        name == "oldSelf"
-            && self
-                .vars
-                .iter()
-                .rposition(|(n, _)| n == name)
-                .is_some_and(|i| i == 1)
+    /// Whether `name` is a declared variable, not shadowed by a local one.
+    fn is_declared(&self, name: &str) -> bool {
+        self.vars
+            .iter()
+            .rposition(|(n, _)| n == name)
+            .is_some_and(|i| i < self.declared)
     }
 }
 
@@ -242,7 +350,7 @@ const TYPE_NAMES: &[&str] = &[
 struct Checker<'i> {
     info: &'i SourceInfo,
     errors: Vec<String>,
-    uses_old_self: bool,
+    uses: BTreeSet<String>,
     nodes: u64,
 }
 
@@ -271,8 +379,15 @@ impl Checker<'_> {
         match &e.expr {
             Expr::Ident(name) => self.ident(e.id, name, scope),
             Expr::Select(s) => {
+                if let Expr::Ident(root) = &s.operand.expr
+                    && scope.is_declared(root)
+                {
+                    self.uses.insert(format!("{root}.{}", s.field));
+                }
                 let operand = self.check(&s.operand, scope)?;
-                self.field(e.id, operand, &s.field)
+                // `has(x.f)` is a test, whatever x is.
+                let field = self.field(e.id, operand, &s.field);
+                if s.test { None } else { field }
             }
             Expr::Call(c) => self.call(e.id, c, scope),
             Expr::List(l) => {
@@ -317,8 +432,8 @@ impl Checker<'_> {
     fn ident<'s>(&mut self, id: u64, name: &str, scope: &Scope<'s>) -> Option<&'s Shape> {
         match scope.lookup(name) {
             Some(shape) => {
-                if scope.is_old_self(name) {
-                    self.uses_old_self = true;
+                if scope.is_declared(name) {
+                    self.uses.insert(name.to_string());
                 }
                 shape
             }
@@ -337,6 +452,10 @@ impl Checker<'_> {
     /// `operand.field` where the schema says what the operand is: an object
     /// without open fields must declare it.
     fn field<'s>(&mut self, id: u64, operand: &'s Shape, field: &str) -> Option<&'s Shape> {
+        // A field of an untyped value is untyped.
+        if operand.kind == Kind::Dyn {
+            return Some(operand);
+        }
         if operand.kind != Kind::Object {
             return None;
         }
@@ -382,6 +501,7 @@ impl Checker<'_> {
 /// The shape of a list's items or of a map's values.
 fn element_shape(shape: &Shape) -> Option<&Shape> {
     match shape.kind {
+        Kind::Dyn => Some(shape),
         Kind::Array => shape.items.as_deref(),
         Kind::Object => shape.additional.as_deref(),
         _ => None,

@@ -14,6 +14,10 @@
 //! ratcheting (errors of rules not naming `oldSelf` are dropped where the
 //! value did not change); the runtime cost limits.
 //!
+//! The engine under the rules (the environment with Kubernetes' libraries,
+//! [`compile_in`] against declared variables, [`Program::eval`] under the
+//! cost meter) is also admission's: see `crate::admission::cel`.
+//!
 //! Gaps, where the crate has no counterpart of cel-go:
 //! * No static type checker: compilation catches syntax errors, undeclared
 //!   names and functions, fields an object's schema does not declare and
@@ -34,18 +38,22 @@ mod library;
 mod shape;
 mod urls;
 
+// The engine, for CEL outside CRDs (admission's match conditions and
+// policies): one environment with the same libraries and cost meter.
+pub use compile::{CompileError, Compiled, Decl, EvalError, Program, Want, compile_in, env};
+pub use library::COST_EXCEEDED;
+pub use shape::{Kind, Shape, dyn_value};
+
 #[cfg(test)]
 mod tests;
 
 use crate::error::{FieldError, FieldErrorKind};
 use crate::registry::validation::{child, index, key};
 use cel::{Context, Value as Cel};
-use compile::{EvalError, Program, Want};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool, ValidationRule,
 };
 use serde_json::Value as Json;
-use shape::Shape;
 use std::collections::HashMap;
 use std::sync::Arc;
 

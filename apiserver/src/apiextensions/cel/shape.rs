@@ -28,6 +28,9 @@ pub enum Kind {
     Dyn,
 }
 
+/// The type name of [`Shape::unknown`].
+pub const UNKNOWN: &str = "?";
+
 /// One property as CEL sees it: the JSON name and the escaped CEL name.
 #[derive(Debug)]
 pub struct Property {
@@ -124,6 +127,79 @@ impl Shape {
         Arc::new(Shape {
             type_name: "string".into(),
             kind: Kind::String,
+            ..Shape::dyn_shape()
+        })
+    }
+
+    /// An untyped value: JSON as it is (admission's `object`, `params`).
+    pub fn dynamic() -> Arc<Shape> {
+        Arc::new(Shape::dyn_shape())
+    }
+
+    /// A value the checker knows nothing of (not even that it is untyped):
+    /// its result type is never held against it.
+    pub fn unknown() -> Arc<Shape> {
+        Arc::new(Shape {
+            type_name: UNKNOWN.into(),
+            ..Shape::dyn_shape()
+        })
+    }
+
+    /// A scalar of `kind`.
+    pub fn scalar(kind: Kind) -> Arc<Shape> {
+        let type_name = match kind {
+            Kind::String => "string",
+            Kind::Integer => "integer",
+            Kind::Number => "number",
+            Kind::Boolean => "boolean",
+            _ => "",
+        };
+        Arc::new(Shape {
+            type_name: type_name.into(),
+            kind,
+            preserve_unknown: false,
+            ..Shape::dyn_shape()
+        })
+    }
+
+    /// An object type named `type_name` (cel-go's name, shown in type
+    /// errors) with exactly `fields`: others are compile errors. A declared
+    /// type's field names are not escaped (`request.namespace`).
+    pub fn object_type(type_name: &str, fields: Vec<(&str, Arc<Shape>)>) -> Arc<Shape> {
+        Arc::new(Shape {
+            type_name: type_name.into(),
+            kind: Kind::Object,
+            properties: fields
+                .into_iter()
+                .map(|(n, shape)| Property {
+                    json: n.to_string(),
+                    cel: n.to_string(),
+                    shape,
+                })
+                .collect(),
+            preserve_unknown: false,
+            ..Shape::dyn_shape()
+        })
+    }
+
+    /// A map with values of `values`.
+    pub fn map_of(values: Arc<Shape>) -> Arc<Shape> {
+        Arc::new(Shape {
+            type_name: "object".into(),
+            kind: Kind::Object,
+            additional: Some(values),
+            preserve_unknown: false,
+            ..Shape::dyn_shape()
+        })
+    }
+
+    /// A list of `items`.
+    pub fn list_of(items: Arc<Shape>) -> Arc<Shape> {
+        Arc::new(Shape {
+            type_name: "array".into(),
+            kind: Kind::Array,
+            items: Some(items),
+            preserve_unknown: false,
             ..Shape::dyn_shape()
         })
     }

@@ -4,18 +4,22 @@
 //! and `pkg/registry/admissionregistration/*/strategy.go`.
 //!
 //! Both kinds hold webhooks that differ only in `reinvocationPolicy`, so
-//! the checks here take a [`Hook`] borrowed from either.
+//! the checks here take a [`Hook`] borrowed from either. [`policy`] holds
+//! ValidatingAdmissionPolicy and its bindings, which share the rule and
+//! match condition checks.
 
 pub mod mutating;
+pub mod policy;
 pub mod validating;
 
 pub use mutating::MutatingWebhookConfigurationStrategy;
+pub use policy::{ValidatingAdmissionPolicyBindingStrategy, ValidatingAdmissionPolicyStrategy};
 pub use validating::ValidatingWebhookConfigurationStrategy;
 
 use crate::error::FieldError;
 use crate::registry::validation::{
     child, index, invalid_each, is_dns1035_label, is_dns1123_subdomain, is_valid_port_num,
-    validate_label_selector,
+    validate_label_selector, validate_qualified_name,
 };
 use k8s_openapi::api::admissionregistration::v1::{
     MatchCondition, RuleWithOperations, WebhookClientConfig,
@@ -80,6 +84,7 @@ const SIDE_EFFECTS: &[&str] = &["None", "NoneOnDryRun", "Some", "Unknown"];
 const NO_SIDE_EFFECTS: &[&str] = &["None", "NoneOnDryRun"];
 const OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "DELETE", "UPDATE"];
 const SCOPES: &[&str] = &["*", "Cluster", "Namespaced"];
+const MAX_MATCH_CONDITIONS: usize = 64;
 pub(crate) const REINVOCATION_POLICIES: &[&str] = &["IfNeeded", "Never"];
 
 /// upstream's SetDefaults_{Validating,Mutating}Webhook, _Rule and
@@ -201,16 +206,67 @@ fn validate_hook(hook: &Hook<'_>, opts: Options, path: &str) -> Vec<FieldError> 
         hook.client_config,
         &child(path, "clientConfig"),
     ));
-    if !hook.match_conditions.is_empty() {
-        // The CEL library here is built around CRD schemas and has no
-        // environment for `object`/`request`/`authorizer`; refusing beats
-        // storing conditions the plugins would silently ignore.
-        errs.push(FieldError::forbidden(
-            child(path, "matchConditions"),
-            "matchConditions are not supported by this apiserver yet",
+    errs.extend(validate_match_conditions(
+        hook.match_conditions,
+        &crate::admission::cel::Declarations::default(),
+        &child(path, "matchConditions"),
+    ));
+    errs
+}
+
+/// upstream's validateMatchConditions: at most 64, names qualified and
+/// unique, expressions that compile to a bool against `decls`.
+pub(crate) fn validate_match_conditions(
+    conditions: &[MatchCondition],
+    decls: &crate::admission::cel::Declarations,
+    path: &str,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if conditions.len() > MAX_MATCH_CONDITIONS {
+        errs.push(FieldError::too_many(
+            path,
+            conditions.len(),
+            MAX_MATCH_CONDITIONS,
         ));
     }
+    let mut names = HashSet::new();
+    for (i, c) in conditions.iter().enumerate() {
+        let at = index(path, i);
+        let expression = c.expression.trim();
+        if expression.is_empty() {
+            errs.push(FieldError::required(child(&at, "expression"), ""));
+        } else {
+            errs.extend(validate_expression(
+                expression,
+                decls,
+                crate::apiextensions::cel::Want::Bool,
+                &child(&at, "expression"),
+            ));
+        }
+        if c.name.is_empty() {
+            errs.push(FieldError::required(child(&at, "name"), ""));
+        } else {
+            errs.extend(validate_qualified_name(&c.name, &child(&at, "name")));
+            if !names.insert(c.name.as_str()) {
+                errs.push(FieldError::duplicate(child(&at, "name"), c.name.as_str()));
+            }
+        }
+    }
     errs
+}
+
+/// upstream's validateCELCondition: the compiler's detail, as an Invalid
+/// error whose value is the expression.
+pub(crate) fn validate_expression(
+    expression: &str,
+    decls: &crate::admission::cel::Declarations,
+    want: crate::apiextensions::cel::Want,
+    path: &str,
+) -> Vec<FieldError> {
+    match crate::admission::cel::compile(expression, decls, Some(want)) {
+        Ok(_) => Vec::new(),
+        Err(detail) => vec![FieldError::invalid(path, expression, detail)],
+    }
 }
 
 /// upstream's utilvalidation.IsFullyQualifiedName.
@@ -273,7 +329,7 @@ fn has_wildcard(v: &[String]) -> bool {
     v.iter().any(|s| s == "*")
 }
 
-fn validate_rule(rule: &RuleWithOperations, path: &str) -> Vec<FieldError> {
+pub(crate) fn validate_rule(rule: &RuleWithOperations, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let ops = rule.operations.as_deref().unwrap_or_default();
     let ops_path = child(path, "operations");

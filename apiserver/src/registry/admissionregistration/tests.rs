@@ -140,7 +140,23 @@ fn validation_table() {
             "webhooks[0].objectSelector.matchExpressions[0].values",
         ),
         (
-            json!({"matchConditions": [{"name": "c", "expression": "true"}]}),
+            json!({"matchConditions": [{"name": "c", "expression": "1"}]}),
+            "webhooks[0].matchConditions[0].expression",
+        ),
+        (
+            json!({"matchConditions": [{"name": "c", "expression": "  "}]}),
+            "webhooks[0].matchConditions[0].expression",
+        ),
+        (
+            json!({"matchConditions": [{"name": "not a name!", "expression": "true"}]}),
+            "webhooks[0].matchConditions[0].name",
+        ),
+        (
+            json!({"matchConditions": [{"name": "c", "expression": "true"}, {"name": "c", "expression": "true"}]}),
+            "webhooks[0].matchConditions[1].name",
+        ),
+        (
+            json!({"matchConditions": (0..65).map(|i| json!({"name": format!("c{i}"), "expression": "true"})).collect::<Vec<_>>()}),
             "webhooks[0].matchConditions",
         ),
     ];
@@ -151,6 +167,40 @@ fn validation_table() {
             "{extra}: want {want}, got {got:?}"
         );
     }
+}
+
+#[test]
+fn match_conditions_compile_with_upstreams_messages() {
+    let c = mutating(vec![webhook(json!({"matchConditions": [
+        {"name": "ok", "expression": "!(request.userInfo.username == 'system:admin')"},
+        {"name": "labels", "expression": "has(object.metadata.labels) && object.metadata.labels['a'] == 'b'"},
+        {"name": "int", "expression": "1 + 2"},
+        {"name": "syntax", "expression": "object.x =="},
+        {"name": "params", "expression": "params.x == 1"},
+    ]}))]);
+    let errs = MutatingWebhookConfigurationStrategy.validate(&c);
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        fields(&errs),
+        [
+            "webhooks[0].matchConditions[2].expression",
+            "webhooks[0].matchConditions[3].expression",
+            "webhooks[0].matchConditions[4].expression",
+        ],
+        "{text:?}"
+    );
+    assert!(
+        text[0].contains("must evaluate to bool but got int"),
+        "{text:?}"
+    );
+    assert!(
+        text[1].contains("compilation failed: ERROR: <input>:1:"),
+        "{text:?}"
+    );
+    assert!(
+        text[2].contains("undeclared reference to 'params'"),
+        "{text:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,688 @@
+//! ValidatingAdmissionPolicy (upstream's `admission/plugin/policy/validating`
+//! on `policy/generic`): every binding of a policy whose `matchConstraints`
+//! (and the binding's `matchResources`) select the write evaluates the
+//! policy's `matchConditions`, then its `validations`, with `object`,
+//! `oldObject`, `request`, `namespaceObject` and `variables`. A failed
+//! validation is acted on by the binding's `validationActions`: Deny
+//! refuses the write with upstream's message (the code from its reason),
+//! Warn adds a warning. An evaluation error follows the policy's
+//! `failurePolicy`.
+//!
+//! Policies and bindings are followed from etcd by views, as the webhook
+//! configurations are; each policy's CEL is compiled once per
+//! resourceVersion.
+//!
+//! Not covered:
+//! * `paramKind`/`paramRef`: no parameter objects are read. A binding with
+//!   a `paramRef` to a policy with a `paramKind` finds no params: with
+//!   `parameterNotFoundAction: Deny` that is upstream's "failed to configure
+//!   binding: no params found ..." (per the failure policy), with `Allow`
+//!   the binding is skipped. `params` is null for bindings without a
+//!   `paramRef`, as upstream's.
+//! * The Audit action and `auditAnnotations` (no audit annotations are
+//!   recorded; Audit alone does nothing).
+//! * `status.typeChecking` (no type checking of expressions against the
+//!   matched resources' schemas is written back).
+//! * The `authorizer` variable (see [`crate::admission::cel`]).
+
+use crate::admission::cel::{Activation, Declarations, Expression, Input, compile, result_type};
+use crate::admission::webhook::conditions::{self, Conditions, Outcome};
+use crate::admission::webhook::matching::{
+    namespace_selector_matches, object_selector_matches, rule_matches,
+};
+use crate::admission::webhook::{Request, Versioned, review};
+use crate::admission::{Attributes, Context, Operation, Plugin, not_ready};
+use crate::apiextensions::cel::Want;
+use crate::error::ApiError;
+use crate::registry::store::Store;
+use crate::storage::view::View;
+use async_trait::async_trait;
+use common::selectors::LabelSelector;
+use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Upstream's MaxEvaluatedMessageExpressionSizeBytes.
+const MAX_MESSAGE_BYTES: usize = 5 * 1024;
+
+pub struct ValidatingAdmissionPolicy {
+    policies: Arc<View>,
+    bindings: Arc<View>,
+    namespaces: Arc<View>,
+    /// Each policy compiled, by name, with the resourceVersion compiled.
+    compiled: Mutex<HashMap<String, Versioned<Arc<Policy>>>>,
+}
+
+/// What a policy or binding selects.
+struct Match {
+    rules: Vec<(RuleWithOperations, Vec<String>)>,
+    exclude: Vec<(RuleWithOperations, Vec<String>)>,
+    namespace_selector: Result<LabelSelector, String>,
+    object_selector: Result<LabelSelector, String>,
+}
+
+struct Check {
+    expression: Result<Expression, String>,
+    source: String,
+    message: Option<String>,
+    message_expression: Option<Result<Expression, String>>,
+    reason: Option<String>,
+}
+
+/// One policy, compiled.
+struct Policy {
+    name: String,
+    ignore_failures: bool,
+    constraints: Match,
+    has_params: bool,
+    conditions: Conditions,
+    variables: Vec<(String, Arc<Expression>)>,
+    /// A variable that does not compile: the policy cannot be evaluated.
+    configuration_error: Option<String>,
+    checks: Vec<Check>,
+}
+
+struct Binding {
+    name: String,
+    actions: Vec<String>,
+    match_resources: Option<Match>,
+    /// The paramRef's parameterNotFoundAction, when there is a paramRef.
+    param_ref: Option<String>,
+}
+
+/// A failed validation (or an error the failure policy makes one).
+struct Decision {
+    message: String,
+    reason: Option<String>,
+}
+
+fn selector(v: &Value) -> Result<LabelSelector, String> {
+    match v {
+        Value::Null => Ok(LabelSelector::everything()),
+        v => LabelSelector::from_label_selector_json(v),
+    }
+}
+
+fn named_rules(v: &Value) -> Vec<(RuleWithOperations, Vec<String>)> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let rule: RuleWithOperations = serde_json::from_value(r.clone()).ok()?;
+            let names = r["resourceNames"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect();
+            Some((rule, names))
+        })
+        .collect()
+}
+
+impl Match {
+    fn decode(v: &Value) -> Match {
+        Match {
+            rules: named_rules(&v["resourceRules"]),
+            exclude: named_rules(&v["excludeResourceRules"]),
+            namespace_selector: selector(&v["namespaceSelector"]),
+            object_selector: selector(&v["objectSelector"]),
+        }
+    }
+
+    /// upstream's matching.Matches: selectors, then excluded rules, then
+    /// rules (a binding without rules does not narrow its policy's).
+    async fn matches(
+        &self,
+        req: &Request<'_>,
+        namespaces: &View,
+        need_rules: bool,
+    ) -> Result<bool, ApiError> {
+        let namespace = namespace_selector_matches(&self.namespace_selector, req, namespaces).await;
+        if let Ok(false) = namespace {
+            return Ok(false);
+        }
+        let object = object_selector_matches(&self.object_selector, req);
+        if let Ok(false) = object {
+            return Ok(false);
+        }
+        let hit = |rules: &[(RuleWithOperations, Vec<String>)]| {
+            rules.iter().any(|(rule, names)| {
+                rule_matches(rule, req.attrs)
+                    && (names.is_empty() || names.iter().any(|n| n == req.attrs.name))
+            })
+        };
+        if hit(&self.exclude) {
+            return Ok(false);
+        }
+        if (need_rules || !self.rules.is_empty()) && !hit(&self.rules) {
+            return Ok(false);
+        }
+        namespace?;
+        object?;
+        Ok(true)
+    }
+}
+
+impl Policy {
+    fn compile(obj: &Value) -> Policy {
+        let spec = &obj["spec"];
+        let has_params = spec["paramKind"].is_object();
+        let mut decls = Declarations {
+            params: has_params,
+            variables: Some(Vec::new()),
+        };
+        let mut variables = Vec::new();
+        let mut configuration_error = None;
+        for v in spec["variables"].as_array().into_iter().flatten() {
+            let name = v["name"].as_str().unwrap_or("").to_string();
+            let source = v["expression"].as_str().unwrap_or("");
+            match compile(source, &decls, None) {
+                Ok(e) => variables.push((name.clone(), Arc::new(e))),
+                Err(e) => {
+                    configuration_error.get_or_insert(format!("variable {name}: {e}"));
+                }
+            }
+            let ty = result_type(source, &decls);
+            if let Some(vars) = &mut decls.variables {
+                vars.push((name, ty));
+            }
+        }
+        let checks = spec["validations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                let source = v["expression"].as_str().unwrap_or("").to_string();
+                Check {
+                    expression: compile(&source, &decls, Some(Want::Bool))
+                        .map_err(|e| format!("compilation error: {e}")),
+                    source,
+                    message: v["message"].as_str().map(String::from),
+                    message_expression: v["messageExpression"]
+                        .as_str()
+                        .filter(|m| !m.trim().is_empty())
+                        .map(|m| compile(m, &decls, Some(Want::String))),
+                    reason: v["reason"].as_str().map(String::from),
+                }
+            })
+            .collect();
+        Policy {
+            name: obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            ignore_failures: spec["failurePolicy"].as_str() == Some("Ignore"),
+            constraints: Match::decode(&spec["matchConstraints"]),
+            has_params,
+            conditions: conditions::compile_all(
+                &spec["matchConditions"],
+                &Declarations {
+                    params: has_params,
+                    variables: None,
+                },
+            ),
+            variables,
+            configuration_error,
+            checks,
+        }
+    }
+
+    /// upstream's validator.Validate for one binding: the failed
+    /// validations (errors count as failures under failurePolicy Fail).
+    fn evaluate(&self, activation: &Activation) -> Vec<Decision> {
+        let failed = |message: String| -> Vec<Decision> {
+            if self.ignore_failures {
+                Vec::new()
+            } else {
+                vec![Decision {
+                    message,
+                    reason: None,
+                }]
+            }
+        };
+        match conditions::evaluate(&self.conditions, activation) {
+            Outcome::Match => {}
+            Outcome::NoMatch(_) => return Vec::new(),
+            Outcome::Error(e) => return failed(e),
+        }
+        let mut decisions = Vec::new();
+        for check in &self.checks {
+            let result = match &check.expression {
+                Ok(e) => activation.eval_bool(e),
+                Err(e) => Err(e.clone()),
+            };
+            match result {
+                Ok(true) => {}
+                Ok(false) => decisions.push(Decision {
+                    message: self.message(check, activation),
+                    reason: check.reason.clone(),
+                }),
+                Err(e) => decisions.extend(failed(e)),
+            }
+        }
+        decisions
+    }
+
+    /// The failure's message: messageExpression's when it makes a usable
+    /// one, else `message`, else `failed expression: <expression>`.
+    fn message(&self, check: &Check, activation: &Activation) -> String {
+        if let Some(Ok(e)) = &check.message_expression
+            && let Ok(cel::Value::String(s)) = activation.eval(e)
+        {
+            let trimmed = s.trim();
+            if !trimmed.is_empty()
+                && trimmed.len() <= MAX_MESSAGE_BYTES
+                && !trimmed.contains(['\n', '\r'])
+            {
+                return trimmed.to_string();
+            }
+        }
+        match check
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            Some(m) => m.to_string(),
+            None => format!("failed expression: {}", check.source.trim()),
+        }
+    }
+}
+
+impl Binding {
+    fn decode(obj: &Value) -> Binding {
+        let spec = &obj["spec"];
+        Binding {
+            name: obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            actions: spec["validationActions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(String::from))
+                .collect(),
+            match_resources: spec["matchResources"]
+                .is_object()
+                .then(|| Match::decode(&spec["matchResources"])),
+            param_ref: spec["paramRef"].is_object().then(|| {
+                spec["paramRef"]["parameterNotFoundAction"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            }),
+        }
+    }
+}
+
+/// upstream's reasonToCode.
+fn code_of(reason: &str) -> (u16, &'static str) {
+    match reason {
+        "Forbidden" => (403, "Forbidden"),
+        "Unauthorized" => (401, "Unauthorized"),
+        "RequestEntityTooLarge" => (413, "RequestEntityTooLarge"),
+        _ => (422, "Invalid"),
+    }
+}
+
+/// The refusal: upstream's admission.NewForbidden on the write, with the
+/// code and reason of the first denial and every denial as a cause.
+fn refusal(attrs: &Attributes<'_>, denials: &[(String, Option<String>)]) -> ApiError {
+    let (message, reason) = &denials[0];
+    let info = attrs.info;
+    let forbidden = ApiError::forbidden(info.group, info.resource, attrs.name, message);
+    let (code, reason) = code_of(reason.as_deref().unwrap_or("Invalid"));
+    let mut details = json!({"name": attrs.name, "kind": info.resource});
+    if !info.group.is_empty() {
+        details["group"] = json!(info.group);
+    }
+    details["causes"] = json!(
+        denials
+            .iter()
+            .map(|(m, _)| json!({"message": m}))
+            .collect::<Vec<_>>()
+    );
+    ApiError::new(code, reason, forbidden.message).with_details(details)
+}
+
+impl ValidatingAdmissionPolicy {
+    pub fn new(ctx: &Context) -> Self {
+        ValidatingAdmissionPolicy {
+            policies: ctx.view("validatingadmissionpolicies"),
+            bindings: ctx.view("validatingadmissionpolicybindings"),
+            namespaces: ctx.view("namespaces"),
+            compiled: Mutex::default(),
+        }
+    }
+
+    /// Every policy with its bindings, both by name.
+    fn hooks(&self) -> Vec<(Arc<Policy>, Vec<Binding>)> {
+        let policies = self.policies.list("");
+        let bindings = self.bindings.list("");
+        let mut compiled = self.compiled.lock().expect("never poisoned");
+        compiled.retain(|name, _| {
+            policies
+                .iter()
+                .any(|p| p["metadata"]["name"].as_str() == Some(name))
+        });
+        policies
+            .iter()
+            .map(|p| {
+                let name = p["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let version = p["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let policy = match compiled.get(&name) {
+                    Some((v, policy)) if *v == version && !version.is_empty() => policy.clone(),
+                    _ => {
+                        let policy = Arc::new(Policy::compile(p));
+                        compiled.insert(name.clone(), (version, policy.clone()));
+                        policy
+                    }
+                };
+                let own = bindings
+                    .iter()
+                    .filter(|b| b["spec"]["policyName"].as_str() == Some(&name))
+                    .map(|b| Binding::decode(b))
+                    .collect();
+                (policy, own)
+            })
+            .filter(|(_, b): &(Arc<Policy>, Vec<Binding>)| !b.is_empty())
+            .collect()
+    }
+
+    /// The namespace object of a namespaced write (never a namespace's own).
+    async fn namespace_object(&self, attrs: &Attributes<'_>) -> Option<Arc<Value>> {
+        if attrs.namespace.is_empty()
+            || (attrs.info.group.is_empty() && attrs.info.resource == "namespaces")
+        {
+            return None;
+        }
+        self.namespaces.fetch(attrs.namespace).await
+    }
+}
+
+/// Upstream's isPolicyResource: writes of the policies and their bindings
+/// are never subject to policies, so a bad one can always be removed.
+fn exempt(attrs: &Attributes<'_>) -> bool {
+    attrs.info.group == "admissionregistration.k8s.io"
+        && matches!(
+            attrs.info.resource,
+            "validatingadmissionpolicies"
+                | "validatingadmissionpolicybindings"
+                | "mutatingadmissionpolicies"
+                | "mutatingadmissionpolicybindings"
+        )
+}
+
+#[async_trait]
+impl Plugin for ValidatingAdmissionPolicy {
+    fn name(&self) -> &'static str {
+        "ValidatingAdmissionPolicy"
+    }
+
+    async fn validate(
+        &self,
+        attrs: &Attributes<'_>,
+        obj: &Value,
+        old: Option<&Value>,
+        _store: &Store,
+    ) -> Result<(), ApiError> {
+        if exempt(attrs) {
+            return Ok(());
+        }
+        if !self.policies.synced().await || !self.bindings.synced().await {
+            return Err(not_ready(attrs));
+        }
+        let hooks = self.hooks();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        let req = if attrs.operation == Operation::Delete {
+            Request {
+                attrs,
+                object: None,
+                old: Some(obj),
+            }
+        } else {
+            Request {
+                attrs,
+                object: Some(obj),
+                old,
+            }
+        };
+        // (policy, binding, decision) in policy and binding order.
+        let mut denials: Vec<(String, Option<String>)> = Vec::new();
+        let mut due = Vec::new();
+        let deny = |policy: &Policy, binding: &str, message: String, reason: Option<String>| {
+            (
+                format!(
+                    "ValidatingAdmissionPolicy '{}' with binding '{binding}' denied request: {message}",
+                    policy.name
+                ),
+                reason,
+            )
+        };
+        for (policy, bindings) in &hooks {
+            let matched = policy
+                .constraints
+                .matches(&req, &self.namespaces, true)
+                .await;
+            let matched = match matched {
+                Ok(m) => m,
+                Err(e) if policy.ignore_failures => {
+                    tracing::warn!(policy = %policy.name, error = %e.message, "failed matching policy, failing open");
+                    false
+                }
+                Err(e) => {
+                    denials.push((format!("ValidatingAdmissionPolicy '{}' denied request: failed to configure policy: {}", policy.name, e.message), None));
+                    false
+                }
+            };
+            if !matched {
+                continue;
+            }
+            if let Some(e) = &policy.configuration_error {
+                if !policy.ignore_failures {
+                    denials.push((format!("ValidatingAdmissionPolicy '{}' denied request: failed to configure policy: {e}", policy.name), None));
+                }
+                continue;
+            }
+            for binding in bindings {
+                if let Some(m) = &binding.match_resources {
+                    match m.matches(&req, &self.namespaces, false).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            if !policy.ignore_failures {
+                                denials.push(deny(
+                                    policy,
+                                    &binding.name,
+                                    format!("failed to configure binding: {}", e.message),
+                                    None,
+                                ));
+                            }
+                            continue;
+                        }
+                    }
+                }
+                if policy.has_params
+                    && let Some(action) = &binding.param_ref
+                {
+                    // No parameter objects are read (see the module doc).
+                    if action == "Deny" && !policy.ignore_failures {
+                        denials.push(deny(
+                            policy,
+                            &binding.name,
+                            "failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction".into(),
+                            None,
+                        ));
+                    }
+                    continue;
+                }
+                due.push((policy.clone(), binding));
+            }
+        }
+        if !due.is_empty() {
+            let namespace = self.namespace_object(attrs).await;
+            for (policy, binding) in due {
+                let activation = Activation::new(
+                    Input {
+                        object: req.object,
+                        old_object: req.old,
+                        request: review::request_fields(&req, true),
+                        params: None,
+                        namespace: namespace.as_deref(),
+                    },
+                    policy.variables.clone(),
+                );
+                for d in policy.evaluate(&activation) {
+                    for action in &binding.actions {
+                        match action.as_str() {
+                            "Deny" => denials.push(deny(&policy, &binding.name, d.message.clone(), d.reason.clone())),
+                            "Warn" => attrs.warn(format!(
+                                "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
+                                policy.name, binding.name, d.message
+                            )),
+                            _ => tracing::info!(policy = %policy.name, binding = %binding.name, message = %d.message, "validation failed (Audit)"),
+                        }
+                    }
+                }
+            }
+        }
+        if denials.is_empty() {
+            Ok(())
+        } else {
+            Err(refusal(attrs, &denials))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn attrs<'a>(info: &'a crate::registry::ResourceInfo, name: &'a str) -> Attributes<'a> {
+        Attributes {
+            operation: Operation::Create,
+            info,
+            subresource: "",
+            namespace: "default",
+            name,
+            user: None,
+            dry_run: false,
+            warnings: Default::default(),
+        }
+    }
+
+    fn policy(spec: Value) -> Policy {
+        Policy::compile(&json!({"metadata": {"name": "demo-policy.example.com"}, "spec": spec}))
+    }
+
+    fn activation(obj: &Value, a: &Attributes<'_>, p: &Policy) -> Activation {
+        let req = Request {
+            attrs: a,
+            object: Some(obj),
+            old: None,
+        };
+        Activation::new(
+            Input {
+                object: Some(obj),
+                old_object: None,
+                request: review::request_fields(&req, true),
+                params: None,
+                namespace: None,
+            },
+            p.variables.clone(),
+        )
+    }
+
+    #[test]
+    fn validations_fail_with_messages_reasons_and_failure_policies() {
+        let reg = Registry::new();
+        let deployments = reg.get("apps", "v1", "deployments").unwrap();
+        let a = attrs(deployments, "web");
+        let obj = json!({"metadata": {"name": "web"}, "spec": {"replicas": 6}});
+        type Case<'a> = (&'a str, Value, Vec<(&'a str, Option<&'a str>)>);
+        let cases: Vec<Case> = vec![
+            (
+                "pass",
+                json!({"validations": [{"expression": "object.spec.replicas <= 10"}]}),
+                vec![],
+            ),
+            (
+                "default message",
+                json!({"validations": [{"expression": "object.spec.replicas <= 5"}]}),
+                vec![("failed expression: object.spec.replicas <= 5", None)],
+            ),
+            (
+                "message and reason",
+                json!({"validations": [{"expression": "object.spec.replicas <= 5", "message": "too many", "reason": "Forbidden"}]}),
+                vec![("too many", Some("Forbidden"))],
+            ),
+            (
+                "message expression",
+                json!({"validations": [{"expression": "object.spec.replicas <= 5", "message": "m", "messageExpression": "'replicas ' + string(object.spec.replicas) + ' > 5'"}]}),
+                vec![("replicas 6 > 5", None)],
+            ),
+            (
+                "empty message expression falls back",
+                json!({"validations": [{"expression": "false", "message": "m", "messageExpression": "' '"}]}),
+                vec![("m", None)],
+            ),
+            (
+                "error fails",
+                json!({"validations": [{"expression": "object.spec.nope > 1"}]}),
+                vec![(
+                    "expression 'object.spec.nope > 1' resulted in error: no such key: nope",
+                    None,
+                )],
+            ),
+            (
+                "error ignored",
+                json!({"failurePolicy": "Ignore", "validations": [{"expression": "object.spec.nope > 1"}, {"expression": "false"}]}),
+                vec![("failed expression: false", None)],
+            ),
+            (
+                "conditions exclude",
+                json!({"matchConditions": [{"name": "small", "expression": "object.spec.replicas < 3"}], "validations": [{"expression": "false"}]}),
+                vec![],
+            ),
+            (
+                "variables",
+                json!({"variables": [{"name": "r", "expression": "object.spec.replicas"}], "validations": [{"expression": "variables.r < 5", "messageExpression": "'r=' + string(variables.r)"}]}),
+                vec![("r=6", None)],
+            ),
+        ];
+        for (name, spec, want) in cases {
+            let p = policy(spec);
+            assert!(p.configuration_error.is_none(), "{name}");
+            let got: Vec<(String, Option<String>)> = p
+                .evaluate(&activation(&obj, &a, &p))
+                .into_iter()
+                .map(|d| (d.message, d.reason))
+                .collect();
+            let want: Vec<(String, Option<String>)> = want
+                .into_iter()
+                .map(|(m, r)| (m.to_string(), r.map(String::from)))
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn refusals_carry_upstreams_text_and_the_reasons_code() {
+        let reg = Registry::new();
+        let deployments = reg.get("apps", "v1", "deployments").unwrap();
+        let a = attrs(deployments, "web");
+        let msg = "ValidatingAdmissionPolicy 'demo-policy.example.com' with binding 'demo-binding-test.example.com' denied request: failed expression: object.spec.replicas <= 5";
+        let e = refusal(&a, &[(msg.to_string(), None)]);
+        assert_eq!((e.code, e.reason), (422, "Invalid"));
+        assert_eq!(
+            e.message,
+            format!("deployments.apps \"web\" is forbidden: {msg}")
+        );
+        assert_eq!(e.details.unwrap()["causes"][0]["message"], msg);
+        let e = refusal(&a, &[(msg.to_string(), Some("Forbidden".into()))]);
+        assert_eq!((e.code, e.reason), (403, "Forbidden"));
+    }
+}

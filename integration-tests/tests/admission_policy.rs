@@ -1,0 +1,287 @@
+//! ValidatingAdmissionPolicy against the real apiserver and etcd, driven by
+//! the real kubectl: upstream's documented example (a Deployment may have at
+//! most 5 replicas) refuses 6 with upstream's message and admits 3; a Warn
+//! binding turns a failure into a kubectl warning; a messageExpression and
+//! a reason make the refusal's message and code; a matchCondition excludes
+//! a namespace; expressions that do not compile are refused on write; the
+//! tables print upstream's columns.
+
+use integration_tests::kubectl::{stderr, table_row};
+use integration_tests::wait::eventually;
+use integration_tests::{Cluster, expect_failure, expect_success};
+use std::process::Output;
+use std::time::Duration;
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+/// Upstream's example policy, with a matchCondition leaving out `excluded`.
+const POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: "demo-policy.example.com"
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - apiGroups:   ["apps"]
+      apiVersions: ["v1"]
+      operations:  ["CREATE", "UPDATE"]
+      resources:   ["deployments"]
+  matchConditions:
+  - name: not-excluded
+    expression: "request.namespace != 'excluded'"
+  validations:
+  - expression: "object.spec.replicas <= 5"
+"#;
+
+const BINDING: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: "demo-binding-test.example.com"
+spec:
+  policyName: "demo-policy.example.com"
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector:
+      matchLabels:
+        environment: test
+"#;
+
+/// Configmaps should hold data (Warn), and in `names` be named `ok-...`
+/// (Deny, with a messageExpression and reason Forbidden).
+const CONFIGMAP_POLICIES: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: "data.example.com"}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+  validations:
+  - expression: "has(object.data) && size(object.data) > 0"
+    message: "configmaps should have data"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: "data-warn.example.com"}
+spec:
+  policyName: "data.example.com"
+  validationActions: [Warn]
+  matchResources:
+    namespaceSelector: {matchLabels: {environment: test}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: "names.example.com"}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+  variables:
+  - {name: name, expression: "object.metadata.name"}
+  validations:
+  - expression: "variables.name.startsWith('ok-')"
+    messageExpression: "'name ' + variables.name + ' must start with ok-'"
+    reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: "names-deny.example.com"}
+spec:
+  policyName: "names.example.com"
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: names}}
+"#;
+
+async fn namespace(cluster: &Cluster, name: &str, labels: &str) {
+    let yaml =
+        format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {labels}}}\n");
+    expect_success(
+        &cluster.kubectl_stdin(&["create", "-f", "-"], &yaml).await,
+        name,
+    );
+}
+
+async fn deployment(cluster: &Cluster, ns: &str, name: &str, replicas: u32) -> Output {
+    let yaml = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: nginx, image: nginx}}]}}\n"
+    );
+    cluster.kubectl_stdin(&["create", "-f", "-"], &yaml).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validating_admission_policies_deny_warn_and_print() {
+    let cluster = Cluster::start().await.expect("cluster starts");
+    namespace(&cluster, "test", "{environment: test}").await;
+    namespace(&cluster, "excluded", "{environment: test}").await;
+    namespace(&cluster, "other", "{}").await;
+    namespace(&cluster, "names", "{}").await;
+
+    // An expression that does not compile is refused with upstream's field error.
+    let broken = POLICY.replace("object.spec.replicas <= 5", "object.spec.replicas <=");
+    let err = expect_failure(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], &broken).await,
+        "a policy that does not compile",
+    );
+    assert!(
+        err.contains("spec.validations[0].expression: Invalid value: \"object.spec.replicas <=\": compilation failed: ERROR: <input>:1:"),
+        "{err}"
+    );
+
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], POLICY).await,
+        "policy",
+    );
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], BINDING).await,
+        "binding",
+    );
+    // The plugin sees policies a moment after they are written.
+    let mut n = 0;
+    let err = eventually("6 replicas refused", WITHIN, async || {
+        n += 1;
+        let out = deployment(&cluster, "test", &format!("big-{n}"), 6).await;
+        (!out.status.success(), stderr(&out))
+    })
+    .await;
+    assert!(
+        err.contains(&format!("The deployments \"big-{n}\" is invalid: : ValidatingAdmissionPolicy 'demo-policy.example.com' with binding 'demo-binding-test.example.com' denied request: failed expression: object.spec.replicas <= 5")),
+        "{err}"
+    );
+    expect_success(
+        &deployment(&cluster, "test", "small", 3).await,
+        "3 replicas",
+    );
+    // An update is judged too.
+    let err = expect_failure(
+        &cluster
+            .kubectl(&["scale", "deployment", "small", "-n", "test", "--replicas=7"])
+            .await,
+        "scaling up",
+    );
+    assert!(
+        err.contains("failed expression: object.spec.replicas <= 5"),
+        "{err}"
+    );
+    // The binding's namespace selector and the policy's matchCondition leave others alone.
+    expect_success(
+        &deployment(&cluster, "other", "big", 6).await,
+        "another namespace",
+    );
+    expect_success(
+        &deployment(&cluster, "excluded", "big", 6).await,
+        "the excluded namespace",
+    );
+
+    // Warn: admitted, with the failure as a warning; messageExpression and
+    // reason Forbidden make the refusal.
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], CONFIGMAP_POLICIES)
+            .await,
+        "configmap policies",
+    );
+    let mut n = 0;
+    let warning = eventually("a warning", WITHIN, async || {
+        n += 1;
+        let out = cluster
+            .kubectl(&["create", "configmap", &format!("empty-{n}"), "-n", "test"])
+            .await;
+        (
+            out.status.success() && stderr(&out).contains("Warning:"),
+            stderr(&out),
+        )
+    })
+    .await;
+    assert!(
+        warning.contains("Warning: Validation failed for ValidatingAdmissionPolicy 'data.example.com' with binding 'data-warn.example.com': configmaps should have data"),
+        "{warning}"
+    );
+    let quiet = cluster
+        .kubectl(&[
+            "create",
+            "configmap",
+            "full",
+            "-n",
+            "test",
+            "--from-literal=a=b",
+        ])
+        .await;
+    assert!(!stderr(&quiet).contains("Warning"), "{}", stderr(&quiet));
+    let mut n = 0;
+    let err = eventually("a bad name refused", WITHIN, async || {
+        n += 1;
+        let yaml = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bad-{n}, namespace: names}}\n"
+        );
+        let out = cluster.kubectl_stdin(&["create", "-f", "-"], &yaml).await;
+        (!out.status.success(), stderr(&out))
+    })
+    .await;
+    assert!(
+        err.contains(&format!("Error from server (Forbidden): error when creating \"STDIN\": configmaps \"bad-{n}\" is forbidden: ValidatingAdmissionPolicy 'names.example.com' with binding 'names-deny.example.com' denied request: name bad-{n} must start with ok-")),
+        "{err}"
+    );
+    expect_success(
+        &cluster
+            .kubectl(&["create", "configmap", "ok-name", "-n", "names"])
+            .await,
+        "a good name",
+    );
+
+    // kubectl get prints upstream's columns.
+    let table = expect_success(
+        &cluster
+            .kubectl(&["get", "validatingadmissionpolicies"])
+            .await,
+        "policies",
+    );
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "VALIDATIONS", "PARAMKIND", "AGE"]),
+        "{table}"
+    );
+    let row = table_row(&table, "demo-policy.example.com").expect("the demo policy's row");
+    assert_eq!(row[1..3], ["1", "<unset>"], "{table}");
+    let table = expect_success(
+        &cluster
+            .kubectl(&["get", "validatingadmissionpolicybindings"])
+            .await,
+        "bindings",
+    );
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "POLICYNAME", "PARAMREF", "AGE"]),
+        "{table}"
+    );
+    let row = table_row(&table, "demo-binding-test.example.com").expect("the demo binding's row");
+    assert_eq!(row[1..3], ["demo-policy.example.com", "<unset>"], "{table}");
+
+    // Deleting the binding lifts the policy.
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "delete",
+                "validatingadmissionpolicybinding",
+                "demo-binding-test.example.com",
+            ])
+            .await,
+        "delete the binding",
+    );
+    let mut n = 0;
+    eventually("6 replicas admitted again", WITHIN, async || {
+        n += 1;
+        let out = deployment(&cluster, "test", &format!("after-{n}"), 6).await;
+        (out.status.success(), stderr(&out))
+    })
+    .await;
+}
