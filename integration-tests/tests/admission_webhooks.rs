@@ -113,6 +113,18 @@ async fn answer(
             response["status"] = json!({"code": 403, "reason": "Forbidden", "message": "the test webhook refuses this"});
         }
         "/sleep" => tokio::time::sleep(Duration::from_secs(4)).await,
+        // Says which versions it was called with.
+        "/versions" => {
+            let message = format!(
+                "kind={} resource={} requestKind={} object={}",
+                request["kind"]["version"].as_str().unwrap_or(""),
+                request["resource"]["version"].as_str().unwrap_or(""),
+                request["requestKind"]["version"].as_str().unwrap_or(""),
+                request["object"]["apiVersion"].as_str().unwrap_or(""),
+            );
+            response["allowed"] = json!(false);
+            response["status"] = json!({"code": 400, "message": message});
+        }
         _ => {}
     }
     let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
@@ -490,4 +502,115 @@ async fn match_conditions_that_match_call_the_webhook_and_errors_follow_the_fail
     );
     apply(&cluster, &format!("{config}  failurePolicy: Ignore\n")).await;
     until_admitted(&cluster, "cond-error").await;
+}
+
+const GADGETS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+  - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+";
+
+/// A webhook for gadgets in `versions`, on objects labelled `hook=<name>`.
+fn gadget_hook(
+    kind: &str,
+    name: &str,
+    url: &str,
+    ca: &str,
+    versions: &str,
+    policy: &str,
+) -> String {
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1\nkind: {kind}\nmetadata: {{name: {name}}}\nwebhooks:\n- name: {name}.example.com\n  clientConfig: {{url: \"{url}\", caBundle: \"{ca}\"}}\n  rules:\n  - {{operations: [CREATE], apiGroups: [example.com], apiVersions: [{versions}], resources: [gadgets]}}\n  matchPolicy: {policy}\n  objectSelector: {{matchLabels: {{hook: {name}}}}}\n  sideEffects: None\n  admissionReviewVersions: [v1]\n"
+    )
+}
+
+/// `matchPolicy: Equivalent` (the default): a webhook registered for a
+/// custom resource's v1beta1 is called for writes in v1, with the object
+/// converted to v1beta1 and `requestKind` saying v1; its patch lands on
+/// the stored v1 object. `Exact` leaves such writes alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn equivalent_match_policy_calls_webhooks_in_their_version() {
+    let hooks = serve().await;
+    let cluster = Cluster::start().await.expect("cluster starts");
+    let url = |path: &str| format!("https://127.0.0.1:{}{path}", hooks.port);
+    let ca = hooks.ca_bundle.as_str();
+    apply(&cluster, GADGETS).await;
+    cluster.crd_established("gadgets.example.com", WITHIN).await;
+    for (kind, name, path, policy) in [
+        (
+            "ValidatingWebhookConfiguration",
+            "versions",
+            "/versions",
+            "Equivalent",
+        ),
+        (
+            "MutatingWebhookConfiguration",
+            "label",
+            "/label",
+            "Equivalent",
+        ),
+        ("ValidatingWebhookConfiguration", "exact", "/deny", "Exact"),
+    ] {
+        apply(
+            &cluster,
+            &gadget_hook(kind, name, &url(path), ca, "v1beta1", policy),
+        )
+        .await;
+    }
+    let gadget = |name: &str, hook: &str| {
+        format!(
+            "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: {name}, labels: {{hook: {hook}}}}}\n"
+        )
+    };
+    let mut n = 0;
+    let err = eventually("the v1beta1 webhook sees a v1 write", WITHIN, async || {
+        n += 1;
+        let out = cluster
+            .kubectl_stdin(
+                &["create", "-f", "-"],
+                &gadget(&format!("v-{n}"), "versions"),
+            )
+            .await;
+        let err = stderr(&out);
+        (err.contains("denied the request"), err)
+    })
+    .await;
+    assert!(
+        err.contains("kind=v1beta1 resource=v1beta1 requestKind=v1 object=example.com/v1beta1"),
+        "{err}"
+    );
+    eventually(
+        "the v1beta1 webhook's patch is stored",
+        WITHIN,
+        async || {
+            n += 1;
+            let name = format!("l-{n}");
+            let out = cluster
+                .kubectl_stdin(&["create", "-f", "-"], &gadget(&name, "label"))
+                .await;
+            if !out.status.success() {
+                return (false, stderr(&out));
+            }
+            let got = cluster
+                .get_jsonpath(&["gadget", &name], "{.apiVersion} {.metadata.labels}")
+                .await;
+            (
+                got.contains(LABEL) && got.starts_with("example.com/v1 "),
+                got,
+            )
+        },
+    )
+    .await;
+    // Exact: the v1beta1 rule does not match a v1 write (the webhook would deny).
+    let out = cluster
+        .kubectl_stdin(&["create", "-f", "-"], &gadget("e", "exact"))
+        .await;
+    expect_success(&out, "an Exact webhook of another version is not called");
+    assert_eq!(hooks.calls.lock().unwrap().get("/deny"), None);
 }

@@ -441,12 +441,14 @@ impl Plugin for ValidatingAdmissionPolicy {
                 attrs,
                 object: None,
                 old: Some(obj),
+                version: attrs.info.version,
             }
         } else {
             Request {
                 attrs,
                 object: Some(obj),
                 old,
+                version: attrs.info.version,
             }
         };
         // (policy, binding, decision) in policy and binding order.
@@ -583,6 +585,7 @@ mod tests {
             attrs: a,
             object: Some(obj),
             old: None,
+            version: a.info.version,
         };
         Activation::new(
             Input {

@@ -25,6 +25,9 @@ pub struct Custom {
     pub openapi: serde_json::Value,
     /// `selectableFields`, as field selector labels (`spec.color`).
     pub selectable: Vec<String>,
+    /// Every served version of the resource, by priority: the equivalent
+    /// resources of admission's `matchPolicy: Equivalent`.
+    pub served_versions: Vec<&'static str>,
 }
 
 /// Where a custom resource keeps what its Scale shows: dotted JSON paths
@@ -117,9 +120,10 @@ pub fn describe(
     let mut versions: Vec<&CustomResourceDefinitionVersion> =
         spec.versions.iter().filter(|v| v.served).collect();
     versions.sort_by_key(|v| version_priority(&v.name));
+    let served: Vec<&'static str> = versions.iter().map(|v| intern(&v.name)).collect();
     versions
         .into_iter()
-        .map(|v| describe_version(crd, names, v, storage_api_version))
+        .map(|v| describe_version(crd, names, v, storage_api_version, &served))
         .collect()
 }
 
@@ -128,6 +132,7 @@ fn describe_version(
     names: &CustomResourceDefinitionNames,
     v: &CustomResourceDefinitionVersion,
     storage_api_version: &'static str,
+    served: &[&'static str],
 ) -> Result<ResourceInfo, String> {
     let spec = &crd.spec;
     let subs = v.subresources.as_ref();
@@ -202,6 +207,7 @@ fn describe_version(
                 .flatten()
                 .map(|f| f.json_path.trim_start_matches('.').to_string())
                 .collect(),
+            served_versions: served.to_vec(),
         }),
     })
 }

@@ -2,7 +2,7 @@
 //! and `generic.Webhook.ShouldCallHook`, match conditions last).
 
 use super::conditions::{self, Outcome};
-use super::{Deps, Hook, Request, review};
+use super::{Converted, Deps, Hook, Request, review};
 use crate::admission::cel::{Activation, Input};
 use crate::admission::{Attributes, Operation};
 use crate::error::ApiError;
@@ -34,6 +34,40 @@ fn exact_or_wildcard(items: Option<&Vec<String>>, requested: &str) -> bool {
 
 /// upstream's rules.Matcher.Matches.
 pub fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
+    rule_matches_in(rule, attrs, attrs.info.version)
+}
+
+/// The version a webhook sees the write in (upstream's WebhookInvocation):
+/// the write's own when a rule matches it; else, under `matchPolicy:
+/// Equivalent`, the first other served version of the resource a rule
+/// matches, earlier rules first; None when nothing matches. Only custom
+/// resources are served in several versions here.
+pub fn invocation_version(
+    rules: &[RuleWithOperations],
+    equivalent: bool,
+    attrs: &Attributes<'_>,
+) -> Option<&'static str> {
+    let own = attrs.info.version;
+    if rules.iter().any(|r| rule_matches_in(r, attrs, own)) {
+        return Some(own);
+    }
+    let others = attrs
+        .info
+        .custom
+        .as_ref()
+        .filter(|_| equivalent)
+        .map(|c| &c.served_versions[..])
+        .unwrap_or_default();
+    rules.iter().find_map(|r| {
+        others
+            .iter()
+            .copied()
+            .find(|v| *v != own && rule_matches_in(r, attrs, v))
+    })
+}
+
+/// [`rule_matches`] for the write's resource in `version`.
+fn rule_matches_in(rule: &RuleWithOperations, attrs: &Attributes<'_>, version: &str) -> bool {
     let scope = match rule.scope.as_deref() {
         None | Some("*") => true,
         // A namespace object is cluster-scoped though it names a namespace.
@@ -58,7 +92,7 @@ pub fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
     scope
         && operation
         && exact_or_wildcard(rule.api_groups.as_ref(), attrs.info.group)
-        && exact_or_wildcard(rule.api_versions.as_ref(), attrs.info.version)
+        && exact_or_wildcard(rule.api_versions.as_ref(), version)
         && resource
 }
 
@@ -117,22 +151,29 @@ pub async fn namespace_selector_matches(
 }
 
 /// upstream's ShouldCallHook: the selectors decide first, but their errors
-/// only count for webhooks whose rules match the write.
-pub async fn should_call(hook: &Hook, req: &Request<'_>, deps: &Deps) -> Result<bool, ApiError> {
+/// only count for webhooks whose rules match the write. The version the
+/// webhook is called in, or None when it is not called.
+pub async fn should_call(
+    hook: &Hook,
+    req: &Request<'_>,
+    deps: &Deps,
+) -> Result<Option<&'static str>, ApiError> {
     let namespace = namespace_selected(hook, req, deps).await;
     if let Ok(false) = namespace {
-        return Ok(false);
+        return Ok(None);
     }
     let object = object_selected(hook, req);
     if let Ok(false) = object {
-        return Ok(false);
+        return Ok(None);
     }
-    if !hook.rules.iter().any(|r| rule_matches(r, req.attrs)) {
-        return Ok(false);
-    }
+    let Some(version) = invocation_version(&hook.rules, hook.match_equivalent, req.attrs) else {
+        return Ok(None);
+    };
     namespace?;
     object?;
-    conditions_match(hook, req)
+    // The conditions see what the webhook would.
+    let seen = Converted::new(req, version);
+    Ok(conditions_match(hook, &seen.request())?.then_some(version))
 }
 
 /// upstream's ShouldCallHook on `matchConditions`: a false condition skips

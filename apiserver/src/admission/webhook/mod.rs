@@ -9,10 +9,13 @@
 //! * [`client`]: the HTTPS call, to a `url` or a `service`;
 //! * [`mutating`], [`validating`]: the two dispatchers.
 //!
-//! Not covered: the `Equivalent` match policy's conversion to other
-//! versions of a resource (each resource is served in one version here, so
-//! only the rules of the version served match), and the `authorizer`
-//! variable of `matchConditions` (see [`crate::admission::cel`]).
+//! `matchPolicy: Equivalent` calls a webhook whose rules name another
+//! served version of a custom resource with the write converted there
+//! ([`Converted`]). Built-in resources are served in one version each, so
+//! they have no equivalents here; events.k8s.io and core events, which
+//! share storage upstream and are equivalent there, are not either.
+//! Not covered: the `authorizer` variable of `matchConditions` (see
+//! [`crate::admission::cel`]).
 
 pub mod client;
 pub mod conditions;
@@ -50,6 +53,9 @@ pub struct Hook {
     pub review_version: Option<&'static str>,
     pub client_config: WebhookClientConfig,
     pub reinvoke_if_needed: bool,
+    /// `matchPolicy: Equivalent` (the default): rules naming another
+    /// version of the resource match too.
+    pub match_equivalent: bool,
     /// `matchConditions`, compiled.
     pub match_conditions: conditions::Conditions,
 }
@@ -82,6 +88,7 @@ impl Hook {
             timeout: Duration::from_secs(hook.timeout_seconds.unwrap_or(10).clamp(1, 30) as u64),
             client_config: hook.client_config,
             reinvoke_if_needed: hook.reinvocation_policy.as_deref() == Some("IfNeeded"),
+            match_equivalent: hook.match_policy.as_deref() != Some("Exact"),
             match_conditions: conditions::compile_all(
                 &raw["matchConditions"],
                 &crate::admission::cel::Declarations::default(),
@@ -181,6 +188,75 @@ pub struct Request<'a> {
     pub attrs: &'a Attributes<'a>,
     pub object: Option<&'a Value>,
     pub old: Option<&'a Value>,
+    /// The version of the resource the webhook sees the write in: the
+    /// write's own, or an equivalent one ([`matching::invocation_version`]).
+    pub version: &'static str,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(
+        attrs: &'a Attributes<'a>,
+        object: Option<&'a Value>,
+        old: Option<&'a Value>,
+    ) -> Self {
+        Request {
+            attrs,
+            object,
+            old,
+            version: attrs.info.version,
+        }
+    }
+}
+
+/// A write's objects converted to another version of their resource (a
+/// custom resource's: the None conversion, only `apiVersion` changes).
+pub struct Converted<'a> {
+    own: &'a Request<'a>,
+    version: &'static str,
+    object: Option<Value>,
+    old: Option<Value>,
+}
+
+impl<'a> Converted<'a> {
+    pub fn new(own: &'a Request<'a>, version: &'static str) -> Self {
+        let moved = version != own.version;
+        let convert = |o: Option<&Value>| {
+            o.filter(|_| moved)
+                .map(|o| convert(o, own.attrs.info.group, version))
+        };
+        Converted {
+            own,
+            version,
+            object: convert(own.object),
+            old: convert(own.old),
+        }
+    }
+
+    /// The write as seen in the version.
+    pub fn request(&self) -> Request<'_> {
+        if self.version == self.own.version {
+            return Request::new(self.own.attrs, self.own.object, self.own.old);
+        }
+        Request {
+            attrs: self.own.attrs,
+            object: self.object.as_ref(),
+            old: self.old.as_ref(),
+            version: self.version,
+        }
+    }
+}
+
+/// `obj` as `group/version` (the None conversion).
+pub fn convert(obj: &Value, group: &str, version: &str) -> Value {
+    let mut copy = obj.clone();
+    if copy.is_object() {
+        copy["apiVersion"] = serde_json::json!(if group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{group}/{version}")
+        });
+    }
+    copy
 }
 
 /// Upstream's IsExemptAdmissionConfigurationResource: writes of the

@@ -8,7 +8,9 @@
 //! Request-level `patch.webhook...` one), and, from both dispatchers, each
 //! webhook's `auditAnnotations` under its name.
 
-use super::{Deps, Failure, Hook, Request, Source, call, exempt, is_delete, matching};
+use super::{
+    Converted, Deps, Failure, Hook, Request, Source, call, convert, exempt, is_delete, matching,
+};
 use crate::admission::{Attributes, Context, Plugin, not_ready};
 use crate::error::ApiError;
 use crate::registry::store::Store;
@@ -29,24 +31,32 @@ impl MutatingWebhook {
         }
     }
 
-    /// Calls `hook` and applies its patch to `obj`: whether it changed.
+    /// Calls `hook` with the write in `version` and applies its patch to
+    /// `obj` there: whether it changed.
     async fn call_one(
         &self,
         hook: &Hook,
         attrs: &Attributes<'_>,
         obj: &mut Value,
         old: Option<&Value>,
+        version: &'static str,
     ) -> Result<bool, Failure> {
-        let req = Request {
-            attrs,
-            object: Some(obj),
-            old,
+        let response = {
+            let req = Request::new(attrs, Some(obj), old);
+            let seen = Converted::new(&req, version);
+            call(hook, &seen.request(), &self.deps, true).await?
         };
-        let response = call(hook, &req, &self.deps, true).await?;
         let Some(patch) = response.patch else {
             return Ok(false);
         };
-        apply(obj, &patch).map_err(Failure::Refuse)
+        let info = attrs.info;
+        if version == info.version {
+            return apply(obj, &patch).map_err(Failure::Refuse);
+        }
+        let mut seen = convert(obj, info.group, version);
+        let changed = apply(&mut seen, &patch).map_err(Failure::Refuse)?;
+        *obj = convert(&seen, info.group, info.version);
+        Ok(changed)
     }
 
     async fn mutate(
@@ -65,15 +75,11 @@ impl MutatingWebhook {
                 if round == 1 && !reinvoke.contains(&hook.uid) {
                     continue;
                 }
-                let req = Request {
-                    attrs,
-                    object: Some(obj),
-                    old,
-                };
-                if !matching::should_call(hook, &req, &self.deps).await? {
+                let req = Request::new(attrs, Some(obj), old);
+                let Some(version) = matching::should_call(hook, &req, &self.deps).await? else {
                     continue;
-                }
-                let called = self.call_one(hook, attrs, obj, old).await;
+                };
+                let called = self.call_one(hook, attrs, obj, old, version).await;
                 if let Ok(mutated) = called {
                     annotate_mutation(round, index, hook, mutated);
                 }
@@ -167,16 +173,13 @@ impl Plugin for MutatingWebhook {
         if !self.source.synced().await {
             return Err(not_ready(attrs));
         }
-        let req = Request {
-            attrs,
-            object: None,
-            old: Some(obj),
-        };
+        let req = Request::new(attrs, None, Some(obj));
         for hook in self.source.hooks() {
-            if !matching::should_call(&hook, &req, &self.deps).await? {
+            let Some(version) = matching::should_call(&hook, &req, &self.deps).await? else {
                 continue;
-            }
-            if let Err(f) = call(&hook, &req, &self.deps, true).await
+            };
+            let seen = Converted::new(&req, version);
+            if let Err(f) = call(&hook, &seen.request(), &self.deps, true).await
                 && let Some(e) = f.into_error(&hook)
             {
                 return Err(e);

@@ -32,8 +32,23 @@ pub fn request_fields(req: &Request<'_>, all: bool) -> Value {
     let attrs = req.attrs;
     let info = attrs.info;
     let (group, kind_version, kind) = kind_of(req);
-    let kind = json!({"group": group, "version": kind_version, "kind": kind});
-    let resource = json!({"group": info.group, "version": info.version, "resource": info.resource});
+    let request_kind = json!({"group": group, "version": kind_version, "kind": kind});
+    let request_resource =
+        json!({"group": info.group, "version": info.version, "resource": info.resource});
+    // Called in an equivalent version, the webhook sees the write's kind
+    // and resource in it; requestKind and requestResource stay the write's.
+    let (kind, resource) = if req.version == info.version {
+        (request_kind.clone(), request_resource.clone())
+    } else {
+        let at = |mut v: Value| {
+            // Not a subresource's own kind (a Scale's group is another).
+            if v["group"] == info.group {
+                v["version"] = json!(req.version);
+            }
+            v
+        };
+        (at(request_kind.clone()), at(request_resource.clone()))
+    };
     let (operation, options_kind) = match attrs.operation {
         Operation::Create => ("CREATE", "CreateOptions"),
         Operation::Update => ("UPDATE", "UpdateOptions"),
@@ -65,8 +80,8 @@ pub fn request_fields(req: &Request<'_>, all: bool) -> Value {
     let mut request = json!({
         "kind": kind,
         "resource": resource,
-        "requestKind": kind,
-        "requestResource": resource,
+        "requestKind": request_kind,
+        "requestResource": request_resource,
         "operation": operation,
         "userInfo": user,
         "dryRun": attrs.dry_run,

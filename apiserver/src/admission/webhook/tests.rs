@@ -93,24 +93,10 @@ fn object_selectors_match_the_new_or_the_old_labels() {
         (Some(&no), Some(&no), false),
         (None, None, false),
     ] {
-        let r = Request {
-            attrs: &a,
-            object,
-            old,
-        };
+        let r = Request::new(&a, object, old);
         assert_eq!(object_selected(&h, &r).unwrap(), want);
     }
-    assert!(
-        object_selected(
-            &hook(json!({})),
-            &Request {
-                attrs: &a,
-                object: None,
-                old: None
-            }
-        )
-        .unwrap()
-    );
+    assert!(object_selected(&hook(json!({})), &Request::new(&a, None, None)).unwrap());
 }
 
 #[test]
@@ -497,11 +483,7 @@ fn match_conditions_skip_or_fail_by_the_failure_policy() {
     let cms = reg.get("", "v1", "configmaps").unwrap();
     let a = attrs(cms, Operation::Create, "", "default");
     let obj = json!({"metadata": {"name": "x", "labels": {"skip": "yes"}}});
-    let r = Request {
-        attrs: &a,
-        object: Some(&obj),
-        old: None,
-    };
+    let r = Request::new(&a, Some(&obj), None);
     let conds =
         |c: Value, policy: &str| hook(json!({"matchConditions": c, "failurePolicy": policy}));
     let skip = json!([{"name": "skip", "expression": "!('skip' in object.metadata.labels)"}]);
@@ -519,4 +501,58 @@ fn match_conditions_skip_or_fail_by_the_failure_policy() {
         e.message
     );
     assert!(!conditions_match(&conds(broken, "Ignore"), &r).unwrap());
+}
+
+/// Two served versions of a custom resource, v1 and v1beta1.
+fn gadgets() -> Vec<crate::registry::ResourceInfo> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}})
+    };
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [version("v1beta1", false), version("v1", true)]}
+    }))
+    .unwrap();
+    crate::apiextensions::crd::describe(&crd, &crd.spec.names).unwrap()
+}
+
+#[test]
+fn equivalent_rules_match_other_versions_and_see_the_write_there() {
+    let infos = gadgets();
+    let v1 = infos.iter().find(|i| i.version == "v1").unwrap();
+    let a = attrs(v1, Operation::Create, "", "default");
+    let r = |version: &str| {
+        rule(
+            json!({"operations": ["CREATE"], "apiGroups": ["example.com"], "apiVersions": [version], "resources": ["gadgets"]}),
+        )
+    };
+    use super::matching::invocation_version;
+    assert_eq!(invocation_version(&[r("v1")], true, &a), Some("v1"));
+    assert_eq!(
+        invocation_version(&[r("v1beta1")], true, &a),
+        Some("v1beta1")
+    );
+    assert_eq!(invocation_version(&[r("v1beta1")], false, &a), None);
+    assert_eq!(invocation_version(&[r("v2")], true, &a), None);
+    // An earlier rule naming the other version does not shadow one naming the own.
+    assert_eq!(
+        invocation_version(&[r("v1beta1"), r("v1")], true, &a),
+        Some("v1")
+    );
+
+    let obj = json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "x"}});
+    let own = Request::new(&a, Some(&obj), None);
+    let seen = Converted::new(&own, "v1beta1");
+    let review: Value =
+        serde_json::from_slice(&review::request("v1", "u", &seen.request())).unwrap();
+    let req = &review["request"];
+    assert_eq!(req["object"]["apiVersion"], "example.com/v1beta1");
+    assert_eq!(req["kind"]["version"], "v1beta1");
+    assert_eq!(req["resource"]["version"], "v1beta1");
+    assert_eq!(req["requestKind"]["version"], "v1");
+    assert_eq!(req["requestResource"]["version"], "v1");
 }

@@ -2,7 +2,7 @@
 //! every matching webhook is called at once on the final object; any
 //! denial refuses the write (the first in webhook order is reported).
 
-use super::{Deps, Request, Source, call, exempt, is_delete, matching};
+use super::{Converted, Deps, Request, Source, call, exempt, is_delete, matching};
 use crate::admission::{Attributes, Context, Plugin, not_ready};
 use crate::error::ApiError;
 use crate::registry::store::Store;
@@ -43,28 +43,23 @@ impl Plugin for ValidatingWebhook {
             return Err(not_ready(attrs));
         }
         let req = if is_delete(attrs) {
-            Request {
-                attrs,
-                object: None,
-                old: Some(obj),
-            }
+            Request::new(attrs, None, Some(obj))
         } else {
-            Request {
-                attrs,
-                object: Some(obj),
-                old,
-            }
+            Request::new(attrs, Some(obj), old)
         };
         let mut due = Vec::new();
         for hook in self.source.hooks() {
-            if matching::should_call(&hook, &req, &self.deps).await? {
-                due.push(hook);
+            if let Some(version) = matching::should_call(&hook, &req, &self.deps).await? {
+                due.push((hook, version));
             }
         }
-        let calls = due.iter().map(|hook| async {
-            match call(hook, &req, &self.deps, false).await {
-                Ok(_) => None,
-                Err(f) => f.into_error(hook),
+        let calls = due.iter().map(|(hook, version)| {
+            let seen = Converted::new(&req, version);
+            async move {
+                match call(hook, &seen.request(), &self.deps, false).await {
+                    Ok(_) => None,
+                    Err(f) => f.into_error(hook),
+                }
             }
         });
         match futures::future::join_all(calls)
