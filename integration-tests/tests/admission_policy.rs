@@ -9,6 +9,7 @@
 use integration_tests::kubectl::{stderr, table_row};
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_failure, expect_success};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -284,4 +285,139 @@ async fn validating_admission_policies_deny_warn_and_print() {
         (out.status.success(), stderr(&out))
     })
     .await;
+}
+
+/// An Audit binding and an audit annotation on configmaps of `audited`.
+const AUDIT_POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: "audit.example.com"}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+  validations:
+  - expression: "true"
+  - expression: "object.metadata.name.startsWith('ok-')"
+    message: "names should start with ok-"
+  auditAnnotations:
+  - key: "name"
+    valueExpression: "'name is ' + object.metadata.name"
+  - key: "never"
+    valueExpression: "null"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: "audit-binding.example.com"}
+spec:
+  policyName: "audit.example.com"
+  validationActions: [Audit]
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: audited}}
+"#;
+
+const VALIDATION_FAILURE: &str = "validation.policy.admission.k8s.io/validation_failure";
+
+/// Configmaps' writes at Metadata level, where admission's annotations go.
+const AUDIT_LOG_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n\
+    rules:\n- level: Metadata\n  resources: [{group: \"\", resources: [configmaps]}]\n- level: None\n";
+
+/// The annotations of the audit event of creating the configmap `name`.
+fn audit_annotations(log: &Path, name: &str) -> Option<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| {
+            e["verb"] == "create"
+                && e["objectRef"]["name"] == name
+                && e["stage"] == "ResponseComplete"
+        })
+        .map(|e| e["annotations"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_actions_and_params() {
+    let audit = tempfile::tempdir().unwrap();
+    let policy = audit.path().join("policy.yaml");
+    std::fs::write(&policy, AUDIT_LOG_POLICY).unwrap();
+    let log = audit.path().join("audit.log");
+    let cluster = Cluster::builder()
+        .apiserver_arg(format!("--audit-policy-file={}", policy.display()))
+        .apiserver_arg(format!("--audit-log-path={}", log.display()))
+        .start()
+        .await
+        .expect("cluster");
+    namespace(&cluster, "audited", "{}").await;
+
+    // Audit: admitted, the failure and the policy's annotation in the log.
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], AUDIT_POLICY)
+            .await,
+        "audit policy",
+    );
+    let mut n = 0;
+    let annotations = eventually("an audited failure", WITHIN, async || {
+        n += 1;
+        let name = format!("bad-{n}");
+        let out = cluster
+            .kubectl(&["create", "configmap", &name, "-n", "audited"])
+            .await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let found = eventually("the audit event", WITHIN, async || {
+            let a = audit_annotations(&log, &name);
+            (a.is_some(), a)
+        })
+        .await
+        .unwrap_or_default();
+        (found.get(VALIDATION_FAILURE).is_some(), found)
+    })
+    .await;
+    let failure: serde_json::Value =
+        serde_json::from_str(annotations[VALIDATION_FAILURE].as_str().expect("a string"))
+            .expect("JSON");
+    assert_eq!(
+        failure,
+        serde_json::json!([{"message": "names should start with ok-", "policy": "audit.example.com",
+            "binding": "audit-binding.example.com", "expressionIndex": 1, "validationActions": ["Audit"]}]),
+        "{annotations}"
+    );
+    assert!(
+        annotations[VALIDATION_FAILURE]
+            .as_str()
+            .unwrap()
+            .starts_with(r#"[{"message":"#),
+        "{annotations}"
+    );
+    assert_eq!(
+        annotations["audit.example.com/name"],
+        format!("name is bad-{n}"),
+        "{annotations}"
+    );
+    assert!(
+        annotations.get("audit.example.com/never").is_none(),
+        "{annotations}"
+    );
+    // A passing write has the policy's annotation and no failure.
+    expect_success(
+        &cluster
+            .kubectl(&["create", "configmap", "ok-1", "-n", "audited"])
+            .await,
+        "a good name",
+    );
+    let annotations = eventually("the audit event", WITHIN, async || {
+        let a = audit_annotations(&log, "ok-1");
+        (a.is_some(), a)
+    })
+    .await
+    .unwrap_or_default();
+    assert!(
+        annotations.get(VALIDATION_FAILURE).is_none(),
+        "{annotations}"
+    );
+    assert_eq!(
+        annotations["audit.example.com/name"], "name is ok-1",
+        "{annotations}"
+    );
 }

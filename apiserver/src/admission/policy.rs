@@ -5,8 +5,14 @@
 //! `oldObject`, `request`, `namespaceObject` and `variables`. A failed
 //! validation is acted on by the binding's `validationActions`: Deny
 //! refuses the write with upstream's message (the code from its reason),
-//! Warn adds a warning. An evaluation error follows the policy's
-//! `failurePolicy`.
+//! Warn adds a warning, Audit records upstream's
+//! `validation.policy.admission.k8s.io/validation_failure` annotation (a
+//! JSON list of `{message, policy, binding, expressionIndex,
+//! validationActions}`) in the request's audit event. `auditAnnotations`
+//! are evaluated with the validations (unless a matchCondition is false):
+//! a non-blank string is recorded as `<policy>/<key>` (distinct values of
+//! several bindings joined by ", "), null skips it. An evaluation error
+//! follows the policy's `failurePolicy`.
 //!
 //! Policies and bindings are followed from etcd by views, as the webhook
 //! configurations are; each policy's CEL is compiled once per
@@ -19,8 +25,6 @@
 //!   binding: no params found ..." (per the failure policy), with `Allow`
 //!   the binding is skipped. `params` is null for bindings without a
 //!   `paramRef`, as upstream's.
-//! * The Audit action and `auditAnnotations` (no audit annotations are
-//!   recorded; Audit alone does nothing).
 //! * `status.typeChecking` (no type checking of expressions against the
 //!   matched resources' schemas is written back).
 //! * The `authorizer` variable (see [`crate::admission::cel`]).
@@ -70,6 +74,12 @@ struct Check {
     reason: Option<String>,
 }
 
+/// One of `auditAnnotations`, compiled.
+struct AuditAnnotation {
+    key: String,
+    expression: Result<Expression, String>,
+}
+
 /// One policy, compiled.
 struct Policy {
     name: String,
@@ -81,6 +91,7 @@ struct Policy {
     /// A variable that does not compile: the policy cannot be evaluated.
     configuration_error: Option<String>,
     checks: Vec<Check>,
+    audit_annotations: Vec<AuditAnnotation>,
 }
 
 struct Binding {
@@ -92,9 +103,97 @@ struct Binding {
 }
 
 /// A failed validation (or an error the failure policy makes one).
+#[derive(Debug, PartialEq)]
 struct Decision {
+    /// The validation's index (0 for a failed matchCondition).
+    index: usize,
     message: String,
     reason: Option<String>,
+}
+
+/// What one evaluation of a policy's auditAnnotations made (upstream's
+/// PolicyAuditAnnotation; excluded ones are left out).
+#[derive(Debug, PartialEq)]
+enum Annotation {
+    Publish {
+        key: String,
+        value: String,
+    },
+    /// An error under failurePolicy Fail: refuses the write.
+    Error(String),
+}
+
+/// One evaluation of a policy for one binding (and params).
+#[derive(Debug, Default, PartialEq)]
+struct Evaluation {
+    decisions: Vec<Decision>,
+    annotations: Vec<Annotation>,
+}
+
+/// Upstream's maxAuditAnnotationValueLength.
+const MAX_ANNOTATION_VALUE: usize = 10 * 1024;
+
+/// The value of `validation.policy.admission.k8s.io/validation_failure`
+/// (upstream's ValidationFailureValue, its field order).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ValidationFailure<'a> {
+    message: &'a str,
+    policy: &'a str,
+    binding: &'a str,
+    expression_index: usize,
+    validation_actions: &'a [String],
+}
+
+/// The audit annotation of a failed validation under an Audit action.
+const VALIDATION_FAILURE: &str = "validation.policy.admission.k8s.io/validation_failure";
+
+fn validation_failure(policy: &str, binding: &Binding, d: &Decision) -> String {
+    serde_json::to_string(&[ValidationFailure {
+        message: &d.message,
+        policy,
+        binding: &binding.name,
+        expression_index: d.index,
+        validation_actions: &binding.actions,
+    }])
+    .unwrap_or_default()
+}
+
+/// Upstream's auditAnnotationCollector: one policy's annotation values by
+/// key, duplicates (of several bindings or params) dropped, published as
+/// `<policy>/<key>` with distinct values joined by ", ".
+#[derive(Default)]
+struct Collector {
+    values: Vec<(String, Vec<String>)>,
+}
+
+impl Collector {
+    fn add(&mut self, key: &str, value: String) {
+        match self.values.iter_mut().find(|(k, _)| k == key) {
+            Some((_, vs)) if vs.contains(&value) => {}
+            Some((_, vs)) => vs.push(value),
+            None => self.values.push((key.to_string(), vec![value])),
+        }
+    }
+
+    fn annotations(self, policy: &str) -> Vec<(String, String)> {
+        self.values
+            .into_iter()
+            .map(|(k, vs)| (format!("{policy}/{k}"), vs.join(", ")))
+            .collect()
+    }
+}
+
+/// The first `max` bytes of `s`, cut at a character boundary.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut at = max;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+    }
+    s
 }
 
 fn selector(v: &Value) -> Result<LabelSelector, String> {
@@ -208,6 +307,18 @@ impl Policy {
                 }
             })
             .collect();
+        // As upstream, audit annotations see neither variables' authorizer
+        // nor anything the validations do not.
+        let audit_annotations = spec["auditAnnotations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| AuditAnnotation {
+                key: a["key"].as_str().unwrap_or("").to_string(),
+                expression: compile(a["valueExpression"].as_str().unwrap_or(""), &decls, None)
+                    .map_err(|e| format!("compilation error: {e}")),
+            })
+            .collect();
         Policy {
             name: obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
             ignore_failures: spec["failurePolicy"].as_str() == Some("Ignore"),
@@ -223,17 +334,20 @@ impl Policy {
             variables,
             configuration_error,
             checks,
+            audit_annotations,
         }
     }
 
     /// upstream's validator.Validate for one binding: the failed
-    /// validations (errors count as failures under failurePolicy Fail).
-    fn evaluate(&self, activation: &Activation) -> Vec<Decision> {
-        let failed = |message: String| -> Vec<Decision> {
+    /// validations (errors count as failures under failurePolicy Fail)
+    /// and the audit annotations.
+    fn evaluate(&self, activation: &Activation) -> Evaluation {
+        let failed = |index: usize, message: String| -> Vec<Decision> {
             if self.ignore_failures {
                 Vec::new()
             } else {
                 vec![Decision {
+                    index,
                     message,
                     reason: None,
                 }]
@@ -241,11 +355,16 @@ impl Policy {
         };
         match conditions::evaluate(&self.conditions, activation) {
             Outcome::Match => {}
-            Outcome::NoMatch(_) => return Vec::new(),
-            Outcome::Error(e) => return failed(e),
+            Outcome::NoMatch(_) => return Evaluation::default(),
+            Outcome::Error(e) => {
+                return Evaluation {
+                    decisions: failed(0, e),
+                    annotations: Vec::new(),
+                };
+            }
         }
         let mut decisions = Vec::new();
-        for check in &self.checks {
+        for (index, check) in self.checks.iter().enumerate() {
             let result = match &check.expression {
                 Ok(e) => activation.eval_bool(e),
                 Err(e) => Err(e.clone()),
@@ -253,13 +372,48 @@ impl Policy {
             match result {
                 Ok(true) => {}
                 Ok(false) => decisions.push(Decision {
+                    index,
                     message: self.message(check, activation),
                     reason: check.reason.clone(),
                 }),
-                Err(e) => decisions.extend(failed(e)),
+                Err(e) => decisions.extend(failed(index, e)),
             }
         }
-        decisions
+        let annotations = self
+            .audit_annotations
+            .iter()
+            .filter_map(|a| self.annotation(a, activation))
+            .collect();
+        Evaluation {
+            decisions,
+            annotations,
+        }
+    }
+
+    /// One audit annotation: a non-blank string is published, blank or
+    /// null excluded, anything else an error (excluded under Ignore).
+    fn annotation(&self, a: &AuditAnnotation, activation: &Activation) -> Option<Annotation> {
+        let result = match &a.expression {
+            Ok(e) => activation.eval(e).and_then(|v| match v {
+                cel::Value::String(s) => Ok(Some(s.trim().to_string()).filter(|s| !s.is_empty())),
+                cel::Value::Null => Ok(None),
+                other => Err(format!(
+                    "valueExpression '{}' resulted in unsupported return type: {}. Return type must be either string or null.",
+                    e.source,
+                    other.type_of()
+                )),
+            }),
+            Err(e) => Err(e.clone()),
+        };
+        match result {
+            Ok(Some(value)) => Some(Annotation::Publish {
+                key: a.key.clone(),
+                value: truncate(value, MAX_ANNOTATION_VALUE),
+            }),
+            Ok(None) => None,
+            Err(_) if self.ignore_failures => None,
+            Err(e) => Some(Annotation::Error(e)),
+        }
     }
 
     /// The failure's message: messageExpression's when it makes a usable
@@ -449,9 +603,8 @@ impl Plugin for ValidatingAdmissionPolicy {
                 old,
             }
         };
-        // (policy, binding, decision) in policy and binding order.
+        // In policy and binding order, as upstream's dispatcher.
         let mut denials: Vec<(String, Option<String>)> = Vec::new();
-        let mut due = Vec::new();
         let deny = |policy: &Policy, binding: &str, message: String, reason: Option<String>| {
             (
                 format!(
@@ -461,6 +614,8 @@ impl Plugin for ValidatingAdmissionPolicy {
                 reason,
             )
         };
+        // Fetched when a first binding is evaluated.
+        let mut namespace: Option<Option<Arc<Value>>> = None;
         for (policy, bindings) in &hooks {
             let matched = policy
                 .constraints
@@ -486,6 +641,7 @@ impl Plugin for ValidatingAdmissionPolicy {
                 }
                 continue;
             }
+            let mut collector = Collector::default();
             for binding in bindings {
                 if let Some(m) = &binding.match_resources {
                     match m.matches(&req, &self.namespaces, false).await {
@@ -518,34 +674,45 @@ impl Plugin for ValidatingAdmissionPolicy {
                     }
                     continue;
                 }
-                due.push((policy.clone(), binding));
-            }
-        }
-        if !due.is_empty() {
-            let namespace = self.namespace_object(attrs).await;
-            for (policy, binding) in due {
+                if namespace.is_none() {
+                    namespace = Some(self.namespace_object(attrs).await);
+                }
                 let activation = Activation::new(
                     Input {
                         object: req.object,
                         old_object: req.old,
                         request: review::request_fields(&req, true),
                         params: None,
-                        namespace: namespace.as_deref(),
+                        namespace: namespace.as_ref().and_then(|n| n.as_deref()),
                     },
                     policy.variables.clone(),
                 );
-                for d in policy.evaluate(&activation) {
+                let evaluation = policy.evaluate(&activation);
+                for d in &evaluation.decisions {
                     for action in &binding.actions {
                         match action.as_str() {
-                            "Deny" => denials.push(deny(&policy, &binding.name, d.message.clone(), d.reason.clone())),
+                            "Deny" => denials.push(deny(policy, &binding.name, d.message.clone(), d.reason.clone())),
                             "Warn" => attrs.warn(format!(
                                 "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
                                 policy.name, binding.name, d.message
                             )),
-                            _ => tracing::info!(policy = %policy.name, binding = %binding.name, message = %d.message, "validation failed (Audit)"),
+                            "Audit" => crate::http::audit::note_annotation(
+                                VALIDATION_FAILURE,
+                                &validation_failure(&policy.name, binding, d),
+                            ),
+                            _ => {}
                         }
                     }
                 }
+                for a in evaluation.annotations {
+                    match a {
+                        Annotation::Publish { key, value } => collector.add(&key, value),
+                        Annotation::Error(e) => denials.push(deny(policy, &binding.name, e, None)),
+                    }
+                }
+            }
+            for (key, value) in collector.annotations(&policy.name) {
+                crate::http::audit::note_annotation(&key, &value);
             }
         }
         if denials.is_empty() {
@@ -658,6 +825,7 @@ mod tests {
             assert!(p.configuration_error.is_none(), "{name}");
             let got: Vec<(String, Option<String>)> = p
                 .evaluate(&activation(&obj, &a, &p))
+                .decisions
                 .into_iter()
                 .map(|d| (d.message, d.reason))
                 .collect();
@@ -684,5 +852,97 @@ mod tests {
         assert_eq!(e.details.unwrap()["causes"][0]["message"], msg);
         let e = refusal(&a, &[(msg.to_string(), Some("Forbidden".into()))]);
         assert_eq!((e.code, e.reason), (403, "Forbidden"));
+    }
+
+    #[test]
+    fn audit_annotations_publish_strings_skip_null_and_fail_per_policy() {
+        let reg = Registry::new();
+        let deployments = reg.get("apps", "v1", "deployments").unwrap();
+        let a = attrs(deployments, "web");
+        let obj = json!({"metadata": {"name": "web"}, "spec": {"replicas": 6}});
+        let publish = |key: &str, value: &str| Annotation::Publish {
+            key: key.into(),
+            value: value.into(),
+        };
+        let cases: Vec<(&str, Value, Vec<Annotation>)> = vec![
+            (
+                "string published, trimmed",
+                json!({"auditAnnotations": [{"key": "replicas", "valueExpression": "' r' + string(object.spec.replicas) + ' '"}]}),
+                vec![publish("replicas", "r6")],
+            ),
+            (
+                "null and blank excluded",
+                json!({"auditAnnotations": [{"key": "a", "valueExpression": "null"}, {"key": "b", "valueExpression": "'  '"}]}),
+                vec![],
+            ),
+            (
+                "wrong type fails",
+                json!({"auditAnnotations": [{"key": "a", "valueExpression": "object.spec.replicas"}]}),
+                vec![Annotation::Error("valueExpression 'object.spec.replicas' resulted in unsupported return type: int. Return type must be either string or null.".into())],
+            ),
+            (
+                "error fails",
+                json!({"auditAnnotations": [{"key": "a", "valueExpression": "object.nope"}]}),
+                vec![Annotation::Error("expression 'object.nope' resulted in error: no such key: nope".into())],
+            ),
+            (
+                "error ignored",
+                json!({"failurePolicy": "Ignore", "auditAnnotations": [{"key": "a", "valueExpression": "object.nope"}, {"key": "b", "valueExpression": "'x'"}]}),
+                vec![publish("b", "x")],
+            ),
+            (
+                "evaluated whether or not validations pass",
+                json!({"validations": [{"expression": "false"}], "auditAnnotations": [{"key": "a", "valueExpression": "'x'"}]}),
+                vec![publish("a", "x")],
+            ),
+            (
+                "not when a matchCondition is false",
+                json!({"matchConditions": [{"name": "n", "expression": "false"}], "auditAnnotations": [{"key": "a", "valueExpression": "'x'"}]}),
+                vec![],
+            ),
+        ];
+        for (name, spec, want) in cases {
+            let p = policy(spec);
+            let got = p.evaluate(&activation(&obj, &a, &p)).annotations;
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_validation_failure_is_recorded_in_upstreams_shape() {
+        let binding = Binding::decode(&json!({
+            "metadata": {"name": "b"},
+            "spec": {"policyName": "p", "validationActions": ["Audit", "Warn"]}
+        }));
+        let p = policy(
+            json!({"validations": [{"expression": "true"}, {"expression": "object.spec.replicas <= 5"}]}),
+        );
+        let reg = Registry::new();
+        let deployments = reg.get("apps", "v1", "deployments").unwrap();
+        let a = attrs(deployments, "web");
+        let obj = json!({"spec": {"replicas": 6}});
+        let d = p.evaluate(&activation(&obj, &a, &p)).decisions;
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            validation_failure("p", &binding, &d[0]),
+            r#"[{"message":"failed expression: object.spec.replicas <= 5","policy":"p","binding":"b","expressionIndex":1,"validationActions":["Audit","Warn"]}]"#
+        );
+    }
+
+    #[test]
+    fn collected_annotations_drop_duplicates_and_join_distinct_values() {
+        let mut c = Collector::default();
+        c.add("k", "a".into());
+        c.add("k", "a".into());
+        c.add("k", "b".into());
+        c.add("other", "x".into());
+        assert_eq!(
+            c.annotations("p"),
+            vec![
+                ("p/k".to_string(), "a, b".to_string()),
+                ("p/other".to_string(), "x".to_string())
+            ]
+        );
+        assert_eq!(truncate("héllo".into(), 2), "h");
     }
 }
