@@ -4,7 +4,9 @@
 //! binding turns a failure into a kubectl warning; a messageExpression and
 //! a reason make the refusal's message and code; a matchCondition excludes
 //! a namespace; expressions that do not compile are refused on write; the
-//! tables print upstream's columns.
+//! tables print upstream's columns. With auditing on, an Audit binding's
+//! failure and a policy's auditAnnotations reach the audit log; upstream's
+//! params example, with ConfigMaps as params, by name and by selector.
 
 use integration_tests::kubectl::{stderr, table_row};
 use integration_tests::wait::eventually;
@@ -318,6 +320,45 @@ spec:
 
 const VALIDATION_FAILURE: &str = "validation.policy.admission.k8s.io/validation_failure";
 
+/// Upstream's documented params example, with a ConfigMap for params
+/// (in `limits`), and a binding whose selector finds none.
+const PARAM_POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: "replicalimit-policy.example.com"}
+spec:
+  failurePolicy: Fail
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: ["apps"], apiVersions: ["v1"], operations: ["CREATE", "UPDATE"], resources: ["deployments"]}
+  validations:
+  - expression: "object.spec.replicas <= int(params.data.maxReplicas)"
+    reason: Invalid
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: "replicalimit-binding-test.example.com"}
+spec:
+  policyName: "replicalimit-policy.example.com"
+  validationActions: [Deny]
+  paramRef: {name: "replica-limit-test.example.com", namespace: limits, parameterNotFoundAction: Deny}
+  matchResources:
+    namespaceSelector: {matchLabels: {environment: test}}
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: "replicalimit-binding-selected.example.com"}
+spec:
+  policyName: "replicalimit-policy.example.com"
+  validationActions: [Deny]
+  paramRef:
+    selector: {matchLabels: {limit: replicas}}
+    parameterNotFoundAction: Deny
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: selected}}
+"#;
+
 /// Configmaps' writes at Metadata level, where admission's annotations go.
 const AUDIT_LOG_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n\
     rules:\n- level: Metadata\n  resources: [{group: \"\", resources: [configmaps]}]\n- level: None\n";
@@ -419,5 +460,76 @@ async fn audit_actions_and_params() {
     assert_eq!(
         annotations["audit.example.com/name"], "name is ok-1",
         "{annotations}"
+    );
+
+    // Params: a ConfigMap by name in another namespace, or by selector in
+    // the write's own.
+    namespace(&cluster, "limits", "{}").await;
+    namespace(&cluster, "limited", "{environment: test}").await;
+    namespace(&cluster, "selected", "{}").await;
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "configmap",
+                "replica-limit-test.example.com",
+                "-n",
+                "limits",
+                "--from-literal=maxReplicas=3",
+            ])
+            .await,
+        "the params",
+    );
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], PARAM_POLICY)
+            .await,
+        "params policy",
+    );
+    let mut n = 0;
+    let err = eventually("5 replicas refused", WITHIN, async || {
+        n += 1;
+        let out = deployment(&cluster, "limited", &format!("big-{n}"), 5).await;
+        (!out.status.success(), stderr(&out))
+    })
+    .await;
+    assert!(
+        err.contains("ValidatingAdmissionPolicy 'replicalimit-policy.example.com' with binding 'replicalimit-binding-test.example.com' denied request: failed expression: object.spec.replicas <= int(params.data.maxReplicas)"),
+        "{err}"
+    );
+    expect_success(
+        &deployment(&cluster, "limited", "small", 3).await,
+        "3 replicas",
+    );
+    // No ConfigMap carries the label in `selected`: Deny refuses.
+    let err = expect_failure(
+        &deployment(&cluster, "selected", "any", 1).await,
+        "no params found",
+    );
+    assert!(
+        err.contains("ValidatingAdmissionPolicy 'replicalimit-policy.example.com' with binding 'replicalimit-binding-selected.example.com' denied request: failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction"),
+        "{err}"
+    );
+    // Two labelled ConfigMaps: each is a separate evaluation, all must pass.
+    for (name, max) in [("loose", "10"), ("tight", "2")] {
+        let yaml = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: selected, labels: {{limit: replicas}}}}\ndata: {{maxReplicas: \"{max}\"}}\n"
+        );
+        expect_success(
+            &cluster.kubectl_stdin(&["create", "-f", "-"], &yaml).await,
+            name,
+        );
+    }
+    expect_success(
+        &deployment(&cluster, "selected", "two", 2).await,
+        "within both",
+    );
+    let err = expect_failure(
+        &deployment(&cluster, "selected", "three", 3).await,
+        "over the tight one",
+    );
+    assert!(
+        err.contains("failed expression: object.spec.replicas <= int(params.data.maxReplicas)"),
+        "{err}"
     );
 }

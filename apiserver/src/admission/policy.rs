@@ -14,17 +14,21 @@
 //! several bindings joined by ", "), null skips it. An evaluation error
 //! follows the policy's `failurePolicy`.
 //!
+//! A policy's `paramKind` names a served resource, built-in or a
+//! CustomResourceDefinition's (one not served is upstream's "failed to
+//! find resource referenced by paramKind" configuration error); a
+//! binding's `paramRef` reads its objects from storage at admission time:
+//! by `name`, or every object its `selector` matches (each a separate
+//! evaluation, all must pass), in `paramRef.namespace` or else the write's
+//! namespace for a namespaced kind. None found is upstream's "no params
+//! found ..." under `parameterNotFoundAction: Deny`, and no evaluation
+//! under Allow. `params` is null for bindings without a `paramRef`.
+//!
 //! Policies and bindings are followed from etcd by views, as the webhook
 //! configurations are; each policy's CEL is compiled once per
 //! resourceVersion.
 //!
 //! Not covered:
-//! * `paramKind`/`paramRef`: no parameter objects are read. A binding with
-//!   a `paramRef` to a policy with a `paramKind` finds no params: with
-//!   `parameterNotFoundAction: Deny` that is upstream's "failed to configure
-//!   binding: no params found ..." (per the failure policy), with `Allow`
-//!   the binding is skipped. `params` is null for bindings without a
-//!   `paramRef`, as upstream's.
 //! * `status.typeChecking` (no type checking of expressions against the
 //!   matched resources' schemas is written back).
 //! * The `authorizer` variable (see [`crate::admission::cel`]).
@@ -35,9 +39,11 @@ use crate::admission::webhook::matching::{
     namespace_selector_matches, object_selector_matches, rule_matches,
 };
 use crate::admission::webhook::{Request, Versioned, review};
-use crate::admission::{Attributes, Context, Operation, Plugin, not_ready};
+use crate::admission::{Attributes, Context, Operation, Plugin, Served, not_ready};
 use crate::apiextensions::cel::Want;
 use crate::error::ApiError;
+use crate::registry::ResourceInfo;
+use crate::registry::store::ListQuery;
 use crate::registry::store::Store;
 use crate::storage::view::View;
 use async_trait::async_trait;
@@ -54,6 +60,7 @@ pub struct ValidatingAdmissionPolicy {
     policies: Arc<View>,
     bindings: Arc<View>,
     namespaces: Arc<View>,
+    served: Served,
     /// Each policy compiled, by name, with the resourceVersion compiled.
     compiled: Mutex<HashMap<String, Versioned<Arc<Policy>>>>,
 }
@@ -85,7 +92,8 @@ struct Policy {
     name: String,
     ignore_failures: bool,
     constraints: Match,
-    has_params: bool,
+    /// `paramKind`: (apiVersion, kind).
+    param_kind: Option<(String, String)>,
     conditions: Conditions,
     variables: Vec<(String, Arc<Expression>)>,
     /// A variable that does not compile: the policy cannot be evaluated.
@@ -98,8 +106,16 @@ struct Binding {
     name: String,
     actions: Vec<String>,
     match_resources: Option<Match>,
-    /// The paramRef's parameterNotFoundAction, when there is a paramRef.
-    param_ref: Option<String>,
+    param_ref: Option<ParamRef>,
+}
+
+/// A binding's `paramRef`.
+struct ParamRef {
+    name: String,
+    namespace: String,
+    selector: Option<Value>,
+    /// `parameterNotFoundAction: Deny`.
+    deny: bool,
 }
 
 /// A failed validation (or an error the failure policy makes one).
@@ -323,7 +339,11 @@ impl Policy {
             name: obj["metadata"]["name"].as_str().unwrap_or("").to_string(),
             ignore_failures: spec["failurePolicy"].as_str() == Some("Ignore"),
             constraints: Match::decode(&spec["matchConstraints"]),
-            has_params,
+            param_kind: has_params.then(|| {
+                let kind = &spec["paramKind"];
+                let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+                (s(&kind["apiVersion"]), s(&kind["kind"]))
+            }),
             conditions: conditions::compile_all(
                 &spec["matchConditions"],
                 &Declarations {
@@ -457,10 +477,14 @@ impl Binding {
                 .is_object()
                 .then(|| Match::decode(&spec["matchResources"])),
             param_ref: spec["paramRef"].is_object().then(|| {
-                spec["paramRef"]["parameterNotFoundAction"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string()
+                let r = &spec["paramRef"];
+                let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+                ParamRef {
+                    name: s(&r["name"]),
+                    namespace: s(&r["namespace"]),
+                    selector: r["selector"].is_object().then(|| r["selector"].clone()),
+                    deny: r["parameterNotFoundAction"].as_str() == Some("Deny"),
+                }
             }),
         }
     }
@@ -502,6 +526,7 @@ impl ValidatingAdmissionPolicy {
             policies: ctx.view("validatingadmissionpolicies"),
             bindings: ctx.view("validatingadmissionpolicybindings"),
             namespaces: ctx.view("namespaces"),
+            served: ctx.served.clone(),
             compiled: Mutex::default(),
         }
     }
@@ -554,6 +579,94 @@ impl ValidatingAdmissionPolicy {
     }
 }
 
+/// The resource a policy's paramKind names, or upstream's configuration
+/// error (a kind not served, e.g. a CRD not yet established).
+fn param_resource(
+    served: &Served,
+    (api_version, kind): &(String, String),
+) -> Result<&'static ResourceInfo, String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    served
+        .by_kind(group, version, kind)
+        .filter(|_| !version.contains('/'))
+        .ok_or_else(|| {
+            format!(
+                "failed to find resource referenced by paramKind: '{group}/{version}, Kind={kind}'"
+            )
+        })
+}
+
+/// Upstream's CollectParams: the param objects one binding is evaluated
+/// with, each a separate evaluation (None: `params` is null). Empty when
+/// none is found and the binding allows that; an error is the binding's
+/// configuration error.
+async fn collect_params(
+    info: &ResourceInfo,
+    (api_version, kind): &(String, String),
+    param_ref: &ParamRef,
+    namespace: &str,
+    store: &Store,
+) -> Result<Vec<Option<Value>>, String> {
+    let namespace = if info.namespaced {
+        match (param_ref.namespace.as_str(), namespace) {
+            ("", "") => {
+                return Err(
+                    "cannot use namespaced paramRef in policy binding that matches cluster-scoped resources"
+                        .into(),
+                );
+            }
+            ("", ns) | (ns, _) => Some(ns),
+        }
+    } else if !param_ref.namespace.is_empty() {
+        return Err(
+            "paramRef.namespace must not be provided for a cluster-scoped `paramKind`".into(),
+        );
+    } else {
+        None
+    };
+    let found = if !param_ref.name.is_empty() {
+        if param_ref.selector.is_some() {
+            return Err("paramRef.name and paramRef.selector are mutually exclusive".into());
+        }
+        match store
+            .get(info, namespace.unwrap_or(""), &param_ref.name)
+            .await
+        {
+            Ok(obj) => vec![obj],
+            Err(e) if e.code == 404 => Vec::new(),
+            Err(e) => return Err(e.message),
+        }
+    } else if let Some(selector) = &param_ref.selector {
+        let q = ListQuery {
+            labels: LabelSelector::from_label_selector_json(selector)?,
+            ..Default::default()
+        };
+        store
+            .list(info, namespace, &q)
+            .await
+            .map_err(|e| e.message)?
+            .items
+    } else {
+        return Err("one of name or selector must be provided".into());
+    };
+    if found.is_empty() && param_ref.deny {
+        return Err(
+            "no params found for policy binding with `Deny` parameterNotFoundAction".into(),
+        );
+    }
+    Ok(found
+        .into_iter()
+        .map(|mut p| {
+            // As upstream, params carry their type.
+            if p["apiVersion"].is_null() {
+                p["apiVersion"] = json!(api_version);
+                p["kind"] = json!(kind);
+            }
+            Some(p)
+        })
+        .collect())
+}
+
 /// Upstream's isPolicyResource: writes of the policies and their bindings
 /// are never subject to policies, so a bad one can always be removed.
 fn exempt(attrs: &Attributes<'_>) -> bool {
@@ -578,7 +691,7 @@ impl Plugin for ValidatingAdmissionPolicy {
         attrs: &Attributes<'_>,
         obj: &Value,
         old: Option<&Value>,
-        _store: &Store,
+        store: &Store,
     ) -> Result<(), ApiError> {
         if exempt(attrs) {
             return Ok(());
@@ -641,6 +754,20 @@ impl Plugin for ValidatingAdmissionPolicy {
                 }
                 continue;
             }
+            let param_info = match policy
+                .param_kind
+                .as_ref()
+                .map(|k| param_resource(&self.served, k))
+                .transpose()
+            {
+                Ok(info) => info,
+                Err(e) => {
+                    if !policy.ignore_failures {
+                        denials.push((format!("ValidatingAdmissionPolicy '{}' denied request: failed to configure policy: {e}", policy.name), None));
+                    }
+                    continue;
+                }
+            };
             let mut collector = Collector::default();
             for binding in bindings {
                 if let Some(m) = &binding.match_resources {
@@ -660,37 +787,44 @@ impl Plugin for ValidatingAdmissionPolicy {
                         }
                     }
                 }
-                if policy.has_params
-                    && let Some(action) = &binding.param_ref
-                {
-                    // No parameter objects are read (see the module doc).
-                    if action == "Deny" && !policy.ignore_failures {
-                        denials.push(deny(
-                            policy,
-                            &binding.name,
-                            "failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction".into(),
-                            None,
-                        ));
+                let params = match (&policy.param_kind, param_info, &binding.param_ref) {
+                    (Some(kind), Some(info), Some(r)) => {
+                        match collect_params(info, kind, r, attrs.namespace, store).await {
+                            Ok(p) => p,
+                            Err(e) => {
+                                if !policy.ignore_failures {
+                                    denials.push(deny(
+                                        policy,
+                                        &binding.name,
+                                        format!("failed to configure binding: {e}"),
+                                        None,
+                                    ));
+                                }
+                                continue;
+                            }
+                        }
                     }
-                    continue;
-                }
+                    // No paramKind, or a binding without a paramRef: null.
+                    _ => vec![None],
+                };
                 if namespace.is_none() {
                     namespace = Some(self.namespace_object(attrs).await);
                 }
-                let activation = Activation::new(
-                    Input {
-                        object: req.object,
-                        old_object: req.old,
-                        request: review::request_fields(&req, true),
-                        params: None,
-                        namespace: namespace.as_ref().and_then(|n| n.as_deref()),
-                    },
-                    policy.variables.clone(),
-                );
-                let evaluation = policy.evaluate(&activation);
-                for d in &evaluation.decisions {
-                    for action in &binding.actions {
-                        match action.as_str() {
+                for param in &params {
+                    let activation = Activation::new(
+                        Input {
+                            object: req.object,
+                            old_object: req.old,
+                            request: review::request_fields(&req, true),
+                            params: param.as_ref(),
+                            namespace: namespace.as_ref().and_then(|n| n.as_deref()),
+                        },
+                        policy.variables.clone(),
+                    );
+                    let evaluation = policy.evaluate(&activation);
+                    for d in &evaluation.decisions {
+                        for action in &binding.actions {
+                            match action.as_str() {
                             "Deny" => denials.push(deny(policy, &binding.name, d.message.clone(), d.reason.clone())),
                             "Warn" => attrs.warn(format!(
                                 "Validation failed for ValidatingAdmissionPolicy '{}' with binding '{}': {}",
@@ -702,12 +836,15 @@ impl Plugin for ValidatingAdmissionPolicy {
                             ),
                             _ => {}
                         }
+                        }
                     }
-                }
-                for a in evaluation.annotations {
-                    match a {
-                        Annotation::Publish { key, value } => collector.add(&key, value),
-                        Annotation::Error(e) => denials.push(deny(policy, &binding.name, e, None)),
+                    for a in evaluation.annotations {
+                        match a {
+                            Annotation::Publish { key, value } => collector.add(&key, value),
+                            Annotation::Error(e) => {
+                                denials.push(deny(policy, &binding.name, e, None))
+                            }
+                        }
                     }
                 }
             }
@@ -944,5 +1081,216 @@ mod tests {
             ]
         );
         assert_eq!(truncate("héllo".into(), 2), "h");
+    }
+
+    fn param_ref(name: &str, namespace: &str, selector: Option<Value>, deny: bool) -> ParamRef {
+        ParamRef {
+            name: name.into(),
+            namespace: namespace.into(),
+            selector,
+            deny,
+        }
+    }
+
+    #[tokio::test]
+    async fn params_are_found_by_name_or_selector_in_their_namespace() {
+        use crate::registry::store::WriteOptions;
+        let storage: Arc<dyn crate::storage::Storage> =
+            Arc::new(crate::storage::memory::MemoryStorage::default());
+        let allocator = crate::allocator::Allocator::new(
+            storage.clone(),
+            "/registry".into(),
+            "10.96.0.0/24".parse().unwrap(),
+            30000..=30010,
+        );
+        let store = Store::new(storage, "/registry".into(), allocator);
+        let served = Served::default();
+        let kind = ("v1".to_string(), "ConfigMap".to_string());
+        let configmaps = param_resource(&served, &kind).unwrap();
+        let namespaces = served.registry.get("", "v1", "namespaces").unwrap();
+        for ns in ["default", "limits"] {
+            store
+                .create(
+                    namespaces,
+                    "",
+                    json!({"metadata": {"name": ns}}),
+                    &WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+        for (name, tier) in [("a", "gold"), ("b", "silver")] {
+            store
+                .create(
+                    configmaps,
+                    "limits",
+                    json!({"metadata": {"name": name, "labels": {"tier": tier}}, "data": {"maxReplicas": "3"}}),
+                    &WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let names = |found: Result<Vec<Option<Value>>, String>| {
+            found.map(|ps| {
+                ps.into_iter()
+                    .map(|p| p.unwrap()["metadata"]["name"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let deny_msg = "no params found for policy binding with `Deny` parameterNotFoundAction";
+        let cases: Vec<(&str, ParamRef, &str, Result<Vec<&str>, &str>)> = vec![
+            (
+                "by name in the request's namespace",
+                param_ref("a", "", None, true),
+                "limits",
+                Ok(vec!["a"]),
+            ),
+            (
+                "by name in paramRef's namespace",
+                param_ref("b", "limits", None, true),
+                "default",
+                Ok(vec!["b"]),
+            ),
+            (
+                "missing, Allow",
+                param_ref("c", "limits", None, false),
+                "",
+                Ok(vec![]),
+            ),
+            (
+                "missing, Deny",
+                param_ref("a", "default", None, true),
+                "",
+                Err(deny_msg),
+            ),
+            (
+                "by selector",
+                param_ref(
+                    "",
+                    "limits",
+                    Some(json!({"matchLabels": {"tier": "gold"}})),
+                    true,
+                ),
+                "",
+                Ok(vec!["a"]),
+            ),
+            (
+                "every object",
+                param_ref("", "", Some(json!({})), true),
+                "limits",
+                Ok(vec!["a", "b"]),
+            ),
+            (
+                "no namespace",
+                param_ref("a", "", None, true),
+                "",
+                Err(
+                    "cannot use namespaced paramRef in policy binding that matches cluster-scoped resources",
+                ),
+            ),
+            (
+                "neither",
+                param_ref("", "", None, true),
+                "limits",
+                Err("one of name or selector must be provided"),
+            ),
+        ];
+        for (name, r, ns, want) in cases {
+            let got = names(collect_params(configmaps, &kind, &r, ns, &store).await);
+            let want = want
+                .map(|v| v.into_iter().map(String::from).collect::<Vec<_>>())
+                .map_err(String::from);
+            assert_eq!(got, want, "{name}");
+        }
+        let ns_kind = ("v1".to_string(), "Namespace".to_string());
+        assert_eq!(
+            names(
+                collect_params(
+                    namespaces,
+                    &ns_kind,
+                    &param_ref("limits", "x", None, true),
+                    "",
+                    &store
+                )
+                .await
+            ),
+            Err("paramRef.namespace must not be provided for a cluster-scoped `paramKind`".into())
+        );
+        let found = collect_params(
+            namespaces,
+            &ns_kind,
+            &param_ref("limits", "", None, true),
+            "x",
+            &store,
+        )
+        .await
+        .unwrap();
+        assert_eq!(found[0].as_ref().unwrap()["kind"], "Namespace");
+    }
+
+    #[test]
+    fn param_kinds_resolve_to_served_resources() {
+        let served = Served::default();
+        let k = |v: &str, k: &str| (v.to_string(), k.to_string());
+        assert_eq!(
+            param_resource(&served, &k("apps/v1", "Deployment"))
+                .unwrap()
+                .resource,
+            "deployments"
+        );
+        assert_eq!(
+            param_resource(&served, &k("v1", "ConfigMap"))
+                .unwrap()
+                .resource,
+            "configmaps"
+        );
+        assert_eq!(
+            param_resource(&served, &k("example.com/v1", "Limit"))
+                .err()
+                .unwrap(),
+            "failed to find resource referenced by paramKind: 'example.com/v1, Kind=Limit'"
+        );
+        assert_eq!(
+            param_resource(&served, &k("v1", "Nope")).err().unwrap(),
+            "failed to find resource referenced by paramKind: '/v1, Kind=Nope'"
+        );
+    }
+
+    #[test]
+    fn params_are_bound_in_cel() {
+        let reg = Registry::new();
+        let deployments = reg.get("apps", "v1", "deployments").unwrap();
+        let a = attrs(deployments, "web");
+        let obj = json!({"spec": {"replicas": 6}});
+        let p = policy(json!({
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            "validations": [{"expression": "object.spec.replicas <= int(params.data.maxReplicas)",
+                "messageExpression": "'at most ' + params.data.maxReplicas"}]
+        }));
+        let req = Request {
+            attrs: &a,
+            object: Some(&obj),
+            old: None,
+        };
+        let evaluate = |max: &str| {
+            let params = json!({"data": {"maxReplicas": max}});
+            let activation = Activation::new(
+                Input {
+                    object: Some(&obj),
+                    old_object: None,
+                    request: review::request_fields(&req, true),
+                    params: Some(&params),
+                    namespace: None,
+                },
+                p.variables.clone(),
+            );
+            p.evaluate(&activation)
+                .decisions
+                .into_iter()
+                .map(|d| d.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(evaluate("10"), Vec::<String>::new());
+        assert_eq!(evaluate("5"), vec!["at most 5".to_string()]);
     }
 }

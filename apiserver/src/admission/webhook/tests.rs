@@ -313,6 +313,7 @@ fn url_targets_carry_the_timeout_and_the_server_name() {
             storage,
             root: "/registry".into(),
             toleration_seconds: (300, 300),
+            served: Default::default(),
         });
         client::target(&cc, Duration::from_secs(5), &deps)
             .await
@@ -411,6 +412,7 @@ async fn deps_with(objects: &[(&str, Value)]) -> Deps {
         storage,
         root: "/registry".into(),
         toleration_seconds: (300, 300),
+        served: Default::default(),
     })
 }
 
