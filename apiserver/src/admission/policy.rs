@@ -33,7 +33,9 @@
 //!   matched resources' schemas is written back).
 //! * The `authorizer` variable (see [`crate::admission::cel`]).
 
-use crate::admission::cel::{Activation, Declarations, Expression, Input, compile, result_type};
+use crate::admission::cel::{
+    Activation, Declarations, Expression, Input, authorizer_of, compile, result_type,
+};
 use crate::admission::webhook::conditions::{self, Conditions, Outcome};
 use crate::admission::webhook::matching::{
     namespace_selector_matches, object_selector_matches, rule_matches,
@@ -287,6 +289,12 @@ impl Policy {
         let mut decls = Declarations {
             params: has_params,
             variables: Some(Vec::new()),
+            authorizer: true,
+        };
+        // Upstream's message expressions never see the authorizer.
+        let message_decls = |d: &Declarations| Declarations {
+            authorizer: false,
+            ..d.clone()
         };
         let mut variables = Vec::new();
         let mut configuration_error = None;
@@ -318,7 +326,7 @@ impl Policy {
                     message_expression: v["messageExpression"]
                         .as_str()
                         .filter(|m| !m.trim().is_empty())
-                        .map(|m| compile(m, &decls, Some(Want::String))),
+                        .map(|m| compile(m, &message_decls(&decls), Some(Want::String))),
                     reason: v["reason"].as_str().map(String::from),
                 }
             })
@@ -349,6 +357,7 @@ impl Policy {
                 &Declarations {
                     params: has_params,
                     variables: None,
+                    authorizer: true,
                 },
             ),
             variables,
@@ -818,6 +827,7 @@ impl Plugin for ValidatingAdmissionPolicy {
                             request: review::request_fields(&req, true),
                             params: param.as_ref(),
                             namespace: namespace.as_ref().and_then(|n| n.as_deref()),
+                            authorizer: Some(authorizer_of(&self.served.authorizer, attrs)),
                         },
                         policy.variables.clone(),
                     );
@@ -895,6 +905,7 @@ mod tests {
                 request: review::request_fields(&req, true),
                 params: None,
                 namespace: None,
+                authorizer: None,
             },
             p.variables.clone(),
         )
@@ -1281,6 +1292,7 @@ mod tests {
                     request: review::request_fields(&req, true),
                     params: Some(&params),
                     namespace: None,
+                    authorizer: None,
                 },
                 p.variables.clone(),
             );

@@ -3,13 +3,15 @@
 
 use super::conditions::{self, Outcome};
 use super::{Deps, Hook, Request, review};
-use crate::admission::cel::{Activation, Input};
+use crate::admission::cel::{Activation, Input, authorizer_of};
 use crate::admission::{Attributes, Operation};
+use crate::authz::Authorizer;
 use crate::error::ApiError;
 use crate::storage::view::View;
 use common::selectors::LabelSelector;
 use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
 use serde_json::Value;
+use std::sync::Arc;
 
 pub fn is_namespaces(attrs: &Attributes<'_>) -> bool {
     attrs.info.group.is_empty() && attrs.info.resource == "namespaces"
@@ -132,13 +134,17 @@ pub async fn should_call(hook: &Hook, req: &Request<'_>, deps: &Deps) -> Result<
     }
     namespace?;
     object?;
-    conditions_match(hook, req)
+    conditions_match(hook, req, Some(&deps.authorizer))
 }
 
 /// upstream's ShouldCallHook on `matchConditions`: a false condition skips
 /// the webhook; an error refuses the write (Forbidden) unless the failure
 /// policy ignores it.
-pub fn conditions_match(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError> {
+pub fn conditions_match(
+    hook: &Hook,
+    req: &Request<'_>,
+    authorizer: Option<&Arc<Authorizer>>,
+) -> Result<bool, ApiError> {
     if hook.match_conditions.is_empty() {
         return Ok(true);
     }
@@ -149,6 +155,7 @@ pub fn conditions_match(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError
             request: review::request_fields(req, true),
             params: None,
             namespace: None,
+            authorizer: authorizer.map(|a| authorizer_of(a, req.attrs)),
         },
         Vec::new(),
     );

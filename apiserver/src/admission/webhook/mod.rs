@@ -84,7 +84,7 @@ impl Hook {
             reinvoke_if_needed: hook.reinvocation_policy.as_deref() == Some("IfNeeded"),
             match_conditions: conditions::compile_all(
                 &raw["matchConditions"],
-                &crate::admission::cel::Declarations::default(),
+                &crate::admission::cel::Declarations::WEBHOOK,
             ),
         })
     }
@@ -162,6 +162,8 @@ pub struct Deps {
     pub services: Arc<View>,
     pub endpoints: Arc<View>,
     pub client: client::Client,
+    /// matchConditions' `authorizer`.
+    pub authorizer: Arc<crate::authz::Authorizer>,
 }
 
 impl Deps {
@@ -171,6 +173,7 @@ impl Deps {
             services: ctx.view("services"),
             endpoints: ctx.view("endpoints"),
             client: client::Client::default(),
+            authorizer: ctx.served.authorizer.clone(),
         }
     }
 }

@@ -507,12 +507,12 @@ fn match_conditions_skip_or_fail_by_the_failure_policy() {
     let conds =
         |c: Value, policy: &str| hook(json!({"matchConditions": c, "failurePolicy": policy}));
     let skip = json!([{"name": "skip", "expression": "!('skip' in object.metadata.labels)"}]);
-    assert!(!conditions_match(&conds(skip, "Fail"), &r).unwrap());
+    assert!(!conditions_match(&conds(skip, "Fail"), &r, None).unwrap());
     // The apiserver's own writes are system:apiserver's; the request is the review's.
     let me = json!([{"name": "me", "expression": "request.userInfo.username == 'system:apiserver' && request.operation == 'CREATE' && request.namespace == 'default' && oldObject == null"}]);
-    assert!(conditions_match(&conds(me, "Fail"), &r).unwrap());
+    assert!(conditions_match(&conds(me, "Fail"), &r, None).unwrap());
     let broken = json!([{"name": "broken", "expression": "object.spec.x == 1"}]);
-    let e = conditions_match(&conds(broken.clone(), "Fail"), &r).unwrap_err();
+    let e = conditions_match(&conds(broken.clone(), "Fail"), &r, None).unwrap_err();
     assert_eq!(e.code, 403);
     assert!(
         e.message
@@ -520,5 +520,5 @@ fn match_conditions_skip_or_fail_by_the_failure_policy() {
         "{}",
         e.message
     );
-    assert!(!conditions_match(&conds(broken, "Ignore"), &r).unwrap());
+    assert!(!conditions_match(&conds(broken, "Ignore"), &r, None).unwrap());
 }
