@@ -533,3 +533,115 @@ async fn audit_actions_and_params() {
         "{err}"
     );
 }
+
+/// Configmaps in `team` may only be created by those who may also delete
+/// them there (the requesting user, asked of RBAC through `authorizer`).
+const AUTHZ_POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: "deleters-only.example.com"}
+spec:
+  matchConstraints:
+    resourceRules:
+    - {apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["configmaps"]}
+  matchConditions:
+  - name: in-team
+    expression: "authorizer.requestResource.namespace('team').check('create').allowed()"
+  validations:
+  - expression: "authorizer.group('').resource('configmaps').namespace(request.namespace).name(object.metadata.name).check('delete').allowed()"
+    messageExpression: "'only those who may delete ' + object.metadata.name + ' may create it'"
+    reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: "deleters-only-binding.example.com"}
+spec:
+  policyName: "deleters-only.example.com"
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team}}
+"#;
+
+/// The token user may create configmaps in `team`, and later delete them.
+const WRITER_ROLE: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cm-writer, namespace: team}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [create, get, list]}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_ask_the_authorizer_about_the_requesting_user() {
+    let cluster = Cluster::builder()
+        .apiserver_arg("--authorization-mode=RBAC")
+        .start()
+        .await
+        .expect("cluster");
+    let user = integration_tests::pki::TOKEN_USER;
+    let alice = cluster.token_kubectl(&cluster.pki().user_token);
+    namespace(&cluster, "team", "{}").await;
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], WRITER_ROLE)
+            .await,
+        "role",
+    );
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "create",
+                "rolebinding",
+                "cm-writer",
+                "--role=cm-writer",
+                &format!("--user={user}"),
+                "-n",
+                "team",
+            ])
+            .await,
+        "binding",
+    );
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], AUTHZ_POLICY)
+            .await,
+        "policy",
+    );
+    // RBAC lets the user create; the policy, asking whether they may
+    // delete, refuses.
+    let mut n = 0;
+    let err = eventually("the user refused", WITHIN, async || {
+        n += 1;
+        let out = alice
+            .run(&["create", "configmap", &format!("a-{n}"), "-n", "team"])
+            .await;
+        (!out.status.success(), stderr(&out))
+    })
+    .await;
+    assert!(
+        err.contains(&format!("configmaps \"a-{n}\" is forbidden: ValidatingAdmissionPolicy 'deleters-only.example.com' with binding 'deleters-only-binding.example.com' denied request: only those who may delete a-{n} may create it")),
+        "{err}"
+    );
+    // The admin (system:masters) may delete anything: admitted.
+    expect_success(
+        &cluster
+            .kubectl(&["create", "configmap", "by-admin", "-n", "team"])
+            .await,
+        "the admin",
+    );
+    // Once the user may delete configmaps there, so may they create them.
+    let role = WRITER_ROLE.replace("create, get, list", "create, get, list, delete");
+    expect_success(
+        &cluster.kubectl_stdin(&["apply", "-f", "-"], &role).await,
+        "role with delete",
+    );
+    let mut n = 0;
+    eventually("the user admitted", WITHIN, async || {
+        n += 1;
+        let out = alice
+            .run(&["create", "configmap", &format!("b-{n}"), "-n", "team"])
+            .await;
+        (out.status.success(), stderr(&out))
+    })
+    .await;
+}

@@ -2,7 +2,9 @@
 //! on `policy/generic`): every binding of a policy whose `matchConstraints`
 //! (and the binding's `matchResources`) select the write evaluates the
 //! policy's `matchConditions`, then its `validations`, with `object`,
-//! `oldObject`, `request`, `namespaceObject` and `variables`. A failed
+//! `oldObject`, `request`, `namespaceObject`, `params`, `variables` and
+//! `authorizer` (the requesting user's checks, see
+//! [`crate::admission::cel`]). A failed
 //! validation is acted on by the binding's `validationActions`: Deny
 //! refuses the write with upstream's message (the code from its reason),
 //! Warn adds a warning, Audit records upstream's
@@ -31,7 +33,6 @@
 //! Not covered:
 //! * `status.typeChecking` (no type checking of expressions against the
 //!   matched resources' schemas is written back).
-//! * The `authorizer` variable (see [`crate::admission::cel`]).
 
 use crate::admission::cel::{
     Activation, Declarations, Expression, Input, authorizer_of, compile, result_type,

@@ -11,8 +11,8 @@
 //!
 //! Not covered: the `Equivalent` match policy's conversion to other
 //! versions of a resource (each resource is served in one version here, so
-//! only the rules of the version served match), and the `authorizer`
-//! variable of `matchConditions` (see [`crate::admission::cel`]).
+//! only the rules of the version served match). `matchConditions` may use
+//! the `authorizer` library (see [`crate::admission::cel`]).
 
 pub mod client;
 pub mod conditions;
