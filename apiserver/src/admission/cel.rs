@@ -607,9 +607,7 @@ mod tests {
             ),
             (
                 "bob",
-                &format!(
-                    "authorizer.serviceAccount('ci', 'bot').group('').resource('configmaps').namespace('dev').check('get').allowed()"
-                ),
+                "authorizer.serviceAccount('ci', 'bot').group('').resource('configmaps').namespace('dev').check('get').allowed()",
                 yes(true),
             ),
             (

@@ -1150,7 +1150,8 @@ mod tests {
             })
         };
         let deny_msg = "no params found for policy binding with `Deny` parameterNotFoundAction";
-        let cases: Vec<(&str, ParamRef, &str, Result<Vec<&str>, &str>)> = vec![
+        type Case<'a> = (&'a str, ParamRef, &'a str, Result<Vec<&'a str>, &'a str>);
+        let cases: Vec<Case> = vec![
             (
                 "by name in the request's namespace",
                 param_ref("a", "", None, true),
