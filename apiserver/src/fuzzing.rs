@@ -121,10 +121,19 @@ impl Harness {
                 "ValidatingAdmissionWebhook".to_string(),
             ];
             let (plugins, _) = admission::select(&[], &webhooks).expect("the defaults");
+            let custom: Arc<crate::apiextensions::CustomResources> = Arc::default();
+            let authorizer = Arc::new(crate::authz::Authorizer::new(vec![
+                crate::authz::Mode::AlwaysAllow,
+            ]));
             let ctx = admission::Context {
                 storage: storage.clone(),
                 root,
                 toleration_seconds: (300, 300),
+                served: admission::Served {
+                    registry,
+                    custom: custom.clone(),
+                    authorizer: authorizer.clone(),
+                },
             };
             store.set_admission(Chain::new(&plugins, &ctx));
             let tokens = TokenFile::parse(&format!(
@@ -133,7 +142,7 @@ impl Harness {
             .expect("tokens");
             Arc::new(App {
                 registry,
-                custom: Default::default(),
+                custom,
                 store,
                 discovery: crate::discovery::Discovery::new(registry),
                 openapi: std::sync::RwLock::new(Arc::new(crate::openapi::OpenApi::build(
@@ -142,7 +151,7 @@ impl Harness {
                 tokens,
                 bootstrap_tokens: None,
                 anonymous: true,
-                authorizer: crate::authz::Authorizer::new(vec![crate::authz::Mode::AlwaysAllow]),
+                authorizer,
                 sa_tokens: crate::serviceaccount::Tokens::new(
                     None,
                     &[],

@@ -154,6 +154,13 @@ pub async fn run(
         &opts.disable_admission_plugins,
     )
     .map_err(anyhow::Error::msg)?;
+    // Admission's CEL asks the authorizer, and paramKinds may be custom.
+    let mut authorizer = authz::Authorizer::new(
+        authz::parse_modes(&opts.authorization_mode).map_err(anyhow::Error::msg)?,
+    );
+    authorizer.start_node(storage.clone(), &root);
+    let authorizer = Arc::new(authorizer);
+    let custom: Arc<apiextensions::CustomResources> = Arc::default();
     let mut chain = admission::Chain::new(
         &plugins,
         &admission::Context {
@@ -163,6 +170,11 @@ pub async fn run(
                 opts.default_not_ready_toleration_seconds,
                 opts.default_unreachable_toleration_seconds,
             ),
+            served: admission::Served {
+                registry,
+                custom: custom.clone(),
+                authorizer: authorizer.clone(),
+            },
         },
     );
     tracing::info!(plugins = ?plugins, "admission");
@@ -178,10 +190,6 @@ pub async fn run(
         .await
         .context("creating the system namespaces")?;
 
-    let mut authorizer = authz::Authorizer::new(
-        authz::parse_modes(&opts.authorization_mode).map_err(anyhow::Error::msg)?,
-    );
-    authorizer.start_node(storage.clone(), &root);
     if let Some(rbac) = &authorizer.rbac {
         chain.push(Arc::new(authz::escalation::Escalation::new(rbac.clone())));
     }
@@ -225,7 +233,7 @@ pub async fn run(
     let openapi = openapi::OpenApi::build(&openapi_resources(registry));
     let app = Arc::new(http::App {
         registry,
-        custom: Default::default(),
+        custom,
         store,
         discovery: discovery::Discovery::new(registry),
         openapi: std::sync::RwLock::new(Arc::new(openapi)),

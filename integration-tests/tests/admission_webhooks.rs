@@ -426,7 +426,9 @@ async fn match_conditions_exclude_requests_from_webhooks() {
         "{}",
         stderr(&out)
     );
-    let conditions = "  matchConditions:\n  - {name: not-skipped, expression: \"!object.metadata.name.startsWith('skip-')\"}\n";
+    // The authorizer library is declared too (the admin may create).
+    let conditions = "  matchConditions:\n  - {name: not-skipped, expression: \"!object.metadata.name.startsWith('skip-')\"}\n  \
+        - {name: authorized, expression: \"authorizer.requestResource.check('create').allowed()\"}\n";
     apply(
         &cluster,
         &configuration(

@@ -10,12 +10,18 @@
 //! policies `variables` (one field per declared variable, evaluated at most
 //! once per write and only when an expression names it).
 //!
-//! Not covered: the `authorizer` library. Expressions naming `authorizer`
-//! fail compilation with a message saying so.
+//! Where upstream declares them (webhook matchConditions, a policy's
+//! matchConditions, validations, variables and auditAnnotations; never
+//! messageExpressions), `authorizer` and `authorizer.requestResource` are
+//! the authorizer library ([`crate::apiextensions::cel::authz`]), checking
+//! the requesting user against the apiserver's authorizer chain.
 
+use crate::admission::Attributes;
+use crate::apiextensions::cel::authz::{ResourceRequest, Subject};
 use crate::apiextensions::cel::{
     self as engine, COST_EXCEEDED, CompileError, EvalError, Kind, Program, Shape, Want,
 };
+use crate::authz::Authorizer;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -34,6 +40,18 @@ pub struct Declarations {
     /// policy's `spec.variables` before the one being compiled); None
     /// where `variables` is not declared.
     pub variables: Option<Vec<(String, Option<String>)>>,
+    /// `authorizer` and `authorizer.requestResource` (upstream declares
+    /// them everywhere but in messageExpressions).
+    pub authorizer: bool,
+}
+
+impl Declarations {
+    /// A webhook's matchConditions: no params, no variables, the authorizer.
+    pub const WEBHOOK: Declarations = Declarations {
+        params: false,
+        variables: None,
+        authorizer: true,
+    };
 }
 
 /// The typed variables' shapes, built once.
@@ -182,9 +200,6 @@ pub fn compile(
     let compiled = match with_decls(decls, |vars| engine::compile_in(source, vars, want)) {
         Ok(c) => c,
         Err(CompileError::Issues(issues)) => {
-            if issues.contains("undeclared reference to 'authorizer'") {
-                return Err("compilation failed: the authorizer library (authorizer, authorizer.requestResource) is not supported by this apiserver".into());
-            }
             return Err(format!("compilation failed: {issues}"));
         }
         Err(CompileError::Result(got)) => {
@@ -248,6 +263,9 @@ fn with_decls<R>(decls: &Declarations, f: impl FnOnce(&[engine::Decl<'_>]) -> R)
     if decls.params {
         vars.push(("params", Some(&*t.dynamic)));
     }
+    if decls.authorizer {
+        vars.push(("authorizer", Some(&*t.dynamic)));
+    }
     if let Some(shape) = &variables_shape {
         vars.push(("variables", Some(&**shape)));
     }
@@ -271,19 +289,56 @@ pub struct Input<'a> {
     pub request: Value,
     pub params: Option<&'a Value>,
     pub namespace: Option<&'a Value>,
+    /// Whom `authorizer` checks, and the write's own resource.
+    pub authorizer: Option<(Subject, ResourceRequest)>,
+}
+
+/// The `authorizer` of a write: the chain's checks about its user (the
+/// apiserver's own writes are its loopback identity's, as upstream's).
+pub fn authorizer_of(
+    authorizer: &Arc<Authorizer>,
+    attrs: &Attributes<'_>,
+) -> (Subject, ResourceRequest) {
+    let (user, groups) = match attrs.user {
+        Some(u) => (u.name.clone(), u.groups.clone()),
+        None => (
+            "system:apiserver".to_string(),
+            vec!["system:authenticated".into(), "system:masters".into()],
+        ),
+    };
+    (
+        Subject {
+            authorizer: authorizer.clone(),
+            user,
+            groups,
+        },
+        ResourceRequest {
+            group: attrs.info.group.to_string(),
+            resource: attrs.info.resource.to_string(),
+            subresource: attrs.subresource.to_string(),
+            namespace: attrs.namespace.to_string(),
+            name: attrs.name.to_string(),
+        },
+    )
 }
 
 impl Activation {
     pub fn new(input: Input<'_>, variables: Vec<(String, Arc<Expression>)>) -> Activation {
         let value = |v: Option<&Value>| v.map_or(cel::Value::Null, engine::dyn_value);
+        let mut values = vec![
+            ("object", value(input.object)),
+            ("oldObject", value(input.old_object)),
+            ("request", engine::dyn_value(&input.request)),
+            ("params", value(input.params)),
+            ("namespaceObject", value(input.namespace)),
+        ];
+        if let Some((subject, request)) = input.authorizer {
+            let (authorizer, request_resource) = subject.values(request);
+            values.push(("authorizer", authorizer));
+            values.push(("authorizer.requestResource", request_resource));
+        }
         Activation {
-            values: vec![
-                ("object", value(input.object)),
-                ("oldObject", value(input.old_object)),
-                ("request", engine::dyn_value(&input.request)),
-                ("params", value(input.params)),
-                ("namespaceObject", value(input.namespace)),
-            ],
+            values,
             variables,
             evaluated: RefCell::new(HashMap::new()),
         }
@@ -377,6 +432,7 @@ mod tests {
                 "userInfo": {"username": "alice", "groups": ["dev"], "uid": "", "extra": {}}}),
             params: None,
             namespace: None,
+            authorizer: None,
         }
     }
 
@@ -399,7 +455,7 @@ mod tests {
             ("object.x ==", Some("compilation failed: ERROR: <input>:1:")),
             (
                 "authorizer.path('/healthz').check('get').allowed()",
-                Some("authorizer library"),
+                Some("undeclared reference to 'authorizer'"),
             ),
         ];
         for (src, want) in cases {
@@ -464,5 +520,129 @@ mod tests {
         assert!(a.eval_bool(&e).unwrap_err().contains("no such key: nope"));
         let e = compile("variables.unknown == 1", &d, Some(Want::Bool));
         assert!(e.unwrap_err().contains("undefined field 'unknown'"));
+    }
+
+    #[test]
+    fn the_authorizer_checks_the_requesting_user() {
+        let authorizer = Authorizer::new(vec![crate::authz::Mode::Rbac]);
+        let rbac = authorizer.rbac.clone().unwrap();
+        rbac.insert("roles", "/r/roles/dev/cm", json!({
+            "metadata": {"name": "cm", "namespace": "dev"},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps", "configmaps/status"], "verbs": ["get", "update"]}]
+        }));
+        rbac.insert("rolebindings", "/r/rolebindings/dev/cm", json!({
+            "metadata": {"name": "cm", "namespace": "dev"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cm"},
+            "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "bot", "namespace": "ci"}]
+        }));
+        let authorizer = Arc::new(authorizer);
+        let obj = json!({});
+        let subject = |user: &str| Subject {
+            authorizer: authorizer.clone(),
+            user: user.into(),
+            groups: vec!["system:authenticated".into()],
+        };
+        let request = ResourceRequest {
+            resource: "configmaps".into(),
+            namespace: "dev".into(),
+            name: "x".into(),
+            ..Default::default()
+        };
+        let d = Declarations {
+            authorizer: true,
+            ..Default::default()
+        };
+        let eval = |user: &str, src: &str| {
+            let a = Activation::new(
+                Input {
+                    authorizer: Some((subject(user), request.clone())),
+                    ..input(&obj)
+                },
+                Vec::new(),
+            );
+            a.eval(&compile(src, &d, None).unwrap())
+        };
+        let yes = |v: bool| Ok(cel::Value::Bool(v));
+        let cm = "authorizer.group('').resource('configmaps')";
+        let cases: &[(&str, &str, Result<cel::Value, String>)] = &[
+            (
+                "alice",
+                &format!("{cm}.namespace('dev').check('get').allowed()"),
+                yes(true),
+            ),
+            (
+                "alice",
+                &format!("{cm}.namespace('dev').name('x').check('update').allowed()"),
+                yes(true),
+            ),
+            (
+                "alice",
+                &format!("{cm}.namespace('dev').subresource('status').check('update').allowed()"),
+                yes(true),
+            ),
+            (
+                "alice",
+                &format!("{cm}.namespace('prod').check('get').allowed()"),
+                yes(false),
+            ),
+            (
+                "alice",
+                &format!("{cm}.namespace('dev').check('delete').allowed()"),
+                yes(false),
+            ),
+            (
+                "bob",
+                &format!("{cm}.namespace('dev').check('get').allowed()"),
+                yes(false),
+            ),
+            (
+                "alice",
+                "authorizer.requestResource.check('update').allowed()",
+                yes(true),
+            ),
+            (
+                "bob",
+                "authorizer.requestResource.check('update').allowed()",
+                yes(false),
+            ),
+            (
+                "bob",
+                "authorizer.serviceAccount('ci', 'bot').group('').resource('configmaps').namespace('dev').check('get').allowed()",
+                yes(true),
+            ),
+            (
+                "alice",
+                "authorizer.path('/healthz').check('get').allowed()",
+                yes(false),
+            ),
+            (
+                "alice",
+                "authorizer.path('/healthz').check('get').errored()",
+                yes(false),
+            ),
+            (
+                "alice",
+                "authorizer.path('/healthz').check('get').error() == ''",
+                yes(true),
+            ),
+            (
+                "alice",
+                &format!("{cm}.namespace('dev').check('get').reason() == ''"),
+                yes(true),
+            ),
+        ];
+        for (user, src, want) in cases {
+            assert_eq!(&eval(user, src), want, "{user}: {src}");
+        }
+        // A message expression never sees it.
+        assert!(
+            compile(
+                "authorizer.requestResource.check('get').reason()",
+                &Declarations::default(),
+                Some(Want::String)
+            )
+            .unwrap_err()
+            .contains("undeclared reference to 'authorizer'")
+        );
     }
 }

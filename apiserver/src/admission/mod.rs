@@ -20,10 +20,12 @@ pub mod service_account;
 pub mod taint_nodes_by_condition;
 pub mod webhook;
 
+use crate::apiextensions::CustomResources;
 use crate::auth::UserInfo;
+use crate::authz::Authorizer;
 use crate::error::ApiError;
-use crate::registry::ResourceInfo;
 use crate::registry::store::Store;
+use crate::registry::{Registry, ResourceInfo};
 use crate::storage::Storage;
 use crate::storage::view::View;
 use async_trait::async_trait;
@@ -164,6 +166,41 @@ pub struct Context {
     pub root: String,
     /// `--default-not-ready-toleration-seconds`, `--default-unreachable-toleration-seconds`.
     pub toleration_seconds: (i64, i64),
+    pub served: Served,
+}
+
+/// What ValidatingAdmissionPolicy looks up besides storage: the served
+/// resources (a paramKind's) and the authorizer (CEL's `authorizer`).
+#[derive(Clone)]
+pub struct Served {
+    pub registry: &'static Registry,
+    pub custom: Arc<CustomResources>,
+    pub authorizer: Arc<Authorizer>,
+}
+
+impl Served {
+    /// The resource serving `kind` in `group`/`version`, built-in or a
+    /// CustomResourceDefinition's.
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&'static ResourceInfo> {
+        self.registry
+            .resources
+            .iter()
+            .find(|r| r.group == group && r.version == version && r.kind == kind)
+            .or_else(|| self.custom.by_kind(group, version, kind))
+    }
+}
+
+/// The built-in resources, no custom ones, and an AlwaysAllow authorizer
+/// (what unit tests get).
+impl Default for Served {
+    fn default() -> Self {
+        static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+        Served {
+            registry: REGISTRY.get_or_init(Registry::new),
+            custom: Arc::default(),
+            authorizer: Arc::new(Authorizer::always_allow()),
+        }
+    }
 }
 
 impl Context {

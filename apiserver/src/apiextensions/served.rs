@@ -36,6 +36,16 @@ pub struct CustomResources {
 }
 
 impl CustomResources {
+    /// The resource serving `kind` in `group`/`version`.
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&'static ResourceInfo> {
+        self.served
+            .read()
+            .expect("served lock")
+            .iter()
+            .find(|((g, v, _), info)| g == group && v == version && info.kind == kind)
+            .map(|(_, info)| *info)
+    }
+
     pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<&'static ResourceInfo> {
         let key = (group.to_string(), version.to_string(), resource.to_string());
         self.served.read().expect("served lock").get(&key).copied()

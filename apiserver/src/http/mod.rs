@@ -29,7 +29,7 @@ use tokio_rustls::TlsAcceptor;
 pub struct App {
     pub registry: &'static Registry,
     /// The resources CustomResourceDefinitions add.
-    pub custom: crate::apiextensions::CustomResources,
+    pub custom: Arc<crate::apiextensions::CustomResources>,
     pub store: Store,
     pub discovery: Discovery,
     /// Rebuilt when CustomResourceDefinitions change what is served.
@@ -39,7 +39,8 @@ pub struct App {
     pub bootstrap_tokens: Option<crate::auth::bootstrap_token::BootstrapTokens>,
     /// `--anonymous-auth` (and an authorizer other than AlwaysAllow).
     pub anonymous: bool,
-    pub authorizer: crate::authz::Authorizer,
+    /// Shared with admission (CEL's `authorizer`).
+    pub authorizer: Arc<crate::authz::Authorizer>,
     pub sa_tokens: crate::serviceaccount::Tokens,
     pub version: Bytes,
     pub shutdown: watch::Receiver<bool>,

@@ -85,6 +85,7 @@ mod tests {
                 request: json!({"userInfo": {"username": "system:admin"}}),
                 params: None,
                 namespace: None,
+                authorizer: None,
             },
             Vec::new(),
         );

@@ -3,13 +3,15 @@
 
 use super::conditions::{self, Outcome};
 use super::{Converted, Deps, Hook, Request, review};
-use crate::admission::cel::{Activation, Input};
+use crate::admission::cel::{Activation, Input, authorizer_of};
 use crate::admission::{Attributes, Operation};
+use crate::authz::Authorizer;
 use crate::error::ApiError;
 use crate::storage::view::View;
 use common::selectors::LabelSelector;
 use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
 use serde_json::Value;
+use std::sync::Arc;
 
 pub fn is_namespaces(attrs: &Attributes<'_>) -> bool {
     attrs.info.group.is_empty() && attrs.info.resource == "namespaces"
@@ -173,13 +175,17 @@ pub async fn should_call(
     object?;
     // The conditions see what the webhook would.
     let seen = Converted::new(req, version);
-    Ok(conditions_match(hook, &seen.request())?.then_some(version))
+    Ok(conditions_match(hook, &seen.request(), Some(&deps.authorizer))?.then_some(version))
 }
 
 /// upstream's ShouldCallHook on `matchConditions`: a false condition skips
 /// the webhook; an error refuses the write (Forbidden) unless the failure
 /// policy ignores it.
-pub fn conditions_match(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError> {
+pub fn conditions_match(
+    hook: &Hook,
+    req: &Request<'_>,
+    authorizer: Option<&Arc<Authorizer>>,
+) -> Result<bool, ApiError> {
     if hook.match_conditions.is_empty() {
         return Ok(true);
     }
@@ -190,6 +196,7 @@ pub fn conditions_match(hook: &Hook, req: &Request<'_>) -> Result<bool, ApiError
             request: review::request_fields(req, true),
             params: None,
             namespace: None,
+            authorizer: authorizer.map(|a| authorizer_of(a, req.attrs)),
         },
         Vec::new(),
     );

@@ -14,7 +14,7 @@
 //! ([`Converted`]). Built-in resources are served in one version each, so
 //! they have no equivalents here; events.k8s.io and core events, which
 //! share storage upstream and are equivalent there, are not either.
-//! Not covered: the `authorizer` variable of `matchConditions` (see
+//! `matchConditions` may use the `authorizer` library (see
 //! [`crate::admission::cel`]).
 
 pub mod client;
@@ -91,7 +91,7 @@ impl Hook {
             match_equivalent: hook.match_policy.as_deref() != Some("Exact"),
             match_conditions: conditions::compile_all(
                 &raw["matchConditions"],
-                &crate::admission::cel::Declarations::default(),
+                &crate::admission::cel::Declarations::WEBHOOK,
             ),
         })
     }
@@ -169,6 +169,8 @@ pub struct Deps {
     pub services: Arc<View>,
     pub endpoints: Arc<View>,
     pub client: client::Client,
+    /// matchConditions' `authorizer`.
+    pub authorizer: Arc<crate::authz::Authorizer>,
 }
 
 impl Deps {
@@ -178,6 +180,7 @@ impl Deps {
             services: ctx.view("services"),
             endpoints: ctx.view("endpoints"),
             client: client::Client::default(),
+            authorizer: ctx.served.authorizer.clone(),
         }
     }
 }

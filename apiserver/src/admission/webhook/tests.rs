@@ -299,6 +299,7 @@ fn url_targets_carry_the_timeout_and_the_server_name() {
             storage,
             root: "/registry".into(),
             toleration_seconds: (300, 300),
+            served: Default::default(),
         });
         client::target(&cc, Duration::from_secs(5), &deps)
             .await
@@ -397,6 +398,7 @@ async fn deps_with(objects: &[(&str, Value)]) -> Deps {
         storage,
         root: "/registry".into(),
         toleration_seconds: (300, 300),
+        served: Default::default(),
     })
 }
 
@@ -487,12 +489,12 @@ fn match_conditions_skip_or_fail_by_the_failure_policy() {
     let conds =
         |c: Value, policy: &str| hook(json!({"matchConditions": c, "failurePolicy": policy}));
     let skip = json!([{"name": "skip", "expression": "!('skip' in object.metadata.labels)"}]);
-    assert!(!conditions_match(&conds(skip, "Fail"), &r).unwrap());
+    assert!(!conditions_match(&conds(skip, "Fail"), &r, None).unwrap());
     // The apiserver's own writes are system:apiserver's; the request is the review's.
     let me = json!([{"name": "me", "expression": "request.userInfo.username == 'system:apiserver' && request.operation == 'CREATE' && request.namespace == 'default' && oldObject == null"}]);
-    assert!(conditions_match(&conds(me, "Fail"), &r).unwrap());
+    assert!(conditions_match(&conds(me, "Fail"), &r, None).unwrap());
     let broken = json!([{"name": "broken", "expression": "object.spec.x == 1"}]);
-    let e = conditions_match(&conds(broken.clone(), "Fail"), &r).unwrap_err();
+    let e = conditions_match(&conds(broken.clone(), "Fail"), &r, None).unwrap_err();
     assert_eq!(e.code, 403);
     assert!(
         e.message
@@ -500,7 +502,7 @@ fn match_conditions_skip_or_fail_by_the_failure_policy() {
         "{}",
         e.message
     );
-    assert!(!conditions_match(&conds(broken, "Ignore"), &r).unwrap());
+    assert!(!conditions_match(&conds(broken, "Ignore"), &r, None).unwrap());
 }
 
 /// Two served versions of a custom resource, v1 and v1beta1.

@@ -484,7 +484,11 @@ impl Checker<'_> {
         let args: Vec<Option<&'s Shape>> = c.args.iter().map(|a| self.check(a, scope)).collect();
         let name = c.func_name.as_str();
         let operator = name.starts_with(['_', '@', '!', '-']);
-        if !operator && namespaced.is_none() && !FUNCTIONS.contains(&name) {
+        if !operator
+            && namespaced.is_none()
+            && !FUNCTIONS.contains(&name)
+            && !super::authz::FUNCTIONS.contains(&name)
+        {
             self.error(
                 id,
                 format!("undeclared reference to '{name}' (in container '')"),

@@ -96,6 +96,7 @@ pub fn env() -> Result<Env, DeclarationError> {
     sets(&mut env)?;
     quantity(&mut env)?;
     super::urls::register(&mut env)?;
+    super::authz::register(&mut env)?;
     Ok(env)
 }
 

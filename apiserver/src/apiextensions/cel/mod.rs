@@ -32,6 +32,7 @@
 //!   plain lists, not with set or map-merge semantics.
 //! * Not implemented: the IP, CIDR, format, semver and image libraries, two-variable comprehensions, and `cel.bind`.
 
+pub mod authz;
 mod compile;
 mod field_path;
 mod library;

@@ -208,7 +208,7 @@ fn validate_hook(hook: &Hook<'_>, opts: Options, path: &str) -> Vec<FieldError> 
     ));
     errs.extend(validate_match_conditions(
         hook.match_conditions,
-        &crate::admission::cel::Declarations::default(),
+        &crate::admission::cel::Declarations::WEBHOOK,
         &child(path, "matchConditions"),
     ));
     errs

@@ -123,6 +123,7 @@ pub(crate) fn declarations(spec: &ValidatingAdmissionPolicySpec, upto: usize) ->
     let mut decls = Declarations {
         params: spec.param_kind.is_some(),
         variables: Some(Vec::new()),
+        authorizer: true,
     };
     for v in spec.variables.iter().flatten().take(upto) {
         let ty = result_type(&v.expression, &decls);
@@ -169,6 +170,7 @@ fn validate_policy_spec(
     let conditions = Declarations {
         params: all.params,
         variables: None,
+        authorizer: true,
     };
     errs.extend(validate_match_conditions(
         spec.match_conditions.as_deref().unwrap_or_default(),
@@ -310,7 +312,10 @@ fn validate_validation(v: &Validation, decls: &Declarations, path: &str) -> Vec<
         // Upstream's message expressions never see the authorizer.
         errs.extend(validate_expression(
             message_expression,
-            decls,
+            &Declarations {
+                authorizer: false,
+                ..decls.clone()
+            },
             Want::String,
             &child(path, "messageExpression"),
         ));
