@@ -26,6 +26,10 @@
 //! found ..." under `parameterNotFoundAction: Deny`, and no evaluation
 //! under Allow. `params` is null for bindings without a `paramRef`.
 //!
+//! Under `matchPolicy: Equivalent` (the default) a policy whose rules name
+//! another served version of a custom resource sees the write converted
+//! to that version, as the webhooks do.
+//!
 //! Policies and bindings are followed from etcd by views, as the webhook
 //! configurations are; each policy's CEL is compiled once per
 //! resourceVersion.
@@ -39,9 +43,9 @@ use crate::admission::cel::{
 };
 use crate::admission::webhook::conditions::{self, Conditions, Outcome};
 use crate::admission::webhook::matching::{
-    namespace_selector_matches, object_selector_matches, rule_matches,
+    matched_version, namespace_selector_matches, object_selector_matches, rule_matches_in,
 };
-use crate::admission::webhook::{Request, Versioned, review};
+use crate::admission::webhook::{Converted, Request, Versioned, review};
 use crate::admission::{Attributes, Context, Operation, Plugin, Served, not_ready};
 use crate::apiextensions::cel::Want;
 use crate::error::ApiError;
@@ -74,6 +78,8 @@ struct Match {
     exclude: Vec<(RuleWithOperations, Vec<String>)>,
     namespace_selector: Result<LabelSelector, String>,
     object_selector: Result<LabelSelector, String>,
+    /// `matchPolicy: Equivalent` (the default).
+    equivalent: bool,
 }
 
 struct Check {
@@ -246,40 +252,48 @@ impl Match {
             exclude: named_rules(&v["excludeResourceRules"]),
             namespace_selector: selector(&v["namespaceSelector"]),
             object_selector: selector(&v["objectSelector"]),
+            equivalent: v["matchPolicy"].as_str() != Some("Exact"),
         }
     }
 
     /// upstream's matching.Matches: selectors, then excluded rules, then
-    /// rules (a binding without rules does not narrow its policy's).
+    /// rules (a binding without rules does not narrow its policy's). The
+    /// version the write matched in (an equivalent one under `matchPolicy:
+    /// Equivalent`), or None.
     async fn matches(
         &self,
         req: &Request<'_>,
         namespaces: &View,
         need_rules: bool,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Option<&'static str>, ApiError> {
         let namespace = namespace_selector_matches(&self.namespace_selector, req, namespaces).await;
         if let Ok(false) = namespace {
-            return Ok(false);
+            return Ok(None);
         }
         let object = object_selector_matches(&self.object_selector, req);
         if let Ok(false) = object {
-            return Ok(false);
+            return Ok(None);
         }
         let hit = |rules: &[(RuleWithOperations, Vec<String>)]| {
-            rules.iter().any(|(rule, names)| {
-                rule_matches(rule, req.attrs)
+            matched_version(rules, self.equivalent, req.attrs, |(rule, names), v| {
+                rule_matches_in(rule, req.attrs, v)
                     && (names.is_empty() || names.iter().any(|n| n == req.attrs.name))
             })
         };
-        if hit(&self.exclude) {
-            return Ok(false);
+        if hit(&self.exclude).is_some() {
+            return Ok(None);
         }
-        if (need_rules || !self.rules.is_empty()) && !hit(&self.rules) {
-            return Ok(false);
-        }
+        let version = if need_rules || !self.rules.is_empty() {
+            match hit(&self.rules) {
+                Some(v) => v,
+                None => return Ok(None),
+            }
+        } else {
+            req.version
+        };
         namespace?;
         object?;
-        Ok(true)
+        Ok(Some(version))
     }
 }
 
@@ -746,20 +760,23 @@ impl Plugin for ValidatingAdmissionPolicy {
                 .constraints
                 .matches(&req, &self.namespaces, true)
                 .await;
-            let matched = match matched {
+            let version = match matched {
                 Ok(m) => m,
                 Err(e) if policy.ignore_failures => {
                     tracing::warn!(policy = %policy.name, error = %e.message, "failed matching policy, failing open");
-                    false
+                    None
                 }
                 Err(e) => {
                     denials.push((format!("ValidatingAdmissionPolicy '{}' denied request: failed to configure policy: {}", policy.name, e.message), None));
-                    false
+                    None
                 }
             };
-            if !matched {
+            let Some(version) = version else {
                 continue;
-            }
+            };
+            // The policy sees the write in the version it matched.
+            let converted = Converted::new(&req, version);
+            let seen = converted.request();
             if let Some(e) = &policy.configuration_error {
                 if !policy.ignore_failures {
                     denials.push((format!("ValidatingAdmissionPolicy '{}' denied request: failed to configure policy: {e}", policy.name), None));
@@ -784,8 +801,8 @@ impl Plugin for ValidatingAdmissionPolicy {
             for binding in bindings {
                 if let Some(m) = &binding.match_resources {
                     match m.matches(&req, &self.namespaces, false).await {
-                        Ok(true) => {}
-                        Ok(false) => continue,
+                        Ok(Some(_)) => {}
+                        Ok(None) => continue,
                         Err(e) => {
                             if !policy.ignore_failures {
                                 denials.push(deny(
@@ -825,9 +842,9 @@ impl Plugin for ValidatingAdmissionPolicy {
                 for param in &params {
                     let activation = Activation::new(
                         Input {
-                            object: req.object,
-                            old_object: req.old,
-                            request: review::request_fields(&req, true),
+                            object: seen.object,
+                            old_object: seen.old,
+                            request: review::request_fields(&seen, true),
                             params: param.as_ref(),
                             namespace: namespace.as_ref().and_then(|n| n.as_deref()),
                             authorizer: Some(authorizer_of(&self.served.authorizer, attrs)),

@@ -49,8 +49,21 @@ pub fn invocation_version(
     equivalent: bool,
     attrs: &Attributes<'_>,
 ) -> Option<&'static str> {
+    matched_version(rules, equivalent, attrs, |r, v| {
+        rule_matches_in(r, attrs, v)
+    })
+}
+
+/// [`invocation_version`] with `matches(rule, version)` saying whether a
+/// rule matches the write in a version (policies add resource names).
+pub fn matched_version<R>(
+    rules: &[R],
+    equivalent: bool,
+    attrs: &Attributes<'_>,
+    matches: impl Fn(&R, &str) -> bool,
+) -> Option<&'static str> {
     let own = attrs.info.version;
-    if rules.iter().any(|r| rule_matches_in(r, attrs, own)) {
+    if rules.iter().any(|r| matches(r, own)) {
         return Some(own);
     }
     let others = attrs
@@ -60,16 +73,13 @@ pub fn invocation_version(
         .filter(|_| equivalent)
         .map(|c| &c.served_versions[..])
         .unwrap_or_default();
-    rules.iter().find_map(|r| {
-        others
-            .iter()
-            .copied()
-            .find(|v| *v != own && rule_matches_in(r, attrs, v))
-    })
+    rules
+        .iter()
+        .find_map(|r| others.iter().copied().find(|v| *v != own && matches(r, v)))
 }
 
 /// [`rule_matches`] for the write's resource in `version`.
-fn rule_matches_in(rule: &RuleWithOperations, attrs: &Attributes<'_>, version: &str) -> bool {
+pub fn rule_matches_in(rule: &RuleWithOperations, attrs: &Attributes<'_>, version: &str) -> bool {
     let scope = match rule.scope.as_deref() {
         None | Some("*") => true,
         // A namespace object is cluster-scoped though it names a namespace.
