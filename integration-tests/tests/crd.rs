@@ -423,3 +423,90 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
         .count();
     assert_eq!(left, 0, "objects of the deleted CRD are left in etcd");
 }
+
+const TWO_VERSIONS: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+  - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+  - {name: v1alpha1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+";
+
+/// Watches and cached lists of three versions at once each get their own
+/// version, though they share one watch cache and its decodings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_version_is_served_its_own_apiversion_from_the_cache() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{
+        Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, WatchEvent, WatchParams,
+    };
+    let cluster = Cluster::start().await.expect("cluster starts");
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], TWO_VERSIONS)
+            .await,
+        "crd",
+    );
+    cluster.crd_established("gadgets.example.com", WITHIN).await;
+    let client = cluster.client().await;
+    let api = |version: &str| -> Api<DynamicObject> {
+        let gvk = GroupVersionKind::gvk("example.com", version, "Gadget");
+        Api::namespaced_with(client.clone(), "default", &ApiResource::from_gvk(&gvk))
+    };
+    let versions = ["v1", "v1beta1", "v1alpha1"];
+    let mut watches = Vec::new();
+    for v in versions {
+        // The CRD's endpoints appear a moment after Established.
+        eventually(&format!("{v} served"), WITHIN, async || {
+            match api(v).list(&ListParams::default()).await {
+                Ok(_) => (true, String::new()),
+                Err(e) => (false, e.to_string()),
+            }
+        })
+        .await;
+        let stream = api(v)
+            .watch(&WatchParams::default(), "0")
+            .await
+            .unwrap()
+            .boxed();
+        watches.push(stream);
+    }
+    let gadget =
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g, namespace: default}\n";
+    expect_success(
+        &cluster.kubectl_stdin(&["create", "-f", "-"], gadget).await,
+        "create",
+    );
+    for (v, stream) in versions.iter().zip(&mut watches) {
+        let event = tokio::time::timeout(WITHIN, stream.try_next())
+            .await
+            .expect("an event in time")
+            .expect("no watch error")
+            .expect("an event");
+        match event {
+            WatchEvent::Added(o) => assert_eq!(
+                o.types.as_ref().map(|t| t.api_version.as_str()),
+                Some(format!("example.com/{v}").as_str())
+            ),
+            other => panic!("{v}: {other:?}"),
+        }
+    }
+    // Lists from the cache (resourceVersion=0), one after another.
+    for v in versions {
+        let list = api(v)
+            .list(&ListParams::default().match_any())
+            .await
+            .unwrap();
+        let got = list.items[0].types.as_ref().map(|t| t.api_version.clone());
+        assert_eq!(
+            got.as_deref(),
+            Some(format!("example.com/{v}").as_str()),
+            "{v}"
+        );
+    }
+}

@@ -267,6 +267,17 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj["metadata"][field].as_str().unwrap_or("")
 }
 
+/// The memo slot of work `base` (decoding for watches, 0; JSON for lists,
+/// [`JSON_SLOT`]) on a stored object for `info`: the next one when it goes
+/// through the resource's codec. None for a custom resource served in
+/// another version than the stored one: the slots would mix versions.
+fn memo_slot(info: &ResourceInfo, base: usize) -> Option<usize> {
+    match &info.custom {
+        Some(c) if c.storage_api_version != info.api_version() => None,
+        _ => Some(base + usize::from(info.codec.is_some())),
+    }
+}
+
 /// Parses stored bytes and stamps the revision in as resourceVersion.
 pub fn decode_stored(info: &ResourceInfo, kv: &KeyValue) -> Result<Value, ApiError> {
     decode_at(info, &kv.value, kv.mod_revision)
@@ -707,10 +718,10 @@ impl Store {
                 // Unfiltered (so a single page): the items as JSON, one at a
                 // time rather than all decoded at once; from memory, encoded
                 // once per object version for every list.
-                let slot = JSON_SLOT + usize::from(info.codec.is_some());
+                let slot = memo_slot(info, JSON_SLOT);
                 for (i, kv) in page.items.iter().enumerate() {
-                    match page.memos.get(i) {
-                        Some(memo) => json.push(
+                    match page.memos.get(i).zip(slot) {
+                        Some((memo, slot)) => json.push(
                             memo.get(slot, || encode_stored(info, kv))
                                 .as_ref()
                                 .clone()?,
@@ -1175,8 +1186,13 @@ impl Store {
                 },
             }))
         });
-        // Decoded and encoded once per event, shared by every watcher of it.
-        let slot = usize::from(info.codec.is_some());
+        // Decoded and encoded once per event, shared by every watcher of it
+        // (in the same version).
+        let slot = memo_slot(info, 0);
+        let memo = move |ev: &crate::storage::Event, f: &dyn Fn() -> Decoded| match slot {
+            Some(slot) => ev.memo(slot, f),
+            None => Arc::new(f()),
+        };
         let unfiltered = q.labels.is_empty() && q.fields.is_empty();
         let tail = events.filter_map(move |ev| {
             let out = match ev {
@@ -1190,7 +1206,7 @@ impl Store {
                         }))
                     }),
                     StorageEvent::Put { kv, prev } => {
-                        let d = ev.memo(slot, || Decoded {
+                        let d = memo(&ev, &|| Decoded {
                             cur: decode_stored(info, kv).ok(),
                             prev: prev.as_ref().and_then(|p| decode_stored(info, p).ok()),
                             line: OnceLock::new(),
@@ -1198,7 +1214,7 @@ impl Store {
                         Self::put_event(info, &q, &d, kv.mod_revision, unfiltered && encoded)
                     }
                     StorageEvent::Delete { prev, revision } => {
-                        let d = ev.memo(slot, || Decoded {
+                        let d = memo(&ev, &|| Decoded {
                             cur: decode_at(info, &prev.value, *revision).ok(),
                             prev: None,
                             line: OnceLock::new(),
