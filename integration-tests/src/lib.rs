@@ -25,6 +25,7 @@ pub mod apiserver;
 pub mod cluster;
 pub mod daemon;
 pub mod etcd;
+pub mod fixtures;
 pub mod kubectl;
 pub mod netns;
 pub mod node;

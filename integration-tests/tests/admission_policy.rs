@@ -8,6 +8,7 @@
 //! failure and a policy's auditAnnotations reach the audit log; upstream's
 //! params example, with ConfigMaps as params, by name and by selector.
 
+use integration_tests::fixtures::gadgets_crd;
 use integration_tests::kubectl::{stderr, table_row};
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_failure, expect_success};
@@ -646,18 +647,6 @@ async fn policies_ask_the_authorizer_about_the_requesting_user() {
     .await;
 }
 
-const GADGETS: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-  - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-";
-
 /// A policy on gadgets v1beta1 with `matchPolicy`, refusing what it sees
 /// (saying in which version), bound with Deny.
 fn gadget_policy(name: &str, match_policy: &str) -> String {
@@ -679,7 +668,9 @@ fn gadget_policy(name: &str, match_policy: &str) -> String {
 async fn equivalent_policies_see_the_write_in_their_version() {
     let cluster = Cluster::start().await.expect("cluster starts");
     expect_success(
-        &cluster.kubectl_stdin(&["apply", "-f", "-"], GADGETS).await,
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], &gadgets_crd(&["v1", "v1beta1"]))
+            .await,
         "crd",
     );
     cluster.crd_established("gadgets.example.com", WITHIN).await;

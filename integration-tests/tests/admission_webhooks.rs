@@ -9,6 +9,7 @@
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use integration_tests::fixtures::gadgets_crd;
 use integration_tests::kubectl::stderr;
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_success};
@@ -506,18 +507,6 @@ async fn match_conditions_that_match_call_the_webhook_and_errors_follow_the_fail
     until_admitted(&cluster, "cond-error").await;
 }
 
-const GADGETS: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-  - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-";
-
 /// A webhook for gadgets in `versions`, on objects labelled `hook=<name>`.
 fn gadget_hook(
     kind: &str,
@@ -542,7 +531,7 @@ async fn equivalent_match_policy_calls_webhooks_in_their_version() {
     let cluster = Cluster::start().await.expect("cluster starts");
     let url = |path: &str| format!("https://127.0.0.1:{}{path}", hooks.port);
     let ca = hooks.ca_bundle.as_str();
-    apply(&cluster, GADGETS).await;
+    apply(&cluster, &gadgets_crd(&["v1", "v1beta1"])).await;
     cluster.crd_established("gadgets.example.com", WITHIN).await;
     for (kind, name, path, policy) in [
         (

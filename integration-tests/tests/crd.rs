@@ -7,6 +7,7 @@
 //! resources; a second version is added; deleting the CRD deletes its
 //! objects and its endpoints.
 
+use integration_tests::fixtures::gadgets_crd;
 use integration_tests::kubectl::stderr;
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_failure, expect_success};
@@ -424,19 +425,6 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
     assert_eq!(left, 0, "objects of the deleted CRD are left in etcd");
 }
 
-const TWO_VERSIONS: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-  - {name: v1beta1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-  - {name: v1alpha1, served: true, storage: false, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-";
-
 /// Watches and cached lists of three versions at once each get their own
 /// version, though they share one watch cache and its decodings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,7 +436,10 @@ async fn every_version_is_served_its_own_apiversion_from_the_cache() {
     let cluster = Cluster::start().await.expect("cluster starts");
     expect_success(
         &cluster
-            .kubectl_stdin(&["apply", "-f", "-"], TWO_VERSIONS)
+            .kubectl_stdin(
+                &["apply", "-f", "-"],
+                &gadgets_crd(&["v1", "v1beta1", "v1alpha1"]),
+            )
             .await,
         "crd",
     );

@@ -5,6 +5,7 @@
 //! before the owner.
 
 use integration_tests::daemon::ControllerManager;
+use integration_tests::fixtures::gadgets_crd;
 use integration_tests::wait::eventually;
 use integration_tests::{Cluster, expect_success};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -129,21 +130,6 @@ async fn deleting_an_owner_cascades_orphans_or_waits_for_dependents() {
     );
 }
 
-const GADGETS: &str = "apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: gadgets.example.com}
-spec:
-  group: example.com
-  scope: Namespaced
-  names: {plural: gadgets, singular: gadget, kind: Gadget}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-";
-
 /// An object of `kind` owned by `owner` (apiVersion, kind, name, uid).
 fn owned_by(api_version: &str, kind: &str, name: &str, owner: [&str; 4]) -> String {
     let [av, k, n, uid] = owner;
@@ -178,7 +164,9 @@ async fn custom_resources_own_and_are_owned() {
         .expect("controller-manager starts");
     let within = Duration::from_secs(75);
     expect_success(
-        &cluster.kubectl_stdin(&["apply", "-f", "-"], GADGETS).await,
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], &gadgets_crd(&["v1"]))
+            .await,
         "crd",
     );
     cluster
