@@ -175,12 +175,27 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(ctx: &Context) -> Deps {
+        Deps::spawn(
+            ctx.storage.clone(),
+            &ctx.root,
+            ctx.served.authorizer.clone(),
+        )
+    }
+
+    /// Follows what the webhooks read under `root` (also for CRDs'
+    /// conversion webhooks, which have no admission context).
+    pub fn spawn(
+        storage: Arc<dyn crate::storage::Storage>,
+        root: &str,
+        authorizer: Arc<crate::authz::Authorizer>,
+    ) -> Deps {
+        let view = |plural: &str| View::spawn(storage.clone(), format!("{root}/{plural}/"));
         Deps {
-            namespaces: ctx.view("namespaces"),
-            services: ctx.view("services"),
-            endpoints: ctx.view("endpoints"),
+            namespaces: view("namespaces"),
+            services: view("services"),
+            endpoints: view("endpoints"),
             client: client::Client::default(),
-            authorizer: ctx.served.authorizer.clone(),
+            authorizer,
         }
     }
 }

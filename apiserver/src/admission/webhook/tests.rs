@@ -519,7 +519,7 @@ fn gadgets() -> Vec<crate::registry::ResourceInfo> {
             "versions": [version("v1beta1", false), version("v1", true)]}
     }))
     .unwrap();
-    crate::apiextensions::crd::describe(&crd, &crd.spec.names).unwrap()
+    crate::apiextensions::crd::describe(&crd, &crd.spec.names, None).unwrap()
 }
 
 #[test]
