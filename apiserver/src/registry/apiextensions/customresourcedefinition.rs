@@ -382,3 +382,94 @@ fn validate_versions(spec: &CustomResourceDefinitionSpec) -> Vec<FieldError> {
     }
     errs
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(conversion: serde_json::Value, preserve: bool) -> CustomResourceDefinitionSpec {
+        serde_json::from_value(json!({
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [],
+            "conversion": conversion,
+            "preserveUnknownFields": preserve,
+        }))
+        .expect("a spec")
+    }
+
+    #[test]
+    fn conversion_is_validated_as_upstream() {
+        let url = json!({"url": "https://example.com/convert"});
+        let cases = [
+            ("none", json!({"strategy": "None"}), false, vec![]),
+            (
+                "webhook",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v1"]}}),
+                false,
+                vec![],
+            ),
+            (
+                "webhook without anything",
+                json!({"strategy": "Webhook"}),
+                false,
+                vec![
+                    "spec.conversion.webhookClientConfig: Required value: required when strategy is set to Webhook",
+                    "spec.conversion.conversionReviewVersions: Required value",
+                ],
+            ),
+            (
+                "unknown and duplicate review versions",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v9", "v9"]}}),
+                false,
+                vec![
+                    "spec.conversion.conversionReviewVersions[1]: Invalid value: \"v9\": duplicate version",
+                    "spec.conversion.conversionReviewVersions: Invalid value: [\"v9\",\"v9\"]: must include at least one of v1, v1beta1",
+                ],
+            ),
+            (
+                "an http url",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": {"url": "http://example.com"}, "conversionReviewVersions": ["v1"]}}),
+                false,
+                vec![
+                    "spec.conversion.webhookClientConfig.url: Invalid value: \"http\": 'https' is the only allowed URL scheme; desired format: https://host[/path]",
+                ],
+            ),
+            (
+                "preserveUnknownFields",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v1"]}}),
+                true,
+                vec![
+                    "spec.conversion.strategy: Invalid value: \"Webhook\": must be None if spec.preserveUnknownFields is true",
+                ],
+            ),
+            (
+                "a webhook with None",
+                json!({"strategy": "None", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v1"]}}),
+                false,
+                vec![
+                    "spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook",
+                    "spec.conversion.conversionReviewVersions: Forbidden: should not be set when strategy is not set to Webhook",
+                ],
+            ),
+        ];
+        for (name, conversion, preserve, want) in cases {
+            let got: Vec<String> = validate_conversion(&spec(conversion, preserve), true)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_review_version_may_stay_on_update() {
+        let s = spec(
+            json!({"strategy": "Webhook", "webhook": {"clientConfig": {"url": "https://example.com"}, "conversionReviewVersions": ["v9"]}}),
+            false,
+        );
+        assert!(validate_conversion(&s, false).is_empty());
+    }
+}
