@@ -341,11 +341,14 @@ mod tests {
         v
     }
 
+    /// A name, the webhook's answer, the review version, what comes of it.
+    type Case = (&'static str, Vec<u8>, &'static str, Result<(), String>);
+
     #[test]
     fn responses_are_checked_as_upstream() {
         let ok = json!({"status": "Success"});
         let prefix = "conversion webhook for example.com/v1, Kind=Gadget";
-        let cases: Vec<(&str, Vec<u8>, &str, Result<(), String>)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "a good answer",
                 answer("v1", "id", ok.clone(), vec![converted()]),
