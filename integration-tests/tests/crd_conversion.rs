@@ -4,7 +4,8 @@
 //! v1's `spec.size` to v2's `spec.dimensions.size` and back. Objects
 //! created in either version are stored in v1 and read, listed and
 //! watched in v2 converted; with the webhook gone, v2 reads and writes
-//! fail with upstream's conversion error while v1 still reads.
+//! fail with upstream's conversion error (a watch gets an ERROR event)
+//! while v1 still reads, and the CRD can still be deleted.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -155,6 +156,24 @@ spec:
               dimensions: {{type: object, properties: {{size: {{type: integer}}}}}}
 "
     )
+}
+
+/// The resourceVersion of a list at v1 (no conversion): a watch from there
+/// sees only what comes next.
+async fn latest(cluster: &Cluster) -> String {
+    let out = cluster
+        .kubectl(&[
+            "get",
+            "--raw",
+            "/apis/example.com/v1/namespaces/default/gadgets",
+        ])
+        .await;
+    expect_success(&out, "list at v1");
+    let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string()
 }
 
 async fn get_json(cluster: &Cluster, resource: &str, name: &str) -> Value {
@@ -311,8 +330,36 @@ async fn a_conversion_webhook_converts_reads_writes_lists_and_watches() {
     drop(watch);
 
     // The webhook down: v2 fails with the conversion error, v1 still reads.
+    let mut watch = v2
+        .watch(&WatchParams::default(), &latest(&cluster).await)
+        .await
+        .expect("watch at v2")
+        .boxed();
     webhook.server.abort();
     let _ = webhook.server.await;
+    let lonely = small.replace("name: small", "name: lonely");
+    expect_success(
+        &cluster.kubectl_stdin(&["create", "-f", "-"], &lonely).await,
+        "create at v1 without the webhook",
+    );
+    // A change the watch cannot convert is an ERROR event, not lost.
+    let event = tokio::time::timeout(WITHIN, watch.try_next())
+        .await
+        .expect("an event in time")
+        .expect("no watch error")
+        .expect("an event");
+    match event {
+        WatchEvent::Error(e) => assert!(
+            e.message
+                .contains("conversion webhook for example.com/v1, Kind=Gadget failed"),
+            "{e:?}"
+        ),
+        WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+            panic!("{:?} {}", o.metadata.name, o.data)
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(watch);
     let out = cluster
         .kubectl(&["get", "gadgets.v2.example.com", "small", "-o", "json"])
         .await;
@@ -340,4 +387,18 @@ async fn a_conversion_webhook_converts_reads_writes_lists_and_watches() {
         .kubectl(&["get", "gadgets.v1.example.com", "refused"])
         .await;
     expect_failure(&out, "nothing was stored");
+
+    // The CRD still goes: its objects are deleted in the storage version.
+    expect_success(
+        &cluster
+            .kubectl(&[
+                "delete",
+                "crd",
+                "gadgets.example.com",
+                "--wait=true",
+                "--timeout=30s",
+            ])
+            .await,
+        "delete the CRD without the webhook",
+    );
 }

@@ -166,7 +166,7 @@ async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
             tracing::warn!(crd = %name, error = %e.message, "updating the CRD's status");
         }
         if crd.metadata.deletion_timestamp.is_some()
-            && let Err(e) = finalize(app, crd, infos.first().copied()).await
+            && let Err(e) = finalize(app, crd, storage_version(&infos)).await
         {
             tracing::warn!(crd = %name, error = %e.message, "deleting the CRD's objects");
         }
@@ -194,6 +194,20 @@ async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
     if let Ok(doc) = built {
         *app.openapi.write().expect("openapi lock") = Arc::new(doc);
     }
+}
+
+/// The served description of the storage version (as upstream's finalizer
+/// deletes through): its objects need no conversion webhook. Else the best.
+fn storage_version(infos: &[&'static ResourceInfo]) -> Option<&'static ResourceInfo> {
+    infos
+        .iter()
+        .find(|i| {
+            i.custom
+                .as_ref()
+                .is_some_and(|c| c.storage_api_version == i.api_version())
+        })
+        .or(infos.first())
+        .copied()
 }
 
 /// Every name of `crd` that another CRD of the group may not also use, as
