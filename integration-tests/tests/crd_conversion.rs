@@ -3,7 +3,8 @@
 //! webhook on loopback (its own CA, handed over as `caBundle`) that moves
 //! v1's `spec.size` to v2's `spec.dimensions.size` and back. Objects
 //! created in either version are stored in v1 and read, listed and
-//! watched in v2 converted; with the webhook gone, v2 reads and writes
+//! watched in v2 converted, and an admission webhook for v2 sees a write
+//! at v1 converted; with the webhook gone, v2 reads and writes
 //! fail with upstream's conversion error (a watch gets an ERROR event)
 //! while v1 still reads, and the CRD can still be deleted.
 
@@ -85,9 +86,25 @@ async fn serve() -> Webhook {
 async fn convert(
     req: hyper::Request<hyper::body::Incoming>,
 ) -> Result<hyper::Response<Full<Bytes>>, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
     let body = req.into_body().collect().await.unwrap().to_bytes();
     let review: Value = serde_json::from_slice(&body).unwrap_or_default();
     let request = &review["request"];
+    if path == "/validate" {
+        // Refuses, saying what it saw.
+        let answer = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "response": {
+                "uid": request["uid"],
+                "allowed": false,
+                "status": {"code": 400, "message": format!("saw {} {}", request["object"]["apiVersion"], request["object"]["spec"])},
+            },
+        });
+        return Ok(hyper::Response::new(Full::new(Bytes::from(
+            answer.to_string(),
+        ))));
+    }
     let desired = request["desiredAPIVersion"].as_str().unwrap_or("");
     let converted: Vec<Value> = request["objects"]
         .as_array()
@@ -269,6 +286,47 @@ async fn a_conversion_webhook_converts_reads_writes_lists_and_watches() {
         }
         other => panic!("{other:?}"),
     }
+
+    // An admission webhook for v2 only (matchPolicy Equivalent) sees a
+    // write at v1 converted by the conversion webhook.
+    let validating = format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: gadgets-v2}}
+webhooks:
+- name: gadgets-v2.example.com
+  clientConfig: {{url: \"https://127.0.0.1:{}/validate\", caBundle: \"{}\"}}
+  rules:
+  - {{operations: [CREATE], apiGroups: [example.com], apiVersions: [v2], resources: [gadgets]}}
+  objectSelector: {{matchLabels: {{check: \"yes\"}}}}
+  sideEffects: None
+  admissionReviewVersions: [v1]
+",
+        webhook.port, webhook.ca_bundle
+    );
+    expect_success(
+        &cluster
+            .kubectl_stdin(&["apply", "-f", "-"], &validating)
+            .await,
+        "validating webhook",
+    );
+    let checked = "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: checked, namespace: default, labels: {check: \"yes\"}}\nspec: {size: 5}\n";
+    eventually("the admission webhook sees v2", WITHIN, async || {
+        let out = cluster.kubectl_stdin(&["create", "-f", "-"], checked).await;
+        let err = stderr(&out);
+        (
+            !out.status.success()
+                && err.contains(r#"saw "example.com/v2" {"dimensions":{"size":5}}"#),
+            err,
+        )
+    })
+    .await;
+    expect_success(
+        &cluster
+            .kubectl(&["delete", "validatingwebhookconfiguration", "gadgets-v2"])
+            .await,
+        "remove the validating webhook",
+    );
 
     // Created at v2, read at v1, stored as v1.
     let big = "apiVersion: example.com/v2\nkind: Gadget\nmetadata: {name: big, namespace: default}\nspec: {dimensions: {size: 7}}\n";
