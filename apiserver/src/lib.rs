@@ -161,6 +161,11 @@ pub async fn run(
     authorizer.start_node(storage.clone(), &root);
     let authorizer = Arc::new(authorizer);
     let custom: Arc<apiextensions::CustomResources> = Arc::default();
+    custom.enable_webhooks(Arc::new(admission::webhook::Deps::spawn(
+        storage.clone(),
+        &root,
+        authorizer.clone(),
+    )));
     let mut chain = admission::Chain::new(
         &plugins,
         &admission::Context {

@@ -775,7 +775,7 @@ impl Plugin for ValidatingAdmissionPolicy {
                 continue;
             };
             // The policy sees the write in the version it matched.
-            let converted = Converted::new(&req, version);
+            let converted = Converted::new(&req, version)?;
             let seen = converted.request();
             if let Some(e) = &policy.configuration_error {
                 if !policy.ignore_failures {

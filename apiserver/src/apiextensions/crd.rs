@@ -1,7 +1,9 @@
 //! From a CustomResourceDefinition to the descriptions of the resources it
 //! serves, one per served version, and the names it claims.
 
+use super::conversion::WebhookConverter;
 use super::custom_resource::CustomResourceStrategy;
+use crate::admission::webhook::Deps;
 use crate::registry::strategy::NameRule;
 use crate::registry::{ResourceInfo, Subresource};
 use crate::tables::custom::PrinterColumn;
@@ -28,6 +30,9 @@ pub struct Custom {
     /// Every served version of the resource, by priority: the equivalent
     /// resources of admission's `matchPolicy: Equivalent`.
     pub served_versions: Vec<&'static str>,
+    /// The conversion webhook, with `strategy: Webhook` (else the None
+    /// conversion: only apiVersion changes).
+    pub webhook: Option<Arc<WebhookConverter>>,
 }
 
 /// Where a custom resource keeps what its Scale shows: dotted JSON paths
@@ -105,10 +110,12 @@ pub fn version_priority(v: &str) -> (u8, i64, i64, String) {
 }
 
 /// The descriptions of `crd`'s served versions, best version first; the
-/// names are the accepted ones.
+/// names are the accepted ones. A conversion webhook is called with `deps`
+/// (without them, the None conversion serves).
 pub fn describe(
     crd: &CustomResourceDefinition,
     names: &CustomResourceDefinitionNames,
+    deps: Option<&Arc<Deps>>,
 ) -> Result<Vec<ResourceInfo>, String> {
     let spec = &crd.spec;
     let storage = spec
@@ -121,9 +128,23 @@ pub fn describe(
         spec.versions.iter().filter(|v| v.served).collect();
     versions.sort_by_key(|v| version_priority(&v.name));
     let served: Vec<&'static str> = versions.iter().map(|v| intern(&v.name)).collect();
+    let webhook = match (&spec.conversion, deps) {
+        (Some(c), Some(deps)) if c.strategy == "Webhook" => c
+            .webhook
+            .as_ref()
+            .map(|w| Arc::new(WebhookConverter::new(w, deps.clone()))),
+        _ => None,
+    };
     versions
         .into_iter()
-        .map(|v| describe_version(crd, names, v, storage_api_version, &served))
+        .map(|v| {
+            describe_version(crd, names, v, storage_api_version, &served).map(|mut info| {
+                if let Some(c) = info.custom.as_mut() {
+                    c.webhook = webhook.clone();
+                }
+                info
+            })
+        })
         .collect()
 }
 
@@ -208,6 +229,7 @@ fn describe_version(
                 .map(|f| f.json_path.trim_start_matches('.').to_string())
                 .collect(),
             served_versions: served.to_vec(),
+            webhook: None,
         }),
     })
 }

@@ -4,6 +4,7 @@
 //! resources, and the controller that turns CRDs into served resources.
 
 pub mod cel;
+pub mod conversion;
 pub mod crd;
 pub mod custom_resource;
 pub mod schema;

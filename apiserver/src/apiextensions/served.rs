@@ -7,6 +7,7 @@
 //! cleanup finalizer is removed and it goes.
 
 use super::crd;
+use crate::admission::webhook::Deps;
 use crate::error::ApiError;
 use crate::http::App;
 use crate::registry::apiextensions::customresourcedefinition::CLEANUP_FINALIZER;
@@ -33,9 +34,17 @@ pub struct CustomResources {
     /// What discovery and OpenAPI were last built from.
     /// (Addresses of descriptions, which live forever.)
     published: Mutex<Vec<usize>>,
+    /// What conversion webhooks are called with (set once at start).
+    webhook_deps: std::sync::OnceLock<Arc<Deps>>,
 }
 
 impl CustomResources {
+    /// Lets CRDs with `strategy: Webhook` call their webhooks (until then,
+    /// and in unit tests, their objects convert as with `None`).
+    pub fn enable_webhooks(&self, deps: Arc<Deps>) {
+        let _ = self.webhook_deps.set(deps);
+    }
+
     /// The resource serving `kind` in `group`/`version`.
     pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&'static ResourceInfo> {
         self.served
@@ -65,7 +74,7 @@ impl CustomResources {
         if let Some(infos) = built.get(&key) {
             return Ok(infos.clone());
         }
-        let infos: Vec<&'static ResourceInfo> = crd::describe(crd, names)?
+        let infos: Vec<&'static ResourceInfo> = crd::describe(crd, names, self.webhook_deps.get())?
             .into_iter()
             .map(|i| &*Box::leak(Box::new(i)))
             .collect();
@@ -157,7 +166,7 @@ async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
             tracing::warn!(crd = %name, error = %e.message, "updating the CRD's status");
         }
         if crd.metadata.deletion_timestamp.is_some()
-            && let Err(e) = finalize(app, crd, infos.first().copied()).await
+            && let Err(e) = finalize(app, crd, storage_version(&infos)).await
         {
             tracing::warn!(crd = %name, error = %e.message, "deleting the CRD's objects");
         }
@@ -185,6 +194,20 @@ async fn reconcile(app: &App, mut crds: Vec<CustomResourceDefinition>) {
     if let Ok(doc) = built {
         *app.openapi.write().expect("openapi lock") = Arc::new(doc);
     }
+}
+
+/// The served description of the storage version (as upstream's finalizer
+/// deletes through): its objects need no conversion webhook. Else the best.
+fn storage_version(infos: &[&'static ResourceInfo]) -> Option<&'static ResourceInfo> {
+    infos
+        .iter()
+        .find(|i| {
+            i.custom
+                .as_ref()
+                .is_some_and(|c| c.storage_api_version == i.api_version())
+        })
+        .or(infos.first())
+        .copied()
 }
 
 /// Every name of `crd` that another CRD of the group may not also use, as

@@ -164,6 +164,32 @@ struct Decoded {
     cur: Option<Value>,
     prev: Option<Value>,
     line: OnceLock<Bytes>,
+    /// Why an object could not be served (a failed conversion webhook):
+    /// the watcher gets an ERROR event instead of losing the change.
+    failed: Option<ApiError>,
+}
+
+impl Decoded {
+    fn of(cur: Result<Value, ApiError>, prev: Option<Result<Value, ApiError>>) -> Decoded {
+        let (cur, cur_err) = split(cur);
+        let (prev, prev_err) = match prev {
+            Some(p) => split(p),
+            None => (None, None),
+        };
+        Decoded {
+            cur,
+            prev,
+            line: OnceLock::new(),
+            failed: cur_err.or(prev_err),
+        }
+    }
+}
+
+fn split(r: Result<Value, ApiError>) -> (Option<Value>, Option<ApiError>) {
+    match r {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    }
 }
 
 impl Decoded {
@@ -271,9 +297,10 @@ fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
 /// [`JSON_SLOT`]) on a stored object for `info`: the next one when it goes
 /// through the resource's codec. None for a custom resource served in
 /// another version than the stored one: the slots would mix versions.
+/// Nor with a conversion webhook: a failed call must not be remembered.
 fn memo_slot(info: &ResourceInfo, base: usize) -> Option<usize> {
     match &info.custom {
-        Some(c) if c.storage_api_version != info.api_version() => None,
+        Some(c) if c.storage_api_version != info.api_version() || c.webhook.is_some() => None,
         _ => Some(base + usize::from(info.codec.is_some())),
     }
 }
@@ -298,28 +325,48 @@ fn decode_at(info: &ResourceInfo, bytes: &[u8], revision: i64) -> Result<Value, 
         Some(c) => (c.from_storage)(obj),
         None => obj,
     };
-    // Custom resources are stored in one version and served in each
-    // (upstream's None conversion: only apiVersion changes).
-    if info.custom.is_some() && obj.is_object() {
-        obj["apiVersion"] = json!(info.api_version());
-    }
     obj["metadata"]["resourceVersion"] = json!(revision.to_string());
+    // Custom resources are stored in one version and served in each.
+    if let Some(c) = &info.custom {
+        obj = convert_custom(c, obj, &info.api_version())?;
+    }
     Ok(obj)
 }
 
-fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Vec<u8> {
+/// A custom resource as `api_version`: through the CRD's conversion
+/// webhook, else upstream's None conversion (only apiVersion changes).
+fn convert_custom(
+    c: &crate::apiextensions::Custom,
+    mut obj: Value,
+    api_version: &str,
+) -> Result<Value, ApiError> {
+    if !obj.is_object() {
+        return Ok(obj);
+    }
+    match &c.webhook {
+        Some(w) => w.convert_blocking(obj, api_version),
+        None => {
+            obj["apiVersion"] = json!(api_version);
+            Ok(obj)
+        }
+    }
+}
+
+/// The bytes stored for `obj`; a custom resource in its storage version
+/// (a failed conversion refuses the write).
+fn encode_for_storage(info: &ResourceInfo, obj: &Value) -> Result<Vec<u8>, ApiError> {
     let mut copy = match info.codec {
         Some(c) => (c.to_storage)(obj.clone()),
         None => obj.clone(),
     };
     if let Some(c) = &info.custom {
-        copy["apiVersion"] = json!(c.storage_api_version);
+        copy = convert_custom(c, copy, c.storage_api_version)?;
     }
     if let Some(m) = copy["metadata"].as_object_mut() {
         m.remove("resourceVersion");
         m.remove("selfLink");
     }
-    serde_json::to_vec(&copy).expect("a JSON value always serializes")
+    Ok(serde_json::to_vec(&copy).expect("a JSON value always serializes"))
 }
 
 /// The parts of an object that make up its spec, for generation tracking.
@@ -606,11 +653,14 @@ impl Store {
             });
         }
         let key = info.key(&self.root, namespace, &name);
-        match self
-            .storage
-            .create(&key, encode_for_storage(info, &obj))
-            .await
-        {
+        let bytes = match encode_for_storage(info, &obj) {
+            Ok(b) => b,
+            Err(e) => {
+                self.allocator.release(&reserved).await;
+                return Err(e);
+            }
+        };
+        match self.storage.create(&key, bytes).await {
             Ok(rev) => {
                 obj["metadata"]["resourceVersion"] = json!(rev.to_string());
                 Ok(Written {
@@ -874,7 +924,7 @@ impl Store {
                     Err(e) => return Err(storage_error(e, info, name)),
                 }
             }
-            let bytes = encode_for_storage(info, &obj);
+            let bytes = encode_for_storage(info, &obj)?;
             // Nothing changed: no write, the old resourceVersion stands
             // (unless the value is stale: a key rotation rewrites it).
             if bytes == kv.value && !kv.stale {
@@ -891,7 +941,7 @@ impl Store {
             let bytes = if reserved.is_empty() {
                 bytes
             } else {
-                encode_for_storage(info, &obj)
+                encode_for_storage(info, &obj)?
             };
             if opts.dry_run {
                 return Ok(Written {
@@ -1056,7 +1106,7 @@ impl Store {
             let result = match plan {
                 deletion::Plan::Remove => self.remove(info, &key, &old, kv.mod_revision).await,
                 deletion::Plan::Mark(mut marked) => {
-                    let bytes = encode_for_storage(info, &marked);
+                    let bytes = encode_for_storage(info, &marked)?;
                     if bytes == kv.value {
                         return Ok(old);
                     }
@@ -1206,19 +1256,30 @@ impl Store {
                         }))
                     }),
                     StorageEvent::Put { kv, prev } => {
-                        let d = memo(&ev, &|| Decoded {
-                            cur: decode_stored(info, kv).ok(),
-                            prev: prev.as_ref().and_then(|p| decode_stored(info, p).ok()),
-                            line: OnceLock::new(),
+                        let d = memo(&ev, &|| {
+                            Decoded::of(
+                                decode_stored(info, kv),
+                                prev.as_ref().map(|p| decode_stored(info, p)),
+                            )
                         });
-                        Self::put_event(info, &q, &d, kv.mod_revision, unfiltered && encoded)
+                        match &d.failed {
+                            Some(e) => Some(WatchEvent::Error(e.clone())),
+                            None => Self::put_event(
+                                info,
+                                &q,
+                                &d,
+                                kv.mod_revision,
+                                unfiltered && encoded,
+                            ),
+                        }
                     }
                     StorageEvent::Delete { prev, revision } => {
-                        let d = memo(&ev, &|| Decoded {
-                            cur: decode_at(info, &prev.value, *revision).ok(),
-                            prev: None,
-                            line: OnceLock::new(),
+                        let d = memo(&ev, &|| {
+                            Decoded::of(decode_at(info, &prev.value, *revision), None)
                         });
+                        if let Some(e) = &d.failed {
+                            return futures::future::ready(Some(WatchEvent::Error(e.clone())));
+                        }
                         match &d.cur {
                             Some(_) if unfiltered && encoded => {
                                 Some(WatchEvent::Encoded(d.line("DELETED")))

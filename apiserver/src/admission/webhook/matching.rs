@@ -184,7 +184,7 @@ pub async fn should_call(
     namespace?;
     object?;
     // The conditions see what the webhook would.
-    let seen = Converted::new(req, version);
+    let seen = Converted::new(req, version)?;
     Ok(conditions_match(hook, &seen.request(), Some(&deps.authorizer))?.then_some(version))
 }
 

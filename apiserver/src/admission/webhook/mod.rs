@@ -11,7 +11,9 @@
 //!
 //! `matchPolicy: Equivalent` calls a webhook whose rules name another
 //! served version of a custom resource with the write converted there
-//! ([`Converted`]). Built-in resources are served in one version each, so
+//! ([`Converted`]: by the CRD's conversion webhook when it has one; a
+//! failed conversion refuses the write with an internal error, as
+//! upstream's dispatchers). Built-in resources are served in one version each, so
 //! they have no equivalents here; events.k8s.io and core events, which
 //! share storage upstream and are equivalent there, are not either.
 //! `matchConditions` may use the `authorizer` library (see
@@ -175,12 +177,27 @@ pub struct Deps {
 
 impl Deps {
     pub fn new(ctx: &Context) -> Deps {
+        Deps::spawn(
+            ctx.storage.clone(),
+            &ctx.root,
+            ctx.served.authorizer.clone(),
+        )
+    }
+
+    /// Follows what the webhooks read under `root` (also for CRDs'
+    /// conversion webhooks, which have no admission context).
+    pub fn spawn(
+        storage: Arc<dyn crate::storage::Storage>,
+        root: &str,
+        authorizer: Arc<crate::authz::Authorizer>,
+    ) -> Deps {
+        let view = |plural: &str| View::spawn(storage.clone(), format!("{root}/{plural}/"));
         Deps {
-            namespaces: ctx.view("namespaces"),
-            services: ctx.view("services"),
-            endpoints: ctx.view("endpoints"),
+            namespaces: view("namespaces"),
+            services: view("services"),
+            endpoints: view("endpoints"),
             client: client::Client::default(),
-            authorizer: ctx.served.authorizer.clone(),
+            authorizer,
         }
     }
 }
@@ -212,7 +229,8 @@ impl<'a> Request<'a> {
 }
 
 /// A write's objects converted to another version of their resource (a
-/// custom resource's: the None conversion, only `apiVersion` changes).
+/// custom resource's: through its conversion webhook, else the None
+/// conversion, where only `apiVersion` changes).
 pub struct Converted<'a> {
     own: &'a Request<'a>,
     version: &'static str,
@@ -221,18 +239,22 @@ pub struct Converted<'a> {
 }
 
 impl<'a> Converted<'a> {
-    pub fn new(own: &'a Request<'a>, version: &'static str) -> Self {
+    /// Fails as upstream's dispatchers do when a conversion webhook fails
+    /// (an internal error).
+    pub fn new(own: &'a Request<'a>, version: &'static str) -> Result<Self, ApiError> {
         let moved = version != own.version;
+        let info = own.attrs.info;
         let convert = |o: Option<&Value>| {
             o.filter(|_| moved)
-                .map(|o| convert(o, own.attrs.info.group, version))
+                .map(|o| convert_to(info, o, version))
+                .transpose()
         };
-        Converted {
+        Ok(Converted {
             own,
             version,
-            object: convert(own.object),
-            old: convert(own.old),
-        }
+            object: convert(own.object)?,
+            old: convert(own.old)?,
+        })
     }
 
     /// The write as seen in the version.
@@ -246,6 +268,27 @@ impl<'a> Converted<'a> {
             old: self.old.as_ref(),
             version: self.version,
         }
+    }
+}
+
+/// `obj` of resource `info` as `version` of its group: through a custom
+/// resource's conversion webhook when it has one, else [`convert`].
+pub fn convert_to(
+    info: &crate::registry::ResourceInfo,
+    obj: &Value,
+    version: &str,
+) -> Result<Value, ApiError> {
+    match info.custom.as_ref().and_then(|c| c.webhook.as_ref()) {
+        Some(w) if obj.is_object() => {
+            let api_version = if info.group.is_empty() {
+                version.to_string()
+            } else {
+                format!("{}/{version}", info.group)
+            };
+            w.convert_blocking(obj.clone(), &api_version)
+                .map_err(|e| ApiError::internal(e.message))
+        }
+        _ => Ok(convert(obj, info.group, version)),
     }
 }
 

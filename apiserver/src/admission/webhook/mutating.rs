@@ -9,7 +9,7 @@
 //! webhook's `auditAnnotations` under its name.
 
 use super::{
-    Converted, Deps, Failure, Hook, Request, Source, call, convert, exempt, is_delete, matching,
+    Converted, Deps, Failure, Hook, Request, Source, call, convert_to, exempt, is_delete, matching,
 };
 use crate::admission::{Attributes, Context, Plugin, not_ready};
 use crate::error::ApiError;
@@ -43,7 +43,7 @@ impl MutatingWebhook {
     ) -> Result<bool, Failure> {
         let response = {
             let req = Request::new(attrs, Some(obj), old);
-            let seen = Converted::new(&req, version);
+            let seen = Converted::new(&req, version).map_err(Failure::Refuse)?;
             call(hook, &seen.request(), &self.deps, true).await?
         };
         let Some(patch) = response.patch else {
@@ -53,9 +53,9 @@ impl MutatingWebhook {
         if version == info.version {
             return apply(obj, &patch).map_err(Failure::Refuse);
         }
-        let mut seen = convert(obj, info.group, version);
+        let mut seen = convert_to(info, obj, version).map_err(Failure::Refuse)?;
         let changed = apply(&mut seen, &patch).map_err(Failure::Refuse)?;
-        *obj = convert(&seen, info.group, info.version);
+        *obj = convert_to(info, &seen, info.version).map_err(Failure::Refuse)?;
         Ok(changed)
     }
 
@@ -178,7 +178,7 @@ impl Plugin for MutatingWebhook {
             let Some(version) = matching::should_call(&hook, &req, &self.deps).await? else {
                 continue;
             };
-            let seen = Converted::new(&req, version);
+            let seen = Converted::new(&req, version)?;
             if let Err(f) = call(&hook, &seen.request(), &self.deps, true).await
                 && let Some(e) = f.into_error(&hook)
             {

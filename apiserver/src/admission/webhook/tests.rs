@@ -519,7 +519,7 @@ fn gadgets() -> Vec<crate::registry::ResourceInfo> {
             "versions": [version("v1beta1", false), version("v1", true)]}
     }))
     .unwrap();
-    crate::apiextensions::crd::describe(&crd, &crd.spec.names).unwrap()
+    crate::apiextensions::crd::describe(&crd, &crd.spec.names, None).unwrap()
 }
 
 #[test]
@@ -548,7 +548,7 @@ fn equivalent_rules_match_other_versions_and_see_the_write_there() {
 
     let obj = json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "x"}});
     let own = Request::new(&a, Some(&obj), None);
-    let seen = Converted::new(&own, "v1beta1");
+    let seen = Converted::new(&own, "v1beta1").unwrap();
     let review: Value =
         serde_json::from_slice(&review::request("v1", "u", &seen.request())).unwrap();
     let req = &review["request"];

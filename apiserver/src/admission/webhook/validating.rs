@@ -56,6 +56,10 @@ impl Plugin for ValidatingWebhook {
         let calls = due.iter().map(|(hook, version)| {
             let seen = Converted::new(&req, version);
             async move {
+                let seen = match seen {
+                    Ok(seen) => seen,
+                    Err(e) => return Some(e),
+                };
                 match call(hook, &seen.request(), &self.deps, false).await {
                     Ok(_) => None,
                     Err(f) => f.into_error(hook),

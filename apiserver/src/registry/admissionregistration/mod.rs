@@ -456,7 +456,7 @@ fn validate_resources(resources: &[String], path: &str) -> Vec<FieldError> {
     errs
 }
 
-fn validate_client_config(cc: &WebhookClientConfig, path: &str) -> Vec<FieldError> {
+pub(crate) fn validate_client_config(cc: &WebhookClientConfig, path: &str) -> Vec<FieldError> {
     match (&cc.url, &cc.service) {
         (Some(url), None) => validate_url(url, &child(path, "url")),
         (None, Some(s)) => validate_service(

@@ -2,8 +2,10 @@
 //! `status.storedVersions`, and upstream's validation of names, versions
 //! and schemas (every schema must be structural; CEL rules must compile).
 
+use crate::apiextensions::conversion::REVIEW_VERSIONS;
 use crate::apiextensions::{cel, schema};
 use crate::error::FieldError;
+use crate::registry::admissionregistration::validate_client_config;
 use crate::registry::strategy::Strategy;
 use crate::registry::validation::{
     index, is_dns1035_label, is_dns1123_subdomain, validate_immutable,
@@ -74,7 +76,7 @@ impl Strategy for CustomResourceDefinitionStrategy {
     }
 
     fn validate(&self, crd: &CustomResourceDefinition) -> Vec<FieldError> {
-        validate_spec(crd)
+        validate_spec(crd, true)
     }
 
     fn validate_update(
@@ -82,7 +84,9 @@ impl Strategy for CustomResourceDefinitionStrategy {
         crd: &CustomResourceDefinition,
         old: &CustomResourceDefinition,
     ) -> Vec<FieldError> {
-        let mut errs = validate_spec(crd);
+        // As upstream, a CRD already naming no known review version may
+        // keep doing so.
+        let mut errs = validate_spec(crd, known_review_version_or_none(old));
         errs.extend(validate_immutable(
             &crd.spec.scope,
             &old.spec.scope,
@@ -112,7 +116,115 @@ impl Strategy for CustomResourceDefinitionStrategy {
     }
 }
 
-fn validate_spec(crd: &CustomResourceDefinition) -> Vec<FieldError> {
+/// Upstream's hasValidConversionReviewVersionOrEmptyConversion.
+fn known_review_version_or_none(crd: &CustomResourceDefinition) -> bool {
+    match crd
+        .spec
+        .conversion
+        .as_ref()
+        .and_then(|c| c.webhook.as_ref())
+    {
+        Some(w) if !w.conversion_review_versions.is_empty() => w
+            .conversion_review_versions
+            .iter()
+            .any(|v| REVIEW_VERSIONS.contains(&v.as_str())),
+        _ => true,
+    }
+}
+
+/// Upstream's validateCustomResourceConversion (its paths are those of
+/// the internal type, `webhookClientConfig`, as clients see them).
+fn validate_conversion(
+    spec: &CustomResourceDefinitionSpec,
+    require_known: bool,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let Some(c) = &spec.conversion else {
+        return errs;
+    };
+    let webhook = c.webhook.as_ref();
+    let client_config = webhook.and_then(|w| w.client_config.as_ref());
+    let review_versions: &[String] = webhook
+        .map(|w| w.conversion_review_versions.as_slice())
+        .unwrap_or(&[]);
+    const PATH: &str = "spec.conversion.conversionReviewVersions";
+    if c.strategy == "Webhook" {
+        match client_config {
+            None => errs.push(FieldError::required(
+                "spec.conversion.webhookClientConfig",
+                "required when strategy is set to Webhook",
+            )),
+            Some(cc) => {
+                let cc = k8s_openapi::api::admissionregistration::v1::WebhookClientConfig {
+                    ca_bundle: cc.ca_bundle.clone(),
+                    url: cc.url.clone(),
+                    service: cc.service.as_ref().map(|s| {
+                        k8s_openapi::api::admissionregistration::v1::ServiceReference {
+                            name: s.name.clone(),
+                            namespace: s.namespace.clone(),
+                            path: s.path.clone(),
+                            port: s.port,
+                        }
+                    }),
+                };
+                errs.extend(validate_client_config(
+                    &cc,
+                    "spec.conversion.webhookClientConfig",
+                ));
+            }
+        }
+        if review_versions.is_empty() {
+            errs.push(FieldError::required(PATH, ""));
+        } else {
+            let mut seen = BTreeSet::new();
+            let mut known = false;
+            for (i, v) in review_versions.iter().enumerate() {
+                if !seen.insert(v.as_str()) {
+                    errs.push(FieldError::invalid(
+                        index(PATH, i),
+                        v.clone(),
+                        "duplicate version",
+                    ));
+                    continue;
+                }
+                for m in is_dns1035_label(v) {
+                    errs.push(FieldError::invalid(index(PATH, i), v.clone(), m));
+                }
+                known |= REVIEW_VERSIONS.contains(&v.as_str());
+            }
+            if require_known && !known {
+                errs.push(FieldError::invalid(
+                    PATH,
+                    serde_json::json!(review_versions),
+                    "must include at least one of v1, v1beta1",
+                ));
+            }
+        }
+        if spec.preserve_unknown_fields == Some(true) {
+            errs.push(FieldError::invalid(
+                "spec.conversion.strategy",
+                c.strategy.clone(),
+                "must be None if spec.preserveUnknownFields is true",
+            ));
+        }
+    } else {
+        if client_config.is_some() {
+            errs.push(FieldError::forbidden(
+                "spec.conversion.webhookClientConfig",
+                "should not be set when strategy is not set to Webhook",
+            ));
+        }
+        if !review_versions.is_empty() {
+            errs.push(FieldError::forbidden(
+                PATH,
+                "should not be set when strategy is not set to Webhook",
+            ));
+        }
+    }
+    errs
+}
+
+fn validate_spec(crd: &CustomResourceDefinition, require_known_review: bool) -> Vec<FieldError> {
     let spec = &crd.spec;
     let names = &spec.names;
     let mut errs = Vec::new();
@@ -156,6 +268,7 @@ fn validate_spec(crd: &CustomResourceDefinition) -> Vec<FieldError> {
             CONVERSIONS,
         ));
     }
+    errs.extend(validate_conversion(spec, require_known_review));
     errs.extend(validate_versions(spec));
     errs
 }
@@ -268,4 +381,95 @@ fn validate_versions(spec: &CustomResourceDefinitionSpec) -> Vec<FieldError> {
         ));
     }
     errs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(conversion: serde_json::Value, preserve: bool) -> CustomResourceDefinitionSpec {
+        serde_json::from_value(json!({
+            "group": "example.com",
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "kind": "Gadget"},
+            "versions": [],
+            "conversion": conversion,
+            "preserveUnknownFields": preserve,
+        }))
+        .expect("a spec")
+    }
+
+    #[test]
+    fn conversion_is_validated_as_upstream() {
+        let url = json!({"url": "https://example.com/convert"});
+        let cases = [
+            ("none", json!({"strategy": "None"}), false, vec![]),
+            (
+                "webhook",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v1"]}}),
+                false,
+                vec![],
+            ),
+            (
+                "webhook without anything",
+                json!({"strategy": "Webhook"}),
+                false,
+                vec![
+                    "spec.conversion.webhookClientConfig: Required value: required when strategy is set to Webhook",
+                    "spec.conversion.conversionReviewVersions: Required value",
+                ],
+            ),
+            (
+                "unknown and duplicate review versions",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v9", "v9"]}}),
+                false,
+                vec![
+                    "spec.conversion.conversionReviewVersions[1]: Invalid value: \"v9\": duplicate version",
+                    "spec.conversion.conversionReviewVersions: Invalid value: [\"v9\",\"v9\"]: must include at least one of v1, v1beta1",
+                ],
+            ),
+            (
+                "an http url",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": {"url": "http://example.com"}, "conversionReviewVersions": ["v1"]}}),
+                false,
+                vec![
+                    "spec.conversion.webhookClientConfig.url: Invalid value: \"http\": 'https' is the only allowed URL scheme; desired format: https://host[/path]",
+                ],
+            ),
+            (
+                "preserveUnknownFields",
+                json!({"strategy": "Webhook", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v1"]}}),
+                true,
+                vec![
+                    "spec.conversion.strategy: Invalid value: \"Webhook\": must be None if spec.preserveUnknownFields is true",
+                ],
+            ),
+            (
+                "a webhook with None",
+                json!({"strategy": "None", "webhook": {"clientConfig": url, "conversionReviewVersions": ["v1"]}}),
+                false,
+                vec![
+                    "spec.conversion.webhookClientConfig: Forbidden: should not be set when strategy is not set to Webhook",
+                    "spec.conversion.conversionReviewVersions: Forbidden: should not be set when strategy is not set to Webhook",
+                ],
+            ),
+        ];
+        for (name, conversion, preserve, want) in cases {
+            let got: Vec<String> = validate_conversion(&spec(conversion, preserve), true)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_review_version_may_stay_on_update() {
+        let s = spec(
+            json!({"strategy": "Webhook", "webhook": {"clientConfig": {"url": "https://example.com"}, "conversionReviewVersions": ["v9"]}}),
+            false,
+        );
+        assert!(validate_conversion(&s, false).is_empty());
+    }
 }
