@@ -219,6 +219,10 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        // Upstream's Status omits an empty reason (`omitempty`).
+        if self.reason.is_empty() {
+            s.as_object_mut().expect("an object").remove("reason");
+        }
         if let Some(d) = &self.details {
             s["details"] = (**d).clone();
         }
