@@ -185,6 +185,36 @@ fn random_token() -> String {
         .collect()
 }
 
+/// A fresh CA and, signed by it, a TLS server configuration for 127.0.0.1
+/// (HTTP/1.1): what a test's own HTTPS server (a webhook) needs, with the
+/// CA's PEM for the `caBundle` that trusts it.
+pub fn loopback_server_tls() -> (tokio_rustls::rustls::ServerConfig, String) {
+    use tokio_rustls::rustls;
+    let ca_key = KeyPair::generate().expect("a key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca_params.self_signed(&ca_key).expect("the CA").pem();
+    let ca = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().expect("a key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("parameters")
+        .signed_by(&key, &ca)
+        .expect("the certificate");
+    let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("a serving configuration");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    (config, ca_pem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

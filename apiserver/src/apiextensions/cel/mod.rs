@@ -43,7 +43,7 @@ mod urls;
 // policies): one environment with the same libraries and cost meter.
 pub use compile::{CompileError, Compiled, Decl, EvalError, Program, Want, compile_in, env};
 pub use library::COST_EXCEEDED;
-pub use shape::{Kind, Shape, dyn_value};
+pub use shape::{Kind, RESERVED, Shape, dyn_value};
 
 #[cfg(test)]
 mod tests;

@@ -389,8 +389,9 @@ pub fn parse_go_duration(s: &str) -> Option<chrono::Duration> {
     Some(chrono::Duration::nanoseconds(nanos))
 }
 
-/// CEL keywords a property name may not be used as unescaped.
-const RESERVED: &[&str] = &[
+/// CEL keywords a property name may not be used as unescaped (nor a
+/// variable be named).
+pub const RESERVED: &[&str] = &[
     "true",
     "false",
     "null",

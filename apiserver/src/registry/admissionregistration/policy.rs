@@ -35,29 +35,6 @@ const ACTIONS: &[&str] = &["Audit", "Deny", "Warn"];
 const PARAMETER_NOT_FOUND_ACTIONS: &[&str] = &["Deny", "Allow"];
 const MAX_AUDIT_ANNOTATIONS: usize = 20;
 const MAX_AUDIT_ANNOTATION_EXPRESSION: usize = 5 * 1024;
-const CEL_RESERVED: &[&str] = &[
-    "true",
-    "false",
-    "null",
-    "in",
-    "as",
-    "break",
-    "const",
-    "continue",
-    "else",
-    "for",
-    "function",
-    "if",
-    "import",
-    "let",
-    "loop",
-    "package",
-    "namespace",
-    "return",
-    "var",
-    "void",
-    "while",
-];
 
 pub struct ValidatingAdmissionPolicyStrategy;
 pub struct ValidatingAdmissionPolicyBindingStrategy;
@@ -254,7 +231,7 @@ fn is_cel_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
-        && !CEL_RESERVED.contains(&name)
+        && !crate::apiextensions::cel::RESERVED.contains(&name)
 }
 
 fn validate_variable(v: &Variable, decls: &Declarations, path: &str) -> Vec<FieldError> {
