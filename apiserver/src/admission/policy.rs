@@ -728,19 +728,9 @@ impl Plugin for ValidatingAdmissionPolicy {
             return Ok(());
         }
         let req = if attrs.operation == Operation::Delete {
-            Request {
-                attrs,
-                object: None,
-                old: Some(obj),
-                version: attrs.info.version,
-            }
+            Request::new(attrs, None, Some(obj))
         } else {
-            Request {
-                attrs,
-                object: Some(obj),
-                old,
-                version: attrs.info.version,
-            }
+            Request::new(attrs, Some(obj), old)
         };
         // In policy and binding order, as upstream's dispatcher.
         let mut denials: Vec<(String, Option<String>)> = Vec::new();
@@ -913,12 +903,7 @@ mod tests {
     }
 
     fn activation(obj: &Value, a: &Attributes<'_>, p: &Policy) -> Activation {
-        let req = Request {
-            attrs: a,
-            object: Some(obj),
-            old: None,
-            version: a.info.version,
-        };
+        let req = Request::new(a, Some(obj), None);
         Activation::new(
             Input {
                 object: Some(obj),
