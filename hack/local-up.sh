@@ -417,7 +417,8 @@ The cluster is up: etcd ($MEMBERS member(s)), $CONTROLLERS kube-apiserver(s)
 kube-controller-manager(s), and node(s) $NODES(containerd in
 its network namespace, the kubelet, and there kube-proxy); the cluster-dns
 pod behind kube-system/kube-dns at $CLUSTER_DNS; images
-localhost/busybox:1.35, localhost/pause:3.10, localhost/cluster-dns:local.
+localhost/busybox:1.35, localhost/pause:3.10, localhost/cluster-dns:local,
+localhost/policy-webhook:local (examples/policy-webhook/README.md).
 Use it with:
 
   export KUBECONFIG=$KUBECONFIG_FILE
