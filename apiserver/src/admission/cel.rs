@@ -590,6 +590,14 @@ mod tests {
                 &format!("{cm}.namespace('dev').check('delete').allowed()"),
                 yes(false),
             ),
+            // Selectors reach no authorizer here (nor upstream's RBAC).
+            (
+                "alice",
+                &format!(
+                    "{cm}.namespace('dev').fieldSelector('metadata.name=x').labelSelector('a in (b)').check('get').allowed()"
+                ),
+                yes(true),
+            ),
             (
                 "bob",
                 &format!("{cm}.namespace('dev').check('get').allowed()"),
