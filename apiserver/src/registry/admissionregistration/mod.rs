@@ -87,30 +87,47 @@ const SCOPES: &[&str] = &["*", "Cluster", "Namespaced"];
 const MAX_MATCH_CONDITIONS: usize = 64;
 pub(crate) const REINVOCATION_POLICIES: &[&str] = &["IfNeeded", "Never"];
 
+/// The [`Hook`] view of a `MutatingWebhook` or a `ValidatingWebhook`: two
+/// k8s-openapi types with these fields in common.
+macro_rules! hook_view {
+    ($h:expr) => {{
+        let h = $h;
+        $crate::registry::admissionregistration::Hook {
+            name: &h.name,
+            rules: h.rules.as_deref().unwrap_or_default(),
+            failure_policy: h.failure_policy.as_deref(),
+            match_policy: h.match_policy.as_deref(),
+            side_effects: &h.side_effects,
+            timeout_seconds: h.timeout_seconds,
+            namespace_selector: h.namespace_selector.as_ref(),
+            object_selector: h.object_selector.as_ref(),
+            client_config: &h.client_config,
+            admission_review_versions: &h.admission_review_versions,
+            match_conditions: h.match_conditions.as_deref().unwrap_or_default(),
+        }
+    }};
+}
+pub(crate) use hook_view;
+
 /// upstream's SetDefaults_{Validating,Mutating}Webhook, _Rule and
 /// _ServiceReference, on the fields both kinds share.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn default_hook(
-    failure_policy: &mut Option<String>,
-    match_policy: &mut Option<String>,
-    namespace_selector: &mut Option<LabelSelector>,
-    object_selector: &mut Option<LabelSelector>,
-    timeout_seconds: &mut Option<i32>,
-    rules: &mut Option<Vec<RuleWithOperations>>,
-    client_config: &mut WebhookClientConfig,
-) {
-    failure_policy.get_or_insert_with(|| "Fail".into());
-    match_policy.get_or_insert_with(|| "Equivalent".into());
-    namespace_selector.get_or_insert_with(LabelSelector::default);
-    object_selector.get_or_insert_with(LabelSelector::default);
-    timeout_seconds.get_or_insert(10);
-    for rule in rules.iter_mut().flatten() {
-        rule.scope.get_or_insert_with(|| "*".into());
-    }
-    if let Some(service) = &mut client_config.service {
-        service.port.get_or_insert(443);
-    }
+macro_rules! default_hook {
+    ($h:expr) => {{
+        let h = $h;
+        h.failure_policy.get_or_insert_with(|| "Fail".into());
+        h.match_policy.get_or_insert_with(|| "Equivalent".into());
+        h.namespace_selector.get_or_insert_with(Default::default);
+        h.object_selector.get_or_insert_with(Default::default);
+        h.timeout_seconds.get_or_insert(10);
+        for rule in h.rules.iter_mut().flatten() {
+            rule.scope.get_or_insert_with(|| "*".into());
+        }
+        if let Some(service) = &mut h.client_config.service {
+            service.port.get_or_insert(443);
+        }
+    }};
 }
+pub(crate) use default_hook;
 
 /// Every webhook of a configuration, with upstream's per-configuration checks.
 pub(crate) fn validate_hooks(

@@ -1,6 +1,6 @@
 //! MutatingWebhookConfiguration (upstream `pkg/registry/admissionregistration/mutatingwebhookconfiguration`).
 
-use super::{Hook, Options, default_hook, validate_hooks};
+use super::{Hook, Options, default_hook, hook_view, validate_hooks};
 use crate::error::FieldError;
 use crate::registry::strategy::Strategy;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
@@ -8,19 +8,7 @@ use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebho
 pub struct MutatingWebhookConfigurationStrategy;
 
 fn hook(h: &MutatingWebhook) -> Hook<'_> {
-    Hook {
-        name: &h.name,
-        rules: h.rules.as_deref().unwrap_or_default(),
-        failure_policy: h.failure_policy.as_deref(),
-        match_policy: h.match_policy.as_deref(),
-        side_effects: &h.side_effects,
-        timeout_seconds: h.timeout_seconds,
-        namespace_selector: h.namespace_selector.as_ref(),
-        object_selector: h.object_selector.as_ref(),
-        client_config: &h.client_config,
-        admission_review_versions: &h.admission_review_versions,
-        match_conditions: h.match_conditions.as_deref().unwrap_or_default(),
-    }
+    hook_view!(h)
 }
 
 fn validate(obj: &MutatingWebhookConfiguration, opts: Options) -> Vec<FieldError> {
@@ -41,15 +29,7 @@ impl Strategy for MutatingWebhookConfigurationStrategy {
 
     fn defaults(&self, obj: &mut MutatingWebhookConfiguration) {
         for h in obj.webhooks.iter_mut().flatten() {
-            default_hook(
-                &mut h.failure_policy,
-                &mut h.match_policy,
-                &mut h.namespace_selector,
-                &mut h.object_selector,
-                &mut h.timeout_seconds,
-                &mut h.rules,
-                &mut h.client_config,
-            );
+            default_hook!(&mut *h);
             h.reinvocation_policy.get_or_insert_with(|| "Never".into());
         }
     }
