@@ -657,6 +657,36 @@ fn multiple_of_float(d: f64, factor: f64, data: &Value, path: &str) -> Option<Fa
     (!is_json_integer(mult)).then(|| not_multiple(go_float(factor), data, path))?
 }
 
+/// kube-openapi's MinItems/MaxItems and MinProperties/MaxProperties:
+/// `count` `noun` against `(min, max)`; `too_many` is the code of
+/// exceeding the max.
+fn count_check(
+    r: &mut Res,
+    count: usize,
+    (min, max): (Option<i64>, Option<i64>),
+    noun: &str,
+    path: &str,
+    too_many: impl FnOnce(i64) -> Code,
+) {
+    let value = || Some(Value::from(count));
+    if let Some(min) = min.filter(|m| (count as i64) < *m) {
+        r.add(failure(
+            Code::Other,
+            path,
+            value(),
+            format!("{path} in body should have at least {min} {noun}"),
+        ));
+    }
+    if let Some(max) = max.filter(|m| (count as i64) > *m) {
+        r.add(failure(
+            too_many(max),
+            path,
+            value(),
+            format!("{path} in body should have at most {max} {noun}"),
+        ));
+    }
+}
+
 fn array_check<N: Node>(n: &N, items: &[Value], path: &str) -> Res {
     let mut r = Res::default();
     if let Some(item_schema) = n.items() {
@@ -666,22 +696,14 @@ fn array_check<N: Node>(n: &N, items: &[Value], path: &str) -> Res {
     }
     let size = items.len();
     let vv = n.vv();
-    if let Some(min) = vv.min_items.filter(|m| (size as i64) < *m) {
-        r.add(failure(
-            Code::Other,
-            path,
-            Some(Value::from(size)),
-            format!("{path} in body should have at least {min} items"),
-        ));
-    }
-    if let Some(max) = vv.max_items.filter(|m| (size as i64) > *m) {
-        r.add(failure(
-            Code::MaxItems(size, max),
-            path,
-            Some(Value::from(size)),
-            format!("{path} in body should have at most {max} items"),
-        ));
-    }
+    count_check(
+        &mut r,
+        size,
+        (vv.min_items, vv.max_items),
+        "items",
+        path,
+        |max| Code::MaxItems(size, max),
+    );
     if vv.unique_items
         && items
             .iter()
@@ -729,22 +751,10 @@ fn object_check<N: Node>(n: &N, map: &Map<String, Value>, path: &str) -> Res {
     let mut r = Res::default();
     let vv = n.vv();
     let count = map.len();
-    if let Some(min) = vv.min_properties.filter(|m| (count as i64) < *m) {
-        r.add(failure(
-            Code::Other,
-            path,
-            Some(Value::from(count)),
-            format!("{path} in body should have at least {min} properties"),
-        ));
-    }
-    if let Some(max) = vv.max_properties.filter(|m| (count as i64) > *m) {
-        r.add(failure(
-            Code::TooManyProperties(count, max),
-            path,
-            Some(Value::from(count)),
-            format!("{path} in body should have at most {max} properties"),
-        ));
-    }
+    let bounds = (vv.min_properties, vv.max_properties);
+    count_check(&mut r, count, bounds, "properties", path, |max| {
+        Code::TooManyProperties(count, max)
+    });
     let props = n.properties();
     let others = map.iter().filter(|(k, _)| !props.contains_key(*k));
     match n.additional() {
