@@ -19,3 +19,18 @@ pub async fn eventually<T: std::fmt::Debug>(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The next item of a watch stream within `within`; panics (failing the
+/// test) when none comes in time, the stream fails or it ends.
+pub async fn next_event<S, T, E>(stream: &mut S, within: Duration) -> T
+where
+    S: futures::TryStream<Ok = T, Error = E> + Unpin,
+    E: std::fmt::Debug,
+{
+    use futures::TryStreamExt;
+    tokio::time::timeout(within, stream.try_next())
+        .await
+        .expect("a watch event in time")
+        .expect("no watch error")
+        .expect("the watch goes on")
+}

@@ -429,7 +429,7 @@ async fn a_crd_serves_validated_pruned_defaulted_objects_until_deleted() {
 /// version, though they share one watch cache and its decodings.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_version_is_served_its_own_apiversion_from_the_cache() {
-    use futures::{StreamExt, TryStreamExt};
+    use futures::StreamExt;
     use kube::api::{
         Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, WatchEvent, WatchParams,
     };
@@ -474,11 +474,7 @@ async fn every_version_is_served_its_own_apiversion_from_the_cache() {
         "create",
     );
     for (v, stream) in versions.iter().zip(&mut watches) {
-        let event = tokio::time::timeout(WITHIN, stream.try_next())
-            .await
-            .expect("an event in time")
-            .expect("no watch error")
-            .expect("an event");
+        let event = integration_tests::wait::next_event(stream, WITHIN).await;
         match event {
             WatchEvent::Added(o) => assert_eq!(
                 o.types.as_ref().map(|t| t.api_version.as_str()),

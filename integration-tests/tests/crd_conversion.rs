@@ -10,7 +10,7 @@
 
 use base64::Engine;
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use integration_tests::kubectl::stderr;
 use integration_tests::wait::eventually;
@@ -248,11 +248,7 @@ async fn a_conversion_webhook_converts_reads_writes_lists_and_watches() {
     assert!(got["metadata"]["uid"].is_string(), "{got}");
 
     // The watch at v2 sees it converted.
-    let event = tokio::time::timeout(WITHIN, watch.try_next())
-        .await
-        .expect("an event in time")
-        .expect("no watch error")
-        .expect("an event");
+    let event = integration_tests::wait::next_event(&mut watch, WITHIN).await;
     match event {
         WatchEvent::Added(o) => {
             assert_eq!(
@@ -353,11 +349,7 @@ webhooks:
         ]
     );
     // The watch saw big too, converted (it was stored as v1).
-    let event = tokio::time::timeout(WITHIN, watch.try_next())
-        .await
-        .expect("an event in time")
-        .expect("no watch error")
-        .expect("an event");
+    let event = integration_tests::wait::next_event(&mut watch, WITHIN).await;
     match event {
         WatchEvent::Added(o) => assert_eq!(o.data["spec"], json!({"dimensions": {"size": 7}})),
         other => panic!("{other:?}"),
@@ -378,11 +370,7 @@ webhooks:
         "create at v1 without the webhook",
     );
     // A change the watch cannot convert is an ERROR event, not lost.
-    let event = tokio::time::timeout(WITHIN, watch.try_next())
-        .await
-        .expect("an event in time")
-        .expect("no watch error")
-        .expect("an event");
+    let event = integration_tests::wait::next_event(&mut watch, WITHIN).await;
     match event {
         WatchEvent::Error(e) => assert!(
             e.message

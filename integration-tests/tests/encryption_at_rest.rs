@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcd_client::GetOptions;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use integration_tests::apiserver::ETCD_PREFIX;
 use integration_tests::{Cluster, expect_failure, expect_success};
 use k8s_openapi::api::core::v1::Secret;
@@ -263,11 +263,7 @@ async fn secrets_are_encrypted_and_survive_a_key_rotation() {
 
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let event = tokio::time::timeout(Duration::from_secs(20), watch.try_next())
-            .await
-            .expect("a watch event in time")
-            .expect("a watch event")
-            .expect("the watch goes on");
+        let event = integration_tests::wait::next_event(&mut watch, Duration::from_secs(20)).await;
         if let WatchEvent::Added(s) = event {
             let data = s.data.unwrap_or_default();
             let password = data.get("password").expect("password in the event");
